@@ -1,0 +1,174 @@
+//! [`App`]: the set of routes and app-wide settings, before it is bound to an address.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use tokio::net::ToSocketAddrs;
+
+use crate::{Error, Server, handler::WebSocketHandler, route::{Route, RouteState}};
+
+/// Default largest message: 1 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
+/// Default capacity of each connection's outgoing queue, in messages.
+pub const DEFAULT_OUTGOING_QUEUE: usize = 1024;
+/// Default time graceful shutdown waits for connections to finish closing.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// App-wide settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) max_message_size: usize,
+    pub(crate) outgoing_queue: usize,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) static_dir: Option<PathBuf>,
+}
+
+/// A Spikard application: WebSocket routes plus settings.
+///
+/// ```no_run
+/// use serde_json::Value;
+/// use spikard::{handler_fn, App, Connection, HandlerError};
+///
+/// # async fn run() -> Result<(), spikard::Error> {
+/// let mut app = App::new();
+/// app.websocket("/echo", handler_fn(|_c: Connection, m: Value| async move {
+///     Ok::<_, HandlerError>(Some(m))
+/// }))?;
+/// let server = app.bind("127.0.0.1:0").await?;
+/// println!("listening on {}", server.local_addr());
+/// server.run_until_signal().await
+/// # }
+/// ```
+pub struct App {
+    pub(crate) routes: Vec<Arc<RouteState>>,
+    pub(crate) router: matchit::Router<usize>,
+    pub(crate) settings: Settings,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("paths", &self.paths().collect::<Vec<_>>())
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    /// An app with no routes and default settings.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            routes: Vec::new(),
+            router: matchit::Router::new(),
+            settings: Settings {
+                max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+                outgoing_queue: DEFAULT_OUTGOING_QUEUE,
+                drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+                static_dir: None,
+            },
+        }
+    }
+
+    /// Register a route with no schemas.
+    ///
+    /// # Errors
+    /// As [`App::route`].
+    pub fn websocket(
+        &mut self,
+        path: impl Into<String>,
+        handler: impl WebSocketHandler,
+    ) -> Result<&mut Self, Error> {
+        self.route(Route::new(path, handler))
+    }
+
+    /// Register a route: its schemas are compiled now.
+    ///
+    /// # Errors
+    /// [`Error::SchemaCompile`] for a schema that does not compile, [`Error::InvalidPath`] or
+    /// [`Error::DuplicateRoute`] for a path that cannot be served.
+    pub fn route(&mut self, route: Route) -> Result<&mut Self, Error> {
+        let state = RouteState::compile(route)?;
+        let path = state.path.to_string();
+        if self.routes.iter().any(|r| *r.path == *path) {
+            return Err(Error::DuplicateRoute { route: path });
+        }
+        self.router.insert(path.clone(), self.routes.len()).map_err(|err| Error::InvalidPath {
+            route: path,
+            message: err.to_string(),
+        })?;
+        self.routes.push(Arc::new(state));
+        Ok(self)
+    }
+
+    /// Largest accepted message in bytes for routes without their own limit (default 1 MiB).
+    /// Larger messages close the connection with 1009.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for 0.
+    pub fn max_message_size(&mut self, bytes: usize) -> Result<&mut Self, Error> {
+        if bytes == 0 {
+            return Err(Error::InvalidConfig("max_message_size must be at least 1 byte".into()));
+        }
+        self.settings.max_message_size = bytes;
+        Ok(self)
+    }
+
+    /// Capacity of each connection's outgoing queue (default 1024 messages). A client whose
+    /// queue is full when the server pushes to it is closed with 1013.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for 0.
+    pub fn outgoing_queue(&mut self, messages: usize) -> Result<&mut Self, Error> {
+        if messages == 0 {
+            return Err(Error::InvalidConfig("outgoing_queue must hold at least 1 message".into()));
+        }
+        self.settings.outgoing_queue = messages;
+        Ok(self)
+    }
+
+    /// How long graceful shutdown waits for connections to close (default 10 s).
+    pub fn drain_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.settings.drain_timeout = timeout;
+        self
+    }
+
+    /// Serve the files of `dir` on every path that is not a WebSocket route
+    /// (`index.html` for directories).
+    pub fn static_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.settings.static_dir = Some(dir.into());
+        self
+    }
+
+    /// The registered route paths, in registration order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().map(|r| &*r.path)
+    }
+
+    /// Bind the listening socket (port 0 picks a free port; see [`Server::local_addr`]).
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the address cannot be bound.
+    pub async fn bind(self, addr: impl ToSocketAddrs + std::fmt::Display) -> Result<Server, Error> {
+        let shown = addr.to_string();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr: shown, source })?;
+        Server::new(self, listener)
+    }
+
+    /// Bind `addr` and serve until SIGINT or SIGTERM, then shut down gracefully.
+    ///
+    /// # Errors
+    /// As [`App::bind`] and [`Server::run`].
+    pub async fn serve(self, addr: impl ToSocketAddrs + std::fmt::Display) -> Result<(), Error> {
+        let server = self.bind(addr).await?;
+        tracing::info!(addr = %server.local_addr(), "spikard listening");
+        server.run_until_signal().await
+    }
+}

@@ -1,0 +1,309 @@
+//! The connection context: who is connected, on which route, and a way to talk to them.
+//!
+//! A [`Connection`] is a cheap handle (an `Arc` inside): clone it into a background task to push
+//! messages or close the socket at any time while it is open, not only as a reply.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
+
+use axum::{
+    extract::ws::{CloseFrame, Message, Utf8Bytes},
+    http::{Extensions, HeaderMap},
+};
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::{close, metrics::Metrics};
+
+/// A process-unique connection number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    #[must_use]
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Why a message could not be queued for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection is closed or closing.
+    #[error("connection is closed")]
+    Closed,
+    /// The client's outgoing queue was full: the client is not reading. The connection is being
+    /// closed with code 1013.
+    #[error("outgoing queue is full; the connection is being closed with 1013")]
+    QueueFull,
+}
+
+/// How a connection ended, as given to `on_disconnect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code: the client's when it closed first, the server's when the server did,
+    /// 1005 when the client's close frame had no code, 1006 when the socket just ended.
+    pub code: u16,
+    /// The reason text of that close frame (may be empty).
+    pub reason: String,
+}
+
+/// What a connection was opened with: filled by the server before `on_connect`.
+pub(crate) struct ConnectionParts {
+    pub(crate) path: String,
+    pub(crate) route: Arc<str>,
+    pub(crate) path_params: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) remote_addr: SocketAddr,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+struct Inner {
+    id: ConnectionId,
+    parts: ConnectionParts,
+    state: Mutex<Extensions>,
+    outgoing: mpsc::Sender<Message>,
+    closing: AtomicBool,
+    close_info: Mutex<Option<CloseInfo>>,
+    close_sent: Notify,
+    token: CancellationToken,
+}
+
+/// One WebSocket connection, as seen by handlers and hooks.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.inner.id)
+            .field("path", &self.inner.parts.path)
+            .field("remote_addr", &self.inner.parts.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(
+        parts: ConnectionParts,
+        queue_capacity: usize,
+        token: CancellationToken,
+    ) -> (Self, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(queue_capacity);
+        let inner = Inner {
+            id: ConnectionId::next(),
+            parts,
+            state: Mutex::new(Extensions::new()),
+            outgoing: tx,
+            closing: AtomicBool::new(false),
+            close_info: Mutex::new(None),
+            close_sent: Notify::new(),
+            token,
+        };
+        (Self { inner: Arc::new(inner) }, rx)
+    }
+
+    /// This connection's id, unique within the process.
+    #[must_use]
+    pub fn id(&self) -> ConnectionId {
+        self.inner.id
+    }
+
+    /// The request path the client connected to (without the query string).
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.inner.parts.path
+    }
+
+    /// The route pattern that matched, e.g. `/rooms/{room}`.
+    #[must_use]
+    pub fn route(&self) -> &str {
+        &self.inner.parts.route
+    }
+
+    /// Path parameters in the order the pattern names them.
+    #[must_use]
+    pub fn path_params(&self) -> &[(String, String)] {
+        &self.inner.parts.path_params
+    }
+
+    /// One path parameter by name.
+    #[must_use]
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        lookup(&self.inner.parts.path_params, name)
+    }
+
+    /// Query parameters in the order they appear (a key may repeat).
+    #[must_use]
+    pub fn query_params(&self) -> &[(String, String)] {
+        &self.inner.parts.query
+    }
+
+    /// The first value of one query parameter.
+    #[must_use]
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        lookup(&self.inner.parts.query, name)
+    }
+
+    /// The headers of the upgrade request.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.parts.headers
+    }
+
+    /// The client's address.
+    #[must_use]
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.inner.parts.remote_addr
+    }
+
+    /// Per-connection state: typed values the handler keeps between messages.
+    ///
+    /// ```
+    /// # fn demo(conn: &spikard::Connection) {
+    /// #[derive(Clone)]
+    /// struct Count(u32);
+    /// let mut state = conn.state();
+    /// let next = state.get::<Count>().map_or(1, |c| c.0 + 1);
+    /// state.insert(Count(next));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn state(&self) -> MutexGuard<'_, Extensions> {
+        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queue a JSON value for the client.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] once the connection is closing; [`SendError::QueueFull`] when the
+    /// client stopped reading and its queue is full (the connection is then closed with 1013).
+    pub fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
+        let text = serde_json::to_string(value).map_err(|_| SendError::Closed)?;
+        self.send_message(Message::Text(text.into()))
+    }
+
+    /// Queue a text frame, sent as is.
+    ///
+    /// # Errors
+    /// As [`Connection::send_json`].
+    pub fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.send_message(Message::Text(text.into()))
+    }
+
+    /// Queue a binary frame.
+    ///
+    /// # Errors
+    /// As [`Connection::send_json`].
+    pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_message(Message::Binary(data.into()))
+    }
+
+    fn send_message(&self, message: Message) -> Result<(), SendError> {
+        if self.is_closing() {
+            return Err(SendError::Closed);
+        }
+        match self.inner.outgoing.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(connection = %self.id(), "outgoing queue full; closing with 1013");
+                Metrics::incr(&self.inner.parts.metrics.slow_consumers_closed);
+                self.force_close(close::TRY_AGAIN_LATER, "client is not reading fast enough");
+                Err(SendError::QueueFull)
+            }
+        }
+    }
+
+    /// Queue a reply from the message loop, waiting for room in the queue instead of failing:
+    /// a client that does not read its replies slows down its own reads.
+    pub(crate) async fn send_reply(&self, message: Message) {
+        tokio::select! {
+            _ = self.inner.outgoing.send(message) => {}
+            () = self.inner.token.cancelled() => {}
+        }
+    }
+
+    /// Close the connection with `code` and `reason`, after every message queued before.
+    /// Closing twice keeps the first code.
+    pub fn close(&self, code: u16, reason: &str) {
+        if self.inner.closing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.record_close(code, reason);
+        let frame = CloseFrame { code, reason: reason.into() };
+        if self.inner.outgoing.try_send(Message::Close(Some(frame))).is_err() {
+            // Queue full or writer gone: close without waiting for the queue.
+            self.inner.token.cancel();
+        }
+    }
+
+    /// Close at once, dropping queued messages (slow consumers, shutdown, broken frames).
+    pub(crate) fn force_close(&self, code: u16, reason: &str) {
+        self.inner.closing.store(true, Ordering::Release);
+        self.record_close(code, reason);
+        self.inner.token.cancel();
+    }
+
+    /// `true` once a close was started by either side.
+    #[must_use]
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// Remember how the connection ends; the first record wins.
+    pub(crate) fn record_close(&self, code: u16, reason: &str) {
+        let mut info = self.inner.close_info.lock().unwrap_or_else(PoisonError::into_inner);
+        if info.is_none() {
+            *info = Some(CloseInfo { code, reason: reason.to_owned() });
+        }
+    }
+
+    pub(crate) fn mark_closing(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn close_info(&self) -> Option<CloseInfo> {
+        self.inner.close_info.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.inner.token
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.parts.metrics
+    }
+
+    pub(crate) fn close_sent(&self) -> &Notify {
+        &self.inner.close_sent
+    }
+}
+
+fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}

@@ -1,0 +1,167 @@
+//! The [`WebSocketHandler`] trait: what a route does with its connections and messages.
+//!
+//! Implement it for a type (usable as `Arc<dyn WebSocketHandler>`, which is how the Python,
+//! Node.js and Ruby bindings plug in), or wrap an async closure with [`handler_fn`].
+
+use std::{fmt, future::Future, marker::PhantomData};
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::connection::{CloseInfo, Connection};
+
+/// An error returned by a handler. The client receives a `handler_error` envelope carrying
+/// [`HandlerError::message`] (never a traceback) and the connection stays open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerError {
+    /// Text sent to the client.
+    pub message: String,
+}
+
+impl HandlerError {
+    /// A handler error with this message.
+    #[must_use]
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+impl From<String> for HandlerError {
+    fn from(message: String) -> Self {
+        Self { message }
+    }
+}
+
+impl From<&str> for HandlerError {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+/// `on_connect`'s refusal: the upgrade is answered with an HTTP error status and a
+/// `connection_rejected` envelope as body, and `on_disconnect` never runs.
+///
+/// To accept the upgrade and then close with a code (visible to browsers, which hide HTTP
+/// statuses), call [`Connection::close`] inside `on_connect` and return `Ok(())`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// HTTP status of the refusal (403 by default).
+    pub status: StatusCode,
+    /// Reason, sent as the envelope's message.
+    pub reason: String,
+}
+
+impl Rejection {
+    /// A 403 refusal with this reason.
+    #[must_use]
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Self { status: StatusCode::FORBIDDEN, reason: reason.into() }
+    }
+
+    /// A refusal with another status (401, 404, 429, ...).
+    #[must_use]
+    pub fn with_status(status: StatusCode, reason: impl Into<String>) -> Self {
+        Self { status, reason: reason.into() }
+    }
+}
+
+/// A reply to a binary message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BinaryReply {
+    /// Send these bytes back as a binary frame.
+    Binary(Bytes),
+    /// Send this JSON value back as a text frame.
+    Json(Value),
+}
+
+/// What a route does. Every method but [`WebSocketHandler::handle_message`] has a default.
+///
+/// Messages of one connection are handled one after another, in order; different connections
+/// run concurrently, so implementations must be `Send + Sync`.
+#[async_trait::async_trait]
+pub trait WebSocketHandler: Send + Sync + 'static {
+    /// Called before the upgrade completes. `Err` refuses the connection; messages sent on
+    /// `conn` here are delivered first, right after the upgrade.
+    async fn on_connect(&self, conn: &Connection) -> Result<(), Rejection> {
+        let _ = conn;
+        Ok(())
+    }
+
+    /// Handle one JSON message that passed the route's message schema. `Ok(Some(v))` sends `v`
+    /// (after the response schema, if any), `Ok(None)` sends nothing.
+    async fn handle_message(
+        &self,
+        conn: &Connection,
+        message: Value,
+    ) -> Result<Option<Value>, HandlerError>;
+
+    /// Whether binary frames are accepted. When `false` (the default) a binary frame closes the
+    /// connection with 1003.
+    fn accepts_binary(&self) -> bool {
+        false
+    }
+
+    /// Handle one binary message (only called when [`WebSocketHandler::accepts_binary`]).
+    async fn handle_binary(
+        &self,
+        conn: &Connection,
+        data: Bytes,
+    ) -> Result<Option<BinaryReply>, HandlerError> {
+        let _ = (conn, data);
+        Ok(None)
+    }
+
+    /// Called exactly once per accepted connection, after it ended.
+    async fn on_disconnect(&self, conn: &Connection, close: CloseInfo) {
+        let _ = (conn, close);
+    }
+}
+
+/// A handler made of one async function of the connection and the message.
+///
+/// ```
+/// use spikard::{handler_fn, Connection, HandlerError};
+/// use serde_json::Value;
+///
+/// let echo = handler_fn(|_conn: Connection, message: Value| async move {
+///     Ok::<_, HandlerError>(Some(message))
+/// });
+/// # let _ = echo;
+/// ```
+pub fn handler_fn<F, Fut>(f: F) -> FnHandler<F, Fut>
+where
+    F: Fn(Connection, Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Option<Value>, HandlerError>> + Send + 'static,
+{
+    FnHandler { f, _fut: PhantomData }
+}
+
+/// The handler built by [`handler_fn`].
+pub struct FnHandler<F, Fut> {
+    f: F,
+    _fut: PhantomData<fn() -> Fut>,
+}
+
+impl<F, Fut> fmt::Debug for FnHandler<F, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnHandler").finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl<F, Fut> WebSocketHandler for FnHandler<F, Fut>
+where
+    F: Fn(Connection, Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Option<Value>, HandlerError>> + Send + 'static,
+{
+    async fn handle_message(
+        &self,
+        conn: &Connection,
+        message: Value,
+    ) -> Result<Option<Value>, HandlerError> {
+        (self.f)(conn.clone(), message).await
+    }
+}

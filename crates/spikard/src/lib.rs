@@ -1,0 +1,65 @@
+//! # Spikard
+//!
+//! A WebSocket server core: routing, JSON Schema validation of every message (compiled once per
+//! route), one error envelope, size limits, server push and graceful shutdown. The Python,
+//! Node.js and Ruby packages drive this crate; Rust programs use it directly.
+//!
+//! ```no_run
+//! use serde_json::{json, Value};
+//! use spikard::{handler_fn, App, Connection, HandlerError, Route};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), spikard::Error> {
+//!     let mut app = App::new();
+//!     app.websocket("/echo", handler_fn(|_conn: Connection, message: Value| async move {
+//!         Ok::<_, HandlerError>(Some(message))
+//!     }))?;
+//!     app.route(
+//!         Route::new("/chat", handler_fn(|_conn: Connection, m: Value| async move {
+//!             Ok::<_, HandlerError>(Some(json!({"echo": m["text"], "from": m["user"]})))
+//!         }))
+//!         .message_schema(json!({
+//!             "type": "object",
+//!             "properties": {"text": {"type": "string"}, "user": {"type": "string"}},
+//!             "required": ["text", "user"]
+//!         })),
+//!     )?;
+//!     app.serve("127.0.0.1:8000").await // until Ctrl-C, then close 1001 and drain
+//! }
+//! ```
+//!
+//! ## The message pipeline
+//! For each text frame: parse JSON (`invalid_json` envelope on failure), validate against the
+//! route's message schema (`validation_failed` with every failing JSON pointer), call the
+//! handler (`handler_error` when it fails), validate the reply against the response schema
+//! (dropped, logged and counted when it fails) and send it. Messages of one connection are
+//! handled in order. Size limits close with 1009, invalid UTF-8 with 1007, binary frames on a
+//! route that does not accept them with 1003. `docs/protocol.md` has the full list.
+#![forbid(unsafe_code)]
+
+mod app;
+pub mod close;
+mod connection;
+pub mod envelope;
+mod error;
+mod handler;
+mod metrics;
+mod route;
+mod schema;
+mod server;
+mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use app::{App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OUTGOING_QUEUE};
+pub use async_trait::async_trait;
+pub use axum::http::{HeaderMap, StatusCode};
+pub use bytes::Bytes;
+pub use connection::{CloseInfo, Connection, ConnectionId, SendError};
+pub use envelope::{ErrorCode, ErrorEnvelope, FieldError};
+pub use error::Error;
+pub use handler::{BinaryReply, FnHandler, HandlerError, Rejection, WebSocketHandler, handler_fn};
+pub use metrics::MetricsSnapshot;
+pub use route::Route;
+pub use schema::CompiledSchema;
+pub use server::{Server, ServerHandle};

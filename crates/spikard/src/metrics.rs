@@ -1,0 +1,63 @@
+//! Counters kept by a running server, readable at any time through
+//! [`ServerHandle::metrics`](crate::ServerHandle::metrics).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters (all monotonic except `connections_active`).
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) connections_accepted: AtomicU64,
+    pub(crate) connections_rejected: AtomicU64,
+    pub(crate) connections_active: AtomicU64,
+    pub(crate) messages_received: AtomicU64,
+    pub(crate) invalid_json: AtomicU64,
+    pub(crate) validation_failed: AtomicU64,
+    pub(crate) handler_errors: AtomicU64,
+    pub(crate) replies_dropped: AtomicU64,
+    pub(crate) slow_consumers_closed: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn incr(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            connections_accepted: get(&self.connections_accepted),
+            connections_rejected: get(&self.connections_rejected),
+            connections_active: get(&self.connections_active),
+            messages_received: get(&self.messages_received),
+            invalid_json: get(&self.invalid_json),
+            validation_failed: get(&self.validation_failed),
+            handler_errors: get(&self.handler_errors),
+            replies_dropped: get(&self.replies_dropped),
+            slow_consumers_closed: get(&self.slow_consumers_closed),
+        }
+    }
+}
+
+/// A copy of the server's counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Upgrades completed.
+    pub connections_accepted: u64,
+    /// Upgrades refused by `on_connect`.
+    pub connections_rejected: u64,
+    /// Connections open now.
+    pub connections_active: u64,
+    /// Text and binary messages read from clients.
+    pub messages_received: u64,
+    /// Text frames that were not JSON.
+    pub invalid_json: u64,
+    /// Messages that failed their route's message schema.
+    pub validation_failed: u64,
+    /// Handler calls that returned an error or panicked.
+    pub handler_errors: u64,
+    /// Replies not sent because they failed the route's response schema.
+    pub replies_dropped: u64,
+    /// Connections closed with 1013 because their outgoing queue stayed full.
+    pub slow_consumers_closed: u64,
+}

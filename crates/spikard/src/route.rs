@@ -1,0 +1,127 @@
+//! Routes: a path, a handler, optional schemas and per-route options.
+
+use std::{fmt, sync::Arc};
+
+use serde_json::Value;
+
+use crate::{Error, handler::WebSocketHandler, schema::CompiledSchema};
+
+/// A WebSocket route, before registration. Schemas are compiled when the route is registered
+/// with [`App::route`](crate::App::route), so a bad schema fails there, naming the route.
+///
+/// ```
+/// use serde_json::json;
+/// use spikard::{handler_fn, Connection, HandlerError, Route};
+///
+/// let route = Route::new("/chat", handler_fn(|_c: Connection, m| async move {
+///     Ok::<_, HandlerError>(Some(m))
+/// }))
+/// .message_schema(json!({"type": "object", "required": ["text"]}))
+/// .max_message_size(64 * 1024);
+/// # let _ = route;
+/// ```
+pub struct Route {
+    pub(crate) path: String,
+    pub(crate) handler: Arc<dyn WebSocketHandler>,
+    pub(crate) message_schema: Option<Value>,
+    pub(crate) response_schema: Option<Value>,
+    pub(crate) max_message_size: Option<usize>,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("path", &self.path)
+            .field("message_schema", &self.message_schema)
+            .field("response_schema", &self.response_schema)
+            .field("max_message_size", &self.max_message_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Route {
+    /// A route serving `path` (`/chat`, `/rooms/{room}`) with `handler`.
+    pub fn new(path: impl Into<String>, handler: impl WebSocketHandler) -> Self {
+        Self::shared(path, Arc::new(handler))
+    }
+
+    /// A route whose handler is already shared (how language bindings register handlers).
+    pub fn shared(path: impl Into<String>, handler: Arc<dyn WebSocketHandler>) -> Self {
+        Self {
+            path: path.into(),
+            handler,
+            message_schema: None,
+            response_schema: None,
+            max_message_size: None,
+        }
+    }
+
+    /// Validate every incoming message against this JSON Schema before the handler sees it.
+    #[must_use]
+    pub fn message_schema(mut self, schema: Value) -> Self {
+        self.message_schema = Some(schema);
+        self
+    }
+
+    /// Validate every reply against this JSON Schema; a failing reply is dropped and logged.
+    #[must_use]
+    pub fn response_schema(mut self, schema: Value) -> Self {
+        self.response_schema = Some(schema);
+        self
+    }
+
+    /// Largest accepted message in bytes on this route (overrides the app's limit).
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// The path pattern.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// A registered route: schemas compiled, limits resolved.
+pub(crate) struct RouteState {
+    pub(crate) path: Arc<str>,
+    pub(crate) handler: Arc<dyn WebSocketHandler>,
+    pub(crate) message_schema: Option<CompiledSchema>,
+    pub(crate) response_schema: Option<CompiledSchema>,
+    pub(crate) max_message_size: Option<usize>,
+}
+
+impl RouteState {
+    pub(crate) fn compile(route: Route) -> Result<Self, Error> {
+        check_path(&route.path)?;
+        if route.max_message_size == Some(0) {
+            return Err(Error::InvalidConfig(format!(
+                "route {}: max_message_size must be at least 1 byte",
+                route.path
+            )));
+        }
+        let compile = |which, schema: &Option<Value>| {
+            schema.as_ref().map(|s| CompiledSchema::compile(&route.path, which, s)).transpose()
+        };
+        Ok(Self {
+            message_schema: compile("message", &route.message_schema)?,
+            response_schema: compile("response", &route.response_schema)?,
+            path: route.path.into(),
+            handler: route.handler,
+            max_message_size: route.max_message_size,
+        })
+    }
+}
+
+fn check_path(path: &str) -> Result<(), Error> {
+    let invalid = |message: &str| Err(Error::InvalidPath { route: path.to_owned(), message: message.to_owned() });
+    if !path.starts_with('/') {
+        return invalid("must start with '/'");
+    }
+    if path.contains('?') || path.contains('#') {
+        return invalid("must not contain a query or fragment");
+    }
+    Ok(())
+}

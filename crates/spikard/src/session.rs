@@ -1,0 +1,240 @@
+//! One upgraded connection: the reader loop (parse, validate, handle, reply, in order) and the
+//! writer task that owns the socket's sending half.
+
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{
+    FutureExt, SinkExt, StreamExt,
+    stream::{SplitSink, SplitStream},
+};
+use serde_json::Value;
+use tokio::{sync::mpsc, time::Instant};
+
+use crate::{
+    close,
+    connection::{CloseInfo, Connection},
+    envelope::{ErrorCode, ErrorEnvelope},
+    handler::{BinaryReply, HandlerError},
+    metrics::Metrics,
+    route::RouteState,
+};
+
+/// How long a closing handshake may take before the socket is dropped.
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Run an upgraded connection to its end, then `on_disconnect` exactly once.
+pub(crate) async fn run(
+    socket: WebSocket,
+    route: Arc<RouteState>,
+    conn: Connection,
+    outgoing: mpsc::Receiver<Message>,
+) {
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write_loop(sink, outgoing, conn.clone()));
+    read_loop(&mut stream, &route, &conn).await;
+    conn.mark_closing();
+    conn.token().cancel();
+    let _ = writer.await;
+    let info = conn.close_info().unwrap_or(CloseInfo { code: close::ABNORMAL, reason: String::new() });
+    conn.metrics().connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::debug!(connection = %conn.id(), code = info.code, "connection ended");
+    let hook = AssertUnwindSafe(route.handler.on_disconnect(&conn, info)).catch_unwind();
+    if hook.await.is_err() {
+        tracing::error!(route = %route.path, "on_disconnect panicked");
+    }
+}
+
+/// Read frames until the socket ends or the closing handshake times out.
+async fn read_loop(stream: &mut SplitStream<WebSocket>, route: &RouteState, conn: &Connection) {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let far = Instant::now() + Duration::from_secs(86_400);
+        let frame = tokio::select! {
+            biased;
+            () = conn.token().cancelled(), if deadline.is_none() => {
+                // Shutdown or forced close: the writer sends the close frame; wait for the echo.
+                conn.record_close(close::GOING_AWAY, "server shutting down");
+                deadline = Some(Instant::now() + CLOSE_TIMEOUT);
+                continue;
+            }
+            () = conn.close_sent().notified(), if deadline.is_none() => {
+                deadline = Some(Instant::now() + CLOSE_TIMEOUT);
+                continue;
+            }
+            () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => return,
+            frame = stream.next() => frame,
+        };
+        match frame {
+            None => {
+                conn.record_close(close::ABNORMAL, "");
+                return;
+            }
+            Some(Err(err)) => {
+                tracing::debug!(connection = %conn.id(), error = %err, "read failed");
+                match classify(err) {
+                    Some((code, reason)) => conn.close(code, reason),
+                    None => conn.record_close(close::ABNORMAL, ""),
+                }
+                return;
+            }
+            Some(Ok(message)) => {
+                if conn.is_closing() {
+                    if let Message::Close(frame) = message {
+                        record_client_close(conn, frame);
+                    }
+                    continue;
+                }
+                handle_frame(message, route, conn).await;
+            }
+        }
+    }
+}
+
+/// The close code to send for a read error, `None` when the socket itself broke.
+fn classify(err: axum::Error) -> Option<(u16, &'static str)> {
+    let err = err.into_inner().downcast::<tungstenite::Error>().ok()?;
+    match *err {
+        tungstenite::Error::Capacity(_) => Some((close::MESSAGE_TOO_BIG, "message too large")),
+        tungstenite::Error::Utf8(_) => Some((close::INVALID_PAYLOAD, "text message is not valid UTF-8")),
+        tungstenite::Error::Protocol(_) | tungstenite::Error::AttackAttempt => {
+            Some((close::PROTOCOL_ERROR, "protocol error"))
+        }
+        _ => None,
+    }
+}
+
+fn record_client_close(conn: &Connection, frame: Option<CloseFrame>) {
+    match frame {
+        Some(frame) => conn.record_close(frame.code, &frame.reason),
+        None => conn.record_close(close::NO_STATUS, ""),
+    }
+    conn.mark_closing();
+}
+
+async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
+    let metrics = conn.metrics();
+    match message {
+        Message::Text(text) => {
+            Metrics::incr(&metrics.messages_received);
+            let value: Value = match serde_json::from_str(text.as_str()) {
+                Ok(value) => value,
+                Err(err) => {
+                    Metrics::incr(&metrics.invalid_json);
+                    let msg = format!("message is not valid JSON: {err}");
+                    return reply_envelope(conn, &ErrorEnvelope::new(ErrorCode::InvalidJson, msg)).await;
+                }
+            };
+            if let Some(schema) = &route.message_schema {
+                let errors = schema.errors(&value);
+                if !errors.is_empty() {
+                    Metrics::incr(&metrics.validation_failed);
+                    return reply_envelope(conn, &ErrorEnvelope::validation(errors)).await;
+                }
+            }
+            let result = guard(route.handler.handle_message(conn, value)).await;
+            match result {
+                Ok(Some(reply)) => send_reply(route, conn, &reply).await,
+                Ok(None) => {}
+                Err(err) => handler_failed(conn, err).await,
+            }
+        }
+        Message::Binary(data) => {
+            Metrics::incr(&metrics.messages_received);
+            if !route.handler.accepts_binary() {
+                conn.close(close::UNSUPPORTED_DATA, "binary messages are not accepted on this route");
+                return;
+            }
+            match guard(route.handler.handle_binary(conn, data)).await {
+                Ok(Some(BinaryReply::Binary(bytes))) => conn.send_reply(Message::Binary(bytes)).await,
+                Ok(Some(BinaryReply::Json(reply))) => send_reply(route, conn, &reply).await,
+                Ok(None) => {}
+                Err(err) => handler_failed(conn, err).await,
+            }
+        }
+        Message::Close(frame) => record_client_close(conn, frame),
+        // tungstenite answers pings itself; pongs need nothing.
+        Message::Ping(_) | Message::Pong(_) => {}
+    }
+}
+
+/// Await a handler future, turning a panic into a handler error.
+async fn guard<T>(
+    fut: impl Future<Output = Result<T, HandlerError>>,
+) -> Result<T, HandlerError> {
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(HandlerError::new("internal error")))
+}
+
+async fn handler_failed(conn: &Connection, err: HandlerError) {
+    Metrics::incr(&conn.metrics().handler_errors);
+    tracing::debug!(connection = %conn.id(), error = %err.message, "handler error");
+    reply_envelope(conn, &ErrorEnvelope::new(ErrorCode::HandlerError, err.message)).await;
+}
+
+async fn send_reply(route: &RouteState, conn: &Connection, reply: &Value) {
+    if let Some(schema) = &route.response_schema {
+        if !schema.is_valid(reply) {
+            Metrics::incr(&conn.metrics().replies_dropped);
+            let paths: Vec<String> = schema.errors(reply).into_iter().map(|e| e.path).collect();
+            tracing::warn!(route = %route.path, ?paths, "reply failed the response schema; dropped");
+            return;
+        }
+    }
+    match serde_json::to_string(reply) {
+        Ok(text) => conn.send_reply(Message::Text(text.into())).await,
+        Err(err) => tracing::error!(route = %route.path, error = %err, "reply not serialisable"),
+    }
+}
+
+async fn reply_envelope(conn: &Connection, envelope: &ErrorEnvelope) {
+    conn.send_reply(Message::Text(envelope.to_json().into())).await;
+}
+
+/// Drain the outgoing queue into the socket, batching writes, until a close frame went out or
+/// the connection was cancelled (then send the recorded close code, 1001 by default).
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outgoing: mpsc::Receiver<Message>,
+    conn: Connection,
+) {
+    loop {
+        let message = tokio::select! {
+            biased;
+            () = conn.token().cancelled() => {
+                let info = conn.close_info().unwrap_or(CloseInfo {
+                    code: close::GOING_AWAY,
+                    reason: "server shutting down".to_owned(),
+                });
+                conn.record_close(info.code, &info.reason);
+                let frame = CloseFrame { code: info.code, reason: info.reason.into() };
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+                return;
+            }
+            message = outgoing.recv() => message,
+        };
+        let Some(mut message) = message else { return };
+        loop {
+            let is_close = matches!(message, Message::Close(_));
+            if sink.feed(message).await.is_err() {
+                conn.force_close(close::ABNORMAL, "");
+                return;
+            }
+            if is_close {
+                let _ = sink.flush().await;
+                conn.close_sent().notify_one();
+                return;
+            }
+            match outgoing.try_recv() {
+                Ok(next) => message = next,
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() {
+            conn.force_close(close::ABNORMAL, "");
+            return;
+        }
+    }
+}
