@@ -1,1 +1,302 @@
-fn main(){}
+//! Runs every shared fixture in `fixtures/websocket/` against a real server on 127.0.0.1:0 with
+//! real WebSocket clients, one test per fixture, reported by name.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::{Value, json};
+use spikard::{
+    App, BinaryReply, Bytes, CloseInfo, CompiledSchema, Connection, HandlerError, Rejection, Route,
+    WebSocketHandler, async_trait,
+    testing::{ClientError, Received, TestClient, TestServer},
+};
+use tokio::sync::Notify;
+
+const LANGUAGE: &str = "rust";
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let dir = fixtures_dir();
+    let format: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("schema.json")).unwrap()).unwrap();
+    let format = CompiledSchema::compile("fixtures/schema.json", "message", &format).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("websocket"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "expected at least 30 fixtures, found {}", files.len());
+    let trials = files
+        .into_iter()
+        .map(|path| {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let parsed: Result<Value, _> = serde_json::from_str(&text);
+            let errors = parsed.as_ref().map(|v| format.errors(v)).unwrap_or_default();
+            let skip = parsed.as_ref().ok().and_then(|v| v["skip"][LANGUAGE].as_str().map(str::to_owned));
+            let trial = Trial::test(stem.clone(), move || {
+                let fixture = parsed.map_err(|e| format!("not JSON: {e}"))?;
+                if !errors.is_empty() {
+                    return Err(format!("does not match fixtures/schema.json: {errors:?}").into());
+                }
+                if fixture["name"] != json!(stem) {
+                    return Err("`name` must equal the file name".into());
+                }
+                run_fixture(&fixture)
+            });
+            trial.with_ignored_flag(skip.is_some())
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// The hook log shared by a fixture's handlers.
+#[derive(Default)]
+struct Log {
+    events: Mutex<Vec<String>>,
+    changed: Notify,
+}
+
+impl Log {
+    fn push(&self, event: String) {
+        self.events.lock().unwrap().push(event);
+        self.changed.notify_waiters();
+    }
+}
+
+struct Behaviour {
+    name: String,
+    log: Arc<Log>,
+}
+
+#[derive(Clone, Copy)]
+struct Count(u64);
+
+#[async_trait]
+impl WebSocketHandler for Behaviour {
+    async fn on_connect(&self, conn: &Connection) -> Result<(), Rejection> {
+        match self.name.as_str() {
+            "lifecycle" => self.log.push("connect".into()),
+            "reject" => return Err(Rejection::forbidden("not allowed")),
+            "close_on_connect" => conn.close(1008, "not allowed"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
+        Ok(match self.name.as_str() {
+            "chat_reply" => Some(json!({"echo": message["text"], "from": message["user"]})),
+            "raise" => return Err(HandlerError::new("boom")),
+            "reply_when_asked" => (message["reply"] == json!(true)).then_some(message),
+            "lifecycle" => {
+                self.log.push("message".into());
+                Some(message)
+            }
+            "params" => {
+                let mut query = serde_json::Map::new();
+                for (k, v) in conn.query_params() {
+                    query.entry(k.clone()).or_insert_with(|| json!(v));
+                }
+                let path: serde_json::Map<String, Value> =
+                    conn.path_params().iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                let header = conn.headers().get("x-fixture").and_then(|v| v.to_str().ok());
+                Some(json!({"path_params": path, "query": query, "header": header}))
+            }
+            "counter" => {
+                let mut state = conn.state();
+                let next = state.get::<Count>().map_or(1, |c| c.0 + 1);
+                state.insert(Count(next));
+                Some(json!({"count": next}))
+            }
+            "push" => {
+                for i in 0..message["times"].as_u64().unwrap_or(0) {
+                    conn.send_json(&json!({"push": i})).map_err(|e| HandlerError::new(e.to_string()))?;
+                }
+                Some(json!({"done": true}))
+            }
+            "close_on_message" => {
+                let code = u16::try_from(message["code"].as_u64().unwrap_or(1000)).unwrap_or(1000);
+                conn.close(code, message["reason"].as_str().unwrap_or(""));
+                None
+            }
+            _ => Some(message),
+        })
+    }
+
+    fn accepts_binary(&self) -> bool {
+        self.name == "binary_echo"
+    }
+
+    async fn handle_binary(&self, _conn: &Connection, data: Bytes) -> Result<Option<BinaryReply>, HandlerError> {
+        Ok(Some(BinaryReply::Binary(data)))
+    }
+
+    async fn on_disconnect(&self, _conn: &Connection, close: CloseInfo) {
+        if matches!(self.name.as_str(), "lifecycle" | "reject") {
+            self.log.push(format!("disconnect:{}", close.code));
+        }
+    }
+}
+
+fn run_fixture(fixture: &Value) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let log = Arc::new(Log::default());
+        let mut app = App::new();
+        if let Some(size) = fixture["app"]["max_message_size"].as_u64() {
+            app.max_message_size(usize::try_from(size)?)?;
+        }
+        for route in fixture["routes"].as_array().ok_or("routes")? {
+            let handler = Behaviour { name: route["handler"].as_str().ok_or("handler")?.to_owned(), log: Arc::clone(&log) };
+            let mut r = Route::new(route["path"].as_str().ok_or("path")?, handler);
+            if let Some(schema) = route.get("message_schema") {
+                r = r.message_schema(schema.clone());
+            }
+            if let Some(schema) = route.get("response_schema") {
+                r = r.response_schema(schema.clone());
+            }
+            if let Some(size) = route["options"]["max_message_size"].as_u64() {
+                r = r.max_message_size(usize::try_from(size)?);
+            }
+            app.route(r)?;
+        }
+        let server = TestServer::start(app).await?;
+        let mut clients: HashMap<String, TestClient> = HashMap::new();
+        for (index, step) in fixture["steps"].as_array().ok_or("steps")?.iter().enumerate() {
+            run_step(&server, &mut clients, &log, step)
+                .await
+                .map_err(|e| format!("step {index} {step}: {}", e.message().unwrap_or_default()))?;
+        }
+        drop(clients);
+        server.shutdown().await?;
+        Ok(())
+    })
+}
+
+async fn run_step(
+    server: &TestServer,
+    clients: &mut HashMap<String, TestClient>,
+    log: &Log,
+    step: &Value,
+) -> Result<(), Failed> {
+    let object = step.as_object().ok_or("step is not an object")?;
+    let name = object.get("client").and_then(Value::as_str).unwrap_or("default").to_owned();
+    let (action, arg) = object.iter().find(|(k, _)| *k != "client").ok_or("empty step")?;
+    match action.as_str() {
+        "connect" => {
+            let headers: Vec<(String, String)> = arg["headers"]
+                .as_object()
+                .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                .unwrap_or_default();
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let client = TestClient::connect(&server.url(arg["path"].as_str().ok_or("path")?), &headers).await?;
+            clients.insert(name, client);
+            return Ok(());
+        }
+        "connect_rejected" => {
+            let url = server.url(arg["path"].as_str().ok_or("path")?);
+            return match TestClient::connect(&url, &[]).await {
+                Err(ClientError::Rejected(status)) if json!(status) == arg["status"] => Ok(()),
+                Err(err) => Err(format!("expected HTTP {}, got {err}", arg["status"]).into()),
+                Ok(_) => Err("the upgrade succeeded".into()),
+            };
+        }
+        "expect_events" => return expect_events(log, arg).await,
+        _ => {}
+    }
+    let client = clients.get_mut(&name).ok_or_else(|| format!("client {name} is not connected"))?;
+    match action.as_str() {
+        "send_json" => client.send_json(arg).await?,
+        "send_text" => client.send_text(arg.as_str().ok_or("string")?).await?,
+        "send_text_bytes_hex" => client.send_text_bytes(&hex(arg)?).await?,
+        "send_binary_hex" => client.send_binary(&hex(arg)?).await?,
+        "send_ping" => client.ping(arg.as_str().ok_or("string")?.as_bytes()).await?,
+        "expect_pong" => expect(client.receive().await?, &Received::Pong(arg.as_str().ok_or("string")?.into()))?,
+        "expect_binary_hex" => expect(client.receive_data().await?, &Received::Binary(hex(arg)?))?,
+        "expect_json" => {
+            let got = client.receive_json().await?;
+            if &got != arg {
+                return Err(format!("expected {arg}, got {got}").into());
+            }
+        }
+        "expect_error" => {
+            let got = client.receive_json().await?;
+            check_envelope(&got, arg).map_err(|e| format!("{e}; got {got}"))?;
+        }
+        "expect_close" => match client.receive_data().await? {
+            Received::Close(Some((code, reason)))
+                if json!(code) == arg["code"] && arg.get("reason").is_none_or(|r| r == &json!(reason)) => {}
+            other => return Err(format!("expected close {arg}, got {other:?}").into()),
+        },
+        "close" => {
+            let code = u16::try_from(arg["code"].as_u64().ok_or("code")?)?;
+            client.close(code, arg["reason"].as_str().unwrap_or("")).await?;
+        }
+        other => return Err(format!("unknown step {other:?}").into()),
+    }
+    Ok(())
+}
+
+fn expect(got: Received, want: &Received) -> Result<(), Failed> {
+    if &got == want { Ok(()) } else { Err(format!("expected {want:?}, got {got:?}").into()) }
+}
+
+fn check_envelope(got: &Value, want: &Value) -> Result<(), String> {
+    if got["type"] != "error" || !got["message"].is_string() || !got["errors"].is_array() {
+        return Err("not an error envelope".into());
+    }
+    if got["code"] != want["code"] {
+        return Err(format!("code {} != {}", got["code"], want["code"]));
+    }
+    if let Some(message) = want.get("message") {
+        if &got["message"] != message {
+            return Err(format!("message {} != {message}", got["message"]));
+        }
+    }
+    if let Some(paths) = want.get("paths") {
+        let mut expected: Vec<&str> = paths.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut actual: Vec<&str> = got["errors"].as_array().into_iter().flatten().filter_map(|e| e["path"].as_str()).collect();
+        expected.sort_unstable();
+        expected.dedup();
+        actual.sort_unstable();
+        actual.dedup();
+        if expected != actual {
+            return Err(format!("paths {actual:?} != {expected:?}"));
+        }
+    }
+    Ok(())
+}
+
+async fn expect_events(log: &Log, want: &Value) -> Result<(), Failed> {
+    let want: Vec<String> = want.as_array().ok_or("list")?.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let wait = async {
+        loop {
+            let changed = log.changed.notified();
+            if log.events.lock().unwrap().len() >= want.len() {
+                return;
+            }
+            changed.await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+    let got = log.events.lock().unwrap().clone();
+    if got == want { Ok(()) } else { Err(format!("events {got:?} != {want:?}").into()) }
+}
+
+fn hex(value: &Value) -> Result<Vec<u8>, Failed> {
+    let text = value.as_str().ok_or("hex string")?;
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|e| Failed::from(e.to_string())))
+        .collect()
+}
