@@ -4,7 +4,11 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::net::ToSocketAddrs;
 
-use crate::{Error, Server, handler::WebSocketHandler, route::{Route, RouteState}};
+use crate::{
+    Error, Server,
+    handler::WebSocketHandler,
+    route::{Route, RouteState},
+};
 
 /// Default largest message: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
@@ -98,10 +102,9 @@ impl App {
         if self.routes.iter().any(|r| *r.path == *path) {
             return Err(Error::DuplicateRoute { route: path });
         }
-        self.router.insert(path.clone(), self.routes.len()).map_err(|err| Error::InvalidPath {
-            route: path,
-            message: err.to_string(),
-        })?;
+        self.router
+            .insert(path.clone(), self.routes.len())
+            .map_err(|err| Error::InvalidPath { route: path, message: err.to_string() })?;
         self.routes.push(Arc::new(state));
         Ok(self)
     }

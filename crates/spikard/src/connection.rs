@@ -192,7 +192,6 @@ impl Connection {
     /// state.insert(Count(next));
     /// # }
     /// ```
-    #[must_use]
     pub fn state(&self) -> MutexGuard<'_, Extensions> {
         self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -93,10 +93,7 @@ mod tests {
     #[test]
     fn envelope_shape_is_stable() {
         let env = ErrorEnvelope::new(ErrorCode::InvalidJson, "bad");
-        assert_eq!(
-            env.to_json(),
-            r#"{"type":"error","code":"invalid_json","message":"bad","errors":[]}"#
-        );
+        assert_eq!(env.to_json(), r#"{"type":"error","code":"invalid_json","message":"bad","errors":[]}"#);
     }
 
     #[test]

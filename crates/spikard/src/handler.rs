@@ -92,11 +92,7 @@ pub trait WebSocketHandler: Send + Sync + 'static {
 
     /// Handle one JSON message that passed the route's message schema. `Ok(Some(v))` sends `v`
     /// (after the response schema, if any), `Ok(None)` sends nothing.
-    async fn handle_message(
-        &self,
-        conn: &Connection,
-        message: Value,
-    ) -> Result<Option<Value>, HandlerError>;
+    async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError>;
 
     /// Whether binary frames are accepted. When `false` (the default) a binary frame closes the
     /// connection with 1003.
@@ -157,11 +153,36 @@ where
     F: Fn(Connection, Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Option<Value>, HandlerError>> + Send + 'static,
 {
-    async fn handle_message(
+    async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
+        (self.f)(conn.clone(), message).await
+    }
+}
+
+/// A shared handler is a handler: keep an `Arc` to read its state from elsewhere (a background
+/// task, a test) while the route serves it.
+#[async_trait::async_trait]
+impl<H: WebSocketHandler + ?Sized> WebSocketHandler for std::sync::Arc<H> {
+    async fn on_connect(&self, conn: &Connection) -> Result<(), Rejection> {
+        (**self).on_connect(conn).await
+    }
+
+    async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
+        (**self).handle_message(conn, message).await
+    }
+
+    fn accepts_binary(&self) -> bool {
+        (**self).accepts_binary()
+    }
+
+    async fn handle_binary(
         &self,
         conn: &Connection,
-        message: Value,
-    ) -> Result<Option<Value>, HandlerError> {
-        (self.f)(conn.clone(), message).await
+        data: Bytes,
+    ) -> Result<Option<BinaryReply>, HandlerError> {
+        (**self).handle_binary(conn, data).await
+    }
+
+    async fn on_disconnect(&self, conn: &Connection, close: CloseInfo) {
+        (**self).on_disconnect(conn, close).await;
     }
 }

@@ -63,3 +63,8 @@ pub use metrics::MetricsSnapshot;
 pub use route::Route;
 pub use schema::CompiledSchema;
 pub use server::{Server, ServerHandle};
+
+/// The README's Rust example, compiled as a doc test so that it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;

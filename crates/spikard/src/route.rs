@@ -116,7 +116,8 @@ impl RouteState {
 }
 
 fn check_path(path: &str) -> Result<(), Error> {
-    let invalid = |message: &str| Err(Error::InvalidPath { route: path.to_owned(), message: message.to_owned() });
+    let invalid =
+        |message: &str| Err(Error::InvalidPath { route: path.to_owned(), message: message.to_owned() });
     if !path.starts_with('/') {
         return invalid("must start with '/'");
     }

@@ -22,9 +22,9 @@ impl CompiledSchema {
     /// # Errors
     /// [`Error::SchemaCompile`] when the schema is not a valid JSON Schema of its draft.
     pub fn compile(route: &str, which: &'static str, schema: &Value) -> Result<Self, Error> {
-        jsonschema::validator_for(schema).map(|validator| Self { validator }).map_err(|err| {
-            Error::SchemaCompile { route: route.to_owned(), which, message: err.to_string() }
-        })
+        jsonschema::validator_for(schema)
+            .map(|validator| Self { validator })
+            .map_err(|err| Error::SchemaCompile { route: route.to_owned(), which, message: err.to_string() })
     }
 
     /// `true` when `instance` satisfies the schema. Stops at the first failure.
@@ -115,7 +115,8 @@ mod tests {
         // prefixItems exists only from 2020-12 on.
         let modern = json!({"prefixItems": [{"type": "string"}]});
         assert_eq!(paths(&modern, &json!([1])), vec!["/0"]);
-        let draft7 = json!({"$schema": "http://json-schema.org/draft-07/schema#", "items": [{"type": "string"}]});
+        let draft7 =
+            json!({"$schema": "http://json-schema.org/draft-07/schema#", "items": [{"type": "string"}]});
         assert_eq!(paths(&draft7, &json!([1])), vec!["/0"]);
     }
 

@@ -197,9 +197,7 @@ async fn entry(
         Ok(upgrade) => upgrade,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-        .map(|q| q.0)
-        .unwrap_or_default();
+    let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
     let limit = route.max_message_size.unwrap_or(shared.settings.max_message_size);
     let conn_parts = ConnectionParts {
         path: parts.uri.path().to_owned(),

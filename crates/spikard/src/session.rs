@@ -97,6 +97,7 @@ fn classify(err: axum::Error) -> Option<(u16, &'static str)> {
     match *err {
         tungstenite::Error::Capacity(_) => Some((close::MESSAGE_TOO_BIG, "message too large")),
         tungstenite::Error::Utf8(_) => Some((close::INVALID_PAYLOAD, "text message is not valid UTF-8")),
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => None,
         tungstenite::Error::Protocol(_) | tungstenite::Error::AttackAttempt => {
             Some((close::PROTOCOL_ERROR, "protocol error"))
         }
@@ -159,13 +160,8 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
 }
 
 /// Await a handler future, turning a panic into a handler error.
-async fn guard<T>(
-    fut: impl Future<Output = Result<T, HandlerError>>,
-) -> Result<T, HandlerError> {
-    AssertUnwindSafe(fut)
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| Err(HandlerError::new("internal error")))
+async fn guard<T>(fut: impl Future<Output = Result<T, HandlerError>>) -> Result<T, HandlerError> {
+    AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|_| Err(HandlerError::new("internal error")))
 }
 
 async fn handler_failed(conn: &Connection, err: HandlerError) {
@@ -218,12 +214,11 @@ async fn write_loop(
         let Some(mut message) = message else { return };
         loop {
             let is_close = matches!(message, Message::Close(_));
-            if sink.feed(message).await.is_err() {
-                conn.force_close(close::ABNORMAL, "");
+            if !write(&conn, sink.feed(message)).await {
                 return;
             }
             if is_close {
-                let _ = sink.flush().await;
+                let _ = write(&conn, sink.flush()).await;
                 conn.close_sent().notify_one();
                 return;
             }
@@ -232,9 +227,23 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        if sink.flush().await.is_err() {
-            conn.force_close(close::ABNORMAL, "");
+        if !write(&conn, sink.flush()).await {
             return;
         }
+    }
+}
+
+/// Finish one socket write unless the connection is cancelled while the write is blocked (a
+/// client that stopped reading); `false` when the writer must stop.
+async fn write(conn: &Connection, op: impl Future<Output = Result<(), axum::Error>>) -> bool {
+    tokio::select! {
+        biased;
+        result = op => {
+            if result.is_err() {
+                conn.force_close(close::ABNORMAL, "");
+            }
+            result.is_ok()
+        }
+        () = conn.token().cancelled() => false,
     }
 }

@@ -33,7 +33,10 @@ use tokio_tungstenite::{
         http::HeaderValue,
         protocol::{
             CloseFrame,
-            frame::{Frame, coding::{CloseCode, Data, OpCode}},
+            frame::{
+                Frame,
+                coding::{CloseCode, Data, OpCode},
+            },
         },
     },
 };
@@ -211,7 +214,8 @@ impl TestClient {
                 .await
                 .map_err(|_| ClientError::Timeout)?;
             return Ok(match next {
-                None | Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
+                None
+                | Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
                     Received::Ended
                 }
                 Some(Err(tungstenite::Error::Io(_) | tungstenite::Error::Protocol(_))) => Received::Ended,
@@ -220,6 +224,8 @@ impl TestClient {
                 Some(Ok(Message::Binary(b))) => Received::Binary(b.to_vec()),
                 Some(Ok(Message::Pong(p))) => Received::Pong(p.to_vec()),
                 Some(Ok(Message::Close(frame))) => {
+                    // Send the closing handshake's answer now, as a browser does.
+                    let _ = self.ws.flush().await;
                     Received::Close(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())))
                 }
                 Some(Ok(Message::Ping(_) | Message::Frame(_))) => continue,

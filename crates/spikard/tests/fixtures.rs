@@ -26,7 +26,8 @@ fn fixtures_dir() -> PathBuf {
 fn main() {
     let args = Arguments::from_args();
     let dir = fixtures_dir();
-    let format: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("schema.json")).unwrap()).unwrap();
+    let format: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("schema.json")).unwrap()).unwrap();
     let format = CompiledSchema::compile("fixtures/schema.json", "message", &format).unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("websocket"))
         .unwrap()
@@ -137,7 +138,11 @@ impl WebSocketHandler for Behaviour {
         self.name == "binary_echo"
     }
 
-    async fn handle_binary(&self, _conn: &Connection, data: Bytes) -> Result<Option<BinaryReply>, HandlerError> {
+    async fn handle_binary(
+        &self,
+        _conn: &Connection,
+        data: Bytes,
+    ) -> Result<Option<BinaryReply>, HandlerError> {
         Ok(Some(BinaryReply::Binary(data)))
     }
 
@@ -157,7 +162,10 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
             app.max_message_size(usize::try_from(size)?)?;
         }
         for route in fixture["routes"].as_array().ok_or("routes")? {
-            let handler = Behaviour { name: route["handler"].as_str().ok_or("handler")?.to_owned(), log: Arc::clone(&log) };
+            let handler = Behaviour {
+                name: route["handler"].as_str().ok_or("handler")?.to_owned(),
+                log: Arc::clone(&log),
+            };
             let mut r = Route::new(route["path"].as_str().ok_or("path")?, handler);
             if let Some(schema) = route.get("message_schema") {
                 r = r.message_schema(schema.clone());
@@ -196,10 +204,13 @@ async fn run_step(
         "connect" => {
             let headers: Vec<(String, String)> = arg["headers"]
                 .as_object()
-                .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                .map(|h| {
+                    h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()
+                })
                 .unwrap_or_default();
             let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let client = TestClient::connect(&server.url(arg["path"].as_str().ok_or("path")?), &headers).await?;
+            let client =
+                TestClient::connect(&server.url(arg["path"].as_str().ok_or("path")?), &headers).await?;
             clients.insert(name, client);
             return Ok(());
         }
@@ -221,7 +232,9 @@ async fn run_step(
         "send_text_bytes_hex" => client.send_text_bytes(&hex(arg)?).await?,
         "send_binary_hex" => client.send_binary(&hex(arg)?).await?,
         "send_ping" => client.ping(arg.as_str().ok_or("string")?.as_bytes()).await?,
-        "expect_pong" => expect(client.receive().await?, &Received::Pong(arg.as_str().ok_or("string")?.into()))?,
+        "expect_pong" => {
+            expect(client.receive().await?, &Received::Pong(arg.as_str().ok_or("string")?.into()))?
+        }
         "expect_binary_hex" => expect(client.receive_data().await?, &Received::Binary(hex(arg)?))?,
         "expect_json" => {
             let got = client.receive_json().await?;
@@ -264,8 +277,10 @@ fn check_envelope(got: &Value, want: &Value) -> Result<(), String> {
         }
     }
     if let Some(paths) = want.get("paths") {
-        let mut expected: Vec<&str> = paths.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        let mut actual: Vec<&str> = got["errors"].as_array().into_iter().flatten().filter_map(|e| e["path"].as_str()).collect();
+        let mut expected: Vec<&str> =
+            paths.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut actual: Vec<&str> =
+            got["errors"].as_array().into_iter().flatten().filter_map(|e| e["path"].as_str()).collect();
         expected.sort_unstable();
         expected.dedup();
         actual.sort_unstable();
@@ -278,7 +293,8 @@ fn check_envelope(got: &Value, want: &Value) -> Result<(), String> {
 }
 
 async fn expect_events(log: &Log, want: &Value) -> Result<(), Failed> {
-    let want: Vec<String> = want.as_array().ok_or("list")?.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let want: Vec<String> =
+        want.as_array().ok_or("list")?.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
     let wait = async {
         loop {
             let changed = log.changed.notified();
