@@ -21,7 +21,11 @@ use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::{close, metrics::Metrics};
+use crate::{
+    close,
+    metrics::Metrics,
+    topics::{self, Topics},
+};
 
 /// A process-unique connection number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,12 +82,14 @@ pub(crate) struct ConnectionParts {
     pub(crate) headers: HeaderMap,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) topics: Arc<Topics>,
 }
 
 struct Inner {
     id: ConnectionId,
     parts: ConnectionParts,
     state: Mutex<Extensions>,
+    subscriptions: Mutex<Vec<Arc<str>>>,
     outgoing: mpsc::Sender<Message>,
     closing: AtomicBool,
     close_info: Mutex<Option<CloseInfo>>,
@@ -118,6 +124,7 @@ impl Connection {
             id: ConnectionId::next(),
             parts,
             state: Mutex::new(Extensions::new()),
+            subscriptions: Mutex::new(Vec::new()),
             outgoing: tx,
             closing: AtomicBool::new(false),
             close_info: Mutex::new(None),
@@ -203,7 +210,7 @@ impl Connection {
     /// client stopped reading and its queue is full (the connection is then closed with 1013).
     pub fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
         let text = serde_json::to_string(value).map_err(|_| SendError::Closed)?;
-        self.send_message(Message::Text(text.into()))
+        self.queue(Message::Text(text.into()))
     }
 
     /// Queue a text frame, sent as is.
@@ -211,7 +218,7 @@ impl Connection {
     /// # Errors
     /// As [`Connection::send_json`].
     pub fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
-        self.send_message(Message::Text(text.into()))
+        self.queue(Message::Text(text.into()))
     }
 
     /// Queue a binary frame.
@@ -219,10 +226,10 @@ impl Connection {
     /// # Errors
     /// As [`Connection::send_json`].
     pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), SendError> {
-        self.send_message(Message::Binary(data.into()))
+        self.queue(Message::Binary(data.into()))
     }
 
-    fn send_message(&self, message: Message) -> Result<(), SendError> {
+    pub(crate) fn queue(&self, message: Message) -> Result<(), SendError> {
         if self.is_closing() {
             return Err(SendError::Closed);
         }
@@ -235,6 +242,56 @@ impl Connection {
                 self.force_close(close::TRY_AGAIN_LATER, "client is not reading fast enough");
                 Err(SendError::QueueFull)
             }
+        }
+    }
+
+    /// Join `topic`: messages published to it reach this connection until it unsubscribes or
+    /// disconnects. `false` when already subscribed or when the connection is closing.
+    pub fn subscribe(&self, topic: &str) -> bool {
+        let mut mine = self.inner.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_closing() || !self.inner.parts.topics.subscribe(topic, self) {
+            return false;
+        }
+        mine.push(Arc::from(topic));
+        true
+    }
+
+    /// Leave `topic`; `false` when this connection was not subscribed to it.
+    pub fn unsubscribe(&self, topic: &str) -> bool {
+        let mut mine = self.inner.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        mine.retain(|t| &**t != topic);
+        self.inner.parts.topics.unsubscribe(topic, self.id())
+    }
+
+    /// The topics this connection is subscribed to.
+    #[must_use]
+    pub fn subscriptions(&self) -> Vec<String> {
+        let mine = self.inner.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        mine.iter().map(|t| t.to_string()).collect()
+    }
+
+    /// Publish `value` to every subscriber of `topic`, this connection included when it is
+    /// subscribed. Serialised once; returns the number of connections it was queued for.
+    pub fn publish<T: Serialize + ?Sized>(&self, topic: &str, value: &T) -> usize {
+        topics::encode(value).map_or(0, |text| self.inner.parts.topics.publish(topic, &text, None))
+    }
+
+    /// Publish `value` to every subscriber of `topic` except this connection.
+    pub fn publish_others<T: Serialize + ?Sized>(&self, topic: &str, value: &T) -> usize {
+        topics::encode(value).map_or(0, |text| self.inner.parts.topics.publish(topic, &text, Some(self.id())))
+    }
+
+    /// How many connections are subscribed to `topic` now.
+    #[must_use]
+    pub fn topic_count(&self, topic: &str) -> usize {
+        self.inner.parts.topics.count(topic)
+    }
+
+    /// Leave every topic; called once the connection is closing, so no later subscribe sticks.
+    pub(crate) fn leave_all(&self) {
+        let mut mine = self.inner.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        for topic in mine.drain(..) {
+            self.inner.parts.topics.unsubscribe(&topic, self.id());
         }
     }
 

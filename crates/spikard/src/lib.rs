@@ -50,6 +50,7 @@ mod server;
 mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod topics;
 
 pub use app::{App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OUTGOING_QUEUE};
 pub use async_trait::async_trait;

@@ -27,6 +27,7 @@ use crate::{
     metrics::Metrics,
     route::RouteState,
     session,
+    topics::{self, Topics},
 };
 
 /// Read buffer per connection: small, so that idle connections stay cheap.
@@ -40,6 +41,7 @@ struct Shared {
     token: CancellationToken,
     tracker: TaskTracker,
     metrics: Arc<Metrics>,
+    topics: Arc<Topics>,
 }
 
 /// A handle to a running (or about to run) server: shut it down, read its address and
@@ -69,6 +71,31 @@ impl ServerHandle {
         self.local_addr
     }
 
+    /// Publish `value` to every subscriber of `topic`, from anywhere (a background task, a
+    /// timer, another thread). Serialised once; returns the number of connections it was queued
+    /// for (0 for a topic without subscribers).
+    pub fn publish<T: serde::Serialize + ?Sized>(&self, topic: &str, value: &T) -> usize {
+        topics::encode(value).map_or(0, |text| self.shared.topics.publish(topic, &text, None))
+    }
+
+    /// The connections subscribed to `topic` now.
+    #[must_use]
+    pub fn topic_members(&self, topic: &str) -> Vec<Connection> {
+        self.shared.topics.members(topic)
+    }
+
+    /// How many connections are subscribed to `topic` now.
+    #[must_use]
+    pub fn topic_count(&self, topic: &str) -> usize {
+        self.shared.topics.count(topic)
+    }
+
+    /// Every topic with at least one subscriber.
+    #[must_use]
+    pub fn topics(&self) -> Vec<String> {
+        self.shared.topics.names()
+    }
+
     /// The server's counters now.
     #[must_use]
     pub fn metrics(&self) -> MetricsSnapshot {
@@ -95,6 +122,7 @@ impl Server {
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             metrics: Arc::new(Metrics::default()),
+            topics: Arc::new(Topics::default()),
         });
         Ok(Self { listener, handle: ServerHandle { shared, local_addr } })
     }
@@ -207,9 +235,13 @@ async fn entry(
         headers: parts.headers,
         remote_addr,
         metrics: Arc::clone(&shared.metrics),
+        topics: Arc::clone(&shared.topics),
     };
     let (conn, outgoing) =
         Connection::new(conn_parts, shared.settings.outgoing_queue, shared.token.child_token());
+    // Until the session owns it, dropping the request (refusal, failed upgrade, client gone
+    // during on_connect) must leave the topics on_connect may have joined.
+    let pending = Pending(Some(conn.clone()));
     if let Err(rejection) = route.handler.on_connect(&conn).await {
         Metrics::incr(&shared.metrics.connections_rejected);
         let body = ErrorEnvelope::new(ErrorCode::ConnectionRejected, rejection.reason).to_json();
@@ -232,6 +264,28 @@ async fn entry(
                 route.handler.on_disconnect(&conn, info).await;
             });
         })
-        .on_upgrade(move |socket| tracker.track_future(session::run(socket, route, conn, outgoing)));
+        .on_upgrade(move |socket| {
+            pending.disarm();
+            tracker.track_future(session::run(socket, route, conn, outgoing))
+        });
     Ok(response)
+}
+
+/// A connection between `on_connect` and the start of its session.
+struct Pending(Option<Connection>);
+
+impl Pending {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.mark_closing();
+            conn.leave_all();
+            conn.token().cancel();
+        }
+    }
 }

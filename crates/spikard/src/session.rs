@@ -34,6 +34,7 @@ pub(crate) async fn run(
     let writer = tokio::spawn(write_loop(sink, outgoing, conn.clone()));
     read_loop(&mut stream, &route, &conn).await;
     conn.mark_closing();
+    conn.leave_all();
     conn.token().cancel();
     let _ = writer.await;
     let info = conn.close_info().unwrap_or(CloseInfo { code: close::ABNORMAL, reason: String::new() });

@@ -89,6 +89,11 @@ impl WebSocketHandler for Behaviour {
             "lifecycle" => self.log.push("connect".into()),
             "reject" => return Err(Rejection::forbidden("not allowed")),
             "close_on_connect" => conn.close(1008, "not allowed"),
+            "rooms" => {
+                let room = conn.path_param("room").unwrap_or_default();
+                conn.subscribe(room);
+                conn.publish(room, &json!({"event": "join", "user": user(conn)}));
+            }
             _ => {}
         }
         Ok(())
@@ -125,6 +130,25 @@ impl WebSocketHandler for Behaviour {
                 }
                 Some(json!({"done": true}))
             }
+            "rooms" => {
+                let room = conn.path_param("room").unwrap_or_default();
+                match message["action"].as_str() {
+                    Some("leave") => {
+                        conn.unsubscribe(room);
+                        Some(json!({"left": room}))
+                    }
+                    Some("count") => Some(json!({"members": conn.topic_count(room)})),
+                    Some("publish") => {
+                        let topic = message["topic"].as_str().unwrap_or_default();
+                        let sent = conn.publish(topic, &json!({"user": user(conn), "text": message["text"]}));
+                        Some(json!({"delivered": sent}))
+                    }
+                    _ => {
+                        conn.publish(room, &json!({"user": user(conn), "text": message["text"]}));
+                        None
+                    }
+                }
+            }
             "close_on_message" => {
                 let code = u16::try_from(message["code"].as_u64().unwrap_or(1000)).unwrap_or(1000);
                 conn.close(code, message["reason"].as_str().unwrap_or(""));
@@ -146,11 +170,19 @@ impl WebSocketHandler for Behaviour {
         Ok(Some(BinaryReply::Binary(data)))
     }
 
-    async fn on_disconnect(&self, _conn: &Connection, close: CloseInfo) {
+    async fn on_disconnect(&self, conn: &Connection, close: CloseInfo) {
+        if self.name == "rooms" {
+            let room = conn.path_param("room").unwrap_or_default();
+            conn.publish(room, &json!({"event": "leave", "user": user(conn)}));
+        }
         if matches!(self.name.as_str(), "lifecycle" | "reject") {
             self.log.push(format!("disconnect:{}", close.code));
         }
     }
+}
+
+fn user(conn: &Connection) -> &str {
+    conn.query_param("user").unwrap_or("anonymous")
 }
 
 fn run_fixture(fixture: &Value) -> Result<(), Failed> {

@@ -1,0 +1,107 @@
+//! Topics (rooms): fan-out in order to many members, publishing from outside any connection,
+//! and no membership left behind by connections that end.
+
+use serde_json::{Value, json};
+use spikard::{
+    App, CloseInfo, Connection, HandlerError, Rejection, WebSocketHandler, async_trait,
+    testing::{TestClient, TestServer},
+};
+use tokio::sync::mpsc;
+
+/// How many more connections ended (all of them, once the server has drained).
+async fn count_remaining_disconnects(ended: &mut mpsc::UnboundedReceiver<u64>) -> usize {
+    let mut n = 0;
+    while ended.recv().await.is_some() {
+        n += 1;
+    }
+    n
+}
+
+/// Joins the room named in the path; every message is published to the room. Reports each
+/// ended connection on `ended`.
+struct Room {
+    ended: mpsc::UnboundedSender<u64>,
+}
+
+#[async_trait]
+impl WebSocketHandler for Room {
+    async fn on_connect(&self, conn: &Connection) -> Result<(), Rejection> {
+        assert!(conn.subscribe(conn.path_param("room").unwrap()));
+        Ok(())
+    }
+
+    async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
+        conn.publish_others(conn.path_param("room").unwrap(), &message);
+        Ok(None)
+    }
+
+    async fn on_disconnect(&self, conn: &Connection, _close: CloseInfo) {
+        let _ = self.ended.send(conn.id().get());
+    }
+}
+
+async fn room_server() -> (TestServer, mpsc::UnboundedReceiver<u64>) {
+    let (ended, rx) = mpsc::unbounded_channel();
+    let mut app = App::new();
+    app.websocket("/rooms/{room}", Room { ended }).unwrap();
+    (TestServer::start(app).await.unwrap(), rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_clients_each_see_every_other_clients_messages_in_order() {
+    let (server, _ended) = room_server().await;
+    let mut clients: Vec<TestClient> = Vec::new();
+    for _ in 0..10 {
+        clients.push(server.connect("/rooms/ten").await.unwrap());
+    }
+    assert_eq!(server.handle().topic_count("ten"), 10);
+    const PER_CLIENT: usize = 20;
+    for round in 0..PER_CLIENT {
+        for (sender, client) in clients.iter_mut().enumerate() {
+            client.send_json(&json!({"from": sender, "n": round})).await.unwrap();
+        }
+    }
+    for (me, client) in clients.iter_mut().enumerate() {
+        let mut next = [0_usize; 10];
+        for _ in 0..PER_CLIENT * 9 {
+            let got = client.receive_json().await.unwrap();
+            let from = usize::try_from(got["from"].as_u64().unwrap()).unwrap();
+            assert_ne!(from, me, "publish_others delivered to the sender");
+            assert_eq!(got["n"], json!(next[from]), "client {me}: messages of {from} out of order");
+            next[from] += 1;
+        }
+        assert!(next.iter().enumerate().all(|(i, n)| *n == if i == me { 0 } else { PER_CLIENT }));
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn publishing_from_outside_reaches_members_and_ended_connections_leave() {
+    let (server, mut ended) = room_server().await;
+    let handle = server.handle().clone();
+    let mut a = server.connect("/rooms/news").await.unwrap();
+    let mut b = server.connect("/rooms/news").await.unwrap();
+    let _other = server.connect("/rooms/sport").await.unwrap();
+
+    let delivered =
+        tokio::spawn(async move { handle.publish("news", &json!({"headline": 1})) }).await.unwrap();
+    assert_eq!(delivered, 2);
+    assert_eq!(a.receive_json().await.unwrap(), json!({"headline": 1}));
+    assert_eq!(b.receive_json().await.unwrap(), json!({"headline": 1}));
+    assert_eq!(server.handle().publish("nobody", &json!(1)), 0);
+    let mut topics = server.handle().topics();
+    topics.sort();
+    assert_eq!(topics, vec!["news", "sport"]);
+
+    b.close(1000, "").await.unwrap();
+    let b_id = ended.recv().await.unwrap();
+    let members: Vec<u64> = server.handle().topic_members("news").iter().map(|m| m.id().get()).collect();
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert!(!members.contains(&b_id));
+    let mut c = server.connect("/rooms/news").await.unwrap();
+    c.send_json(&json!("hi")).await.unwrap();
+    assert_eq!(a.receive_json().await.unwrap(), json!("hi"));
+    assert_eq!(server.handle().topic_count("news"), 2);
+    server.shutdown().await.unwrap();
+    assert_eq!(count_remaining_disconnects(&mut ended).await, 3);
+}
