@@ -69,3 +69,8 @@ pub use server::{Server, ServerHandle};
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExamples;
+
+/// `docs/rust.md`, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "testing"))]
+#[doc = include_str!("../../../docs/rust.md")]
+struct RustGuideExamples;
