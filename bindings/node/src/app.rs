@@ -1,0 +1,200 @@
+//! [`NativeApp`]: routes and limits, then `listen` and graceful `close`.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use napi::{
+    Env,
+    bindgen_prelude::{Function, PromiseRaw, Unknown},
+};
+use napi_derive::napi;
+use serde_json::Value;
+use spikard::{App, Route, ServerHandle};
+
+use crate::{
+    dispatch::{Dispatcher, JsEvent},
+    error::{coded, to_napi},
+    handler::{Hooks, JsHandler},
+};
+
+/// Options of one route, as the `spikard` package passes them.
+#[napi(object)]
+pub struct RouteOptions {
+    /// JSON Schema every message must match (validated in Rust before JavaScript sees it).
+    #[napi(ts_type = "unknown")]
+    pub message_schema: Option<Value>,
+    /// JSON Schema every reply must match (failing replies are dropped and logged).
+    #[napi(ts_type = "unknown")]
+    pub response_schema: Option<Value>,
+    /// Largest accepted message in bytes on this route.
+    pub max_message_size: Option<u32>,
+    /// The route has an `onConnect` hook.
+    pub on_connect: Option<bool>,
+    /// The route has an `onDisconnect` hook.
+    pub on_disconnect: Option<bool>,
+    /// The route accepts binary frames.
+    pub binary: Option<bool>,
+}
+
+/// The address a server is bound to.
+#[napi(object)]
+pub struct BoundAddress {
+    /// The IP address, as text.
+    pub host: String,
+    /// The port (the real one when port 0 was asked for).
+    pub port: u32,
+}
+
+struct Running {
+    handle: ServerHandle,
+    done: tokio::task::JoinHandle<Result<(), spikard::Error>>,
+}
+
+enum Stage {
+    Building(App),
+    Listening(Running),
+    Closed,
+}
+
+/// A Spikard app: register routes, then `listen`; `close` shuts down gracefully.
+#[napi]
+pub struct NativeApp {
+    stage: Arc<Mutex<Stage>>,
+    dispatcher: Arc<Dispatcher>,
+    routes: u32,
+}
+
+impl Default for NativeApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[napi]
+impl NativeApp {
+    /// An app with no routes.
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Self {
+            stage: Arc::new(Mutex::new(Stage::Building(App::new()))),
+            dispatcher: Arc::new(Dispatcher::default()),
+            routes: 0,
+        }
+    }
+
+    fn building<T>(&self, f: impl FnOnce(&mut App) -> napi::Result<T>) -> napi::Result<T> {
+        match &mut *self.stage.lock().unwrap_or_else(PoisonError::into_inner) {
+            Stage::Building(app) => f(app),
+            _ => Err(coded("invalid_state", "routes and settings cannot change after listen")),
+        }
+    }
+
+    /// Register a route; returns its index, which events carry. Schemas compile now.
+    #[napi]
+    pub fn route(&mut self, path: String, options: RouteOptions) -> napi::Result<u32> {
+        let index = self.routes;
+        let hooks = Hooks {
+            connect: options.on_connect.unwrap_or(false),
+            disconnect: options.on_disconnect.unwrap_or(false),
+            binary: options.binary.unwrap_or(false),
+        };
+        let handler = JsHandler { route: index, hooks, dispatcher: Arc::clone(&self.dispatcher) };
+        let mut route = Route::shared(path, Arc::new(handler));
+        if let Some(schema) = options.message_schema {
+            route = route.message_schema(schema);
+        }
+        if let Some(schema) = options.response_schema {
+            route = route.response_schema(schema);
+        }
+        if let Some(size) = options.max_message_size {
+            route = route.max_message_size(size as usize);
+        }
+        self.building(|app| app.route(route).map(|_| ()).map_err(|e| to_napi(&e)))?;
+        self.routes += 1;
+        Ok(index)
+    }
+
+    /// Largest accepted message in bytes for routes without their own limit.
+    #[napi]
+    pub fn max_message_size(&self, bytes: u32) -> napi::Result<()> {
+        self.building(|app| app.max_message_size(bytes as usize).map(|_| ()).map_err(|e| to_napi(&e)))
+    }
+
+    /// Serve the files of `dir` on every path that is not a WebSocket route.
+    #[napi]
+    pub fn static_dir(&self, dir: String) -> napi::Result<()> {
+        self.building(|app| {
+            app.static_dir(dir);
+            Ok(())
+        })
+    }
+
+    /// Bind `host:port` (port 0 picks a free port) and start serving; events go to
+    /// `on_events`, called with an array of events per event-loop wake-up.
+    #[napi(ts_args_type = "host: string, port: number, onEvents: (events: JsEvent[]) => void")]
+    pub fn listen<'env>(
+        &self,
+        env: &'env Env,
+        host: String,
+        port: u32,
+        on_events: Function<'_, Vec<JsEvent>, Unknown<'static>>,
+    ) -> napi::Result<PromiseRaw<'env, BoundAddress>> {
+        let port = u16::try_from(port).map_err(|_| coded("invalid_config", "port must be 0..=65535"))?;
+        let app = {
+            let mut stage = self.stage.lock().unwrap_or_else(PoisonError::into_inner);
+            match std::mem::replace(&mut *stage, Stage::Closed) {
+                Stage::Building(app) => app,
+                other => {
+                    *stage = other;
+                    return Err(coded("invalid_state", "listen can only be called once"));
+                }
+            }
+        };
+        self.dispatcher.start(&on_events)?;
+        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let stage = Arc::clone(&self.stage);
+        let dispatcher = Arc::clone(&self.dispatcher);
+        env.spawn_future(async move {
+            let server = match app.bind(addr.as_str()).await {
+                Ok(server) => server,
+                Err(err) => {
+                    dispatcher.stop();
+                    return Err(to_napi(&err));
+                }
+            };
+            let addr = server.local_addr();
+            let handle = server.handle();
+            let done = tokio::spawn(server.run());
+            *stage.lock().unwrap_or_else(PoisonError::into_inner) =
+                Stage::Listening(Running { handle, done });
+            Ok(BoundAddress { host: addr.ip().to_string(), port: u32::from(addr.port()) })
+        })
+    }
+
+    /// Graceful shutdown: stop accepting, close every connection with 1001, wait for every
+    /// `onDisconnect`. Resolves once drained; a no-op when not listening.
+    #[napi]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let running = {
+            let mut stage = self.stage.lock().unwrap_or_else(PoisonError::into_inner);
+            match std::mem::replace(&mut *stage, Stage::Closed) {
+                Stage::Listening(running) => Some(running),
+                other => {
+                    *stage = other;
+                    None
+                }
+            }
+        };
+        let dispatcher = Arc::clone(&self.dispatcher);
+        env.spawn_future(async move {
+            let Some(running) = running else { return Ok(()) };
+            running.handle.shutdown();
+            let result = running.done.await;
+            dispatcher.stop();
+            match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(err)) => Err(to_napi(&err)),
+                Err(err) => Err(coded("serve_failed", &err.to_string())),
+            }
+        })
+    }
+}

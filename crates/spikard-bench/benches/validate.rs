@@ -1,0 +1,46 @@
+//! Parse + validate of the ~100-byte chat message in the core: the work Spikard does per
+//! message before a handler runs (goal: at least 2 million per second per core).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use spikard::CompiledSchema;
+
+const VALID: &str = r#"{"text":"hello everyone, this is a benchmark chat message of about 100 bytes","user":"alice"}"#;
+const INVALID: &str = r#"{"text":12345,"user":"alice","mood":"this message fails the schema in two places"}"#;
+
+fn chat_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": 500},
+            "user": {"type": "string", "minLength": 1, "maxLength": 64}
+        },
+        "required": ["text", "user"],
+        "additionalProperties": false
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let schema = CompiledSchema::compile("/chat", "message", &chat_schema()).expect("chat schema compiles");
+    let mut group = c.benchmark_group("chat");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse", |b| {
+        b.iter(|| serde_json::from_str::<Value>(std::hint::black_box(VALID)).map(|v| v.is_object()));
+    });
+    group.bench_function("parse_validate_valid", |b| {
+        b.iter(|| {
+            let value: Value = serde_json::from_str(std::hint::black_box(VALID)).expect("valid JSON");
+            schema.errors(&value).is_empty()
+        });
+    });
+    group.bench_function("parse_validate_invalid", |b| {
+        b.iter(|| {
+            let value: Value = serde_json::from_str(std::hint::black_box(INVALID)).expect("valid JSON");
+            schema.errors(&value).len()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,348 @@
+/**
+ * {@link Spikard}: the functional API. Register routes with `websocket`, then `listen`.
+ *
+ * @module
+ */
+
+import { type CloseInfo, WebSocketContext, toBuffer } from "./context.js";
+import { collectRoutes } from "./decorators.js";
+import { Rejection, fromNative, messageOf, native as call } from "./errors.js";
+import { type JsEvent, type NativeConnection, native } from "./native.js";
+import { type Infer, type InferReply, type SchemaLike, toJsonSchema } from "./schema.js";
+
+/** What a handler may return: a reply (sent as JSON), or nothing to send no reply. */
+export type Reply<R> = InferReply<R> | undefined | void;
+
+/** A message handler: gets each validated message (in order per connection) and its context. */
+export type MessageHandler<M = undefined, R = undefined, State extends object = Record<string, unknown>> = (
+  message: Infer<M>,
+  ctx: WebSocketContext<State>,
+) => Reply<R> | Promise<Reply<R>>;
+
+/** Called before the upgrade completes; throw (e.g. a {@link Rejection}) to refuse. */
+export type ConnectHook<State extends object = Record<string, unknown>> = (
+  ctx: WebSocketContext<State>,
+) => void | Promise<void>;
+
+/** Called exactly once per accepted connection, after it ended. */
+export type DisconnectHook<State extends object = Record<string, unknown>> = (
+  ctx: WebSocketContext<State>,
+  close: CloseInfo,
+) => void | Promise<void>;
+
+/** Handles binary frames: return bytes (sent as a binary frame), a JSON value, or nothing. */
+export type BinaryHandler<State extends object = Record<string, unknown>> = (
+  data: Buffer,
+  ctx: WebSocketContext<State>,
+) => unknown;
+
+/** Options of one WebSocket route. */
+export interface WebSocketOptions<M = undefined, R = undefined, State extends object = Record<string, unknown>> {
+  /** Every message must match it (validated in Rust before the handler runs): raw JSON Schema,
+   * a zod 4 schema or a TypeBox schema. The handler's `message` type is inferred from it. */
+  messageSchema?: M;
+  /** Every reply must match it; a failing reply is dropped and logged, never sent. */
+  responseSchema?: R;
+  /** Runs before the upgrade completes; throwing refuses the connection (HTTP 403). */
+  onConnect?: ConnectHook<State>;
+  /** Runs once per accepted connection, after it ended, with the close code. */
+  onDisconnect?: DisconnectHook<State>;
+  /** Accept binary frames (without it a binary frame closes the connection with 1003). */
+  onBinary?: BinaryHandler<State>;
+  /** Largest accepted message on this route, in bytes (larger ones close with 1009). */
+  maxMessageSize?: number;
+}
+
+/** App-wide options. */
+export interface SpikardOptions {
+  /** Largest accepted message in bytes for routes without their own limit (default 1 MiB). */
+  maxMessageSize?: number;
+  /** Serve this directory's files on every path that is not a WebSocket route. */
+  staticDir?: string;
+}
+
+/** Where to listen. */
+export interface ListenOptions {
+  /** Interface to bind (default `127.0.0.1`). */
+  host?: string;
+  /** Port to bind (default 8000; 0 picks a free port). */
+  port?: number;
+}
+
+/** The address a server is bound to. */
+export interface Address {
+  /** The bound IP address. */
+  readonly host: string;
+  /** The bound port (the real one when port 0 was asked for). */
+  readonly port: number;
+  /** `ws://host:port`, to append a route path to. */
+  readonly url: string;
+}
+
+interface RouteEntry {
+  readonly handler: (message: unknown, ctx: WebSocketContext<object>) => unknown;
+  readonly onConnect: ((ctx: WebSocketContext<object>) => unknown) | undefined;
+  readonly onDisconnect: ((ctx: WebSocketContext<object>, close: CloseInfo) => unknown) | undefined;
+  readonly onBinary: ((data: Buffer, ctx: WebSocketContext<object>) => unknown) | undefined;
+}
+
+const EVENT_CONNECT = 0;
+const EVENT_MESSAGE = 1;
+const EVENT_BINARY = 2;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+/** Complete a message event with what the handler returned. */
+function reply(conn: NativeConnection, value: unknown, binary: boolean): void {
+  try {
+    if (value === undefined) {
+      conn.done();
+    } else if (binary && value instanceof Uint8Array) {
+      conn.replyBinary(toBuffer(value));
+    } else {
+      conn.reply(value);
+    }
+  } catch (err) {
+    conn.fail(`reply is not JSON: ${messageOf(err)}`);
+  }
+}
+
+function fail(conn: NativeConnection, err: unknown): void {
+  conn.fail(messageOf(err));
+}
+
+/**
+ * A Spikard app: WebSocket routes served by the Rust core.
+ *
+ * ```ts
+ * const app = new Spikard();
+ * app.websocket("/echo", (message) => message);
+ * const { url } = await app.listen({ port: 0 });
+ * // ...
+ * await app.close();
+ * ```
+ */
+export class Spikard {
+  readonly #app = new native.NativeApp();
+  readonly #routes: RouteEntry[] = [];
+  readonly #connections = new Map<number, WebSocketContext<object>>();
+  #address: Address | undefined;
+
+  /** An app with no routes. */
+  constructor(options: SpikardOptions = {}) {
+    if (options.maxMessageSize !== undefined) {
+      const size = options.maxMessageSize;
+      call(() => this.#app.maxMessageSize(size));
+    }
+    if (options.staticDir !== undefined) {
+      const dir = options.staticDir;
+      call(() => this.#app.staticDir(dir));
+    }
+  }
+
+  /**
+   * Serve a WebSocket route. `handler` gets each message that passed `messageSchema`; what it
+   * returns (or resolves to) is sent back, `undefined` sends nothing, a throw sends a
+   * `handler_error` envelope with the error's message and keeps the connection open.
+   *
+   * Throws a `SpikardError` (`schema_compile`, `invalid_path`, `duplicate_route`) naming the
+   * route when it cannot be served.
+   */
+  websocket<
+    const M extends SchemaLike | undefined = undefined,
+    const R extends SchemaLike | undefined = undefined,
+    State extends object = Record<string, unknown>,
+  >(path: string, handler: MessageHandler<M, R, State>, options: WebSocketOptions<M, R, State> = {}): this {
+    this.#add(path, handler as RouteEntry["handler"], options as unknown as WebSocketOptions<SchemaLike | undefined, SchemaLike | undefined, object>);
+    return this;
+  }
+
+  #add(
+    path: string,
+    handler: RouteEntry["handler"],
+    options: WebSocketOptions<SchemaLike | undefined, SchemaLike | undefined, object>,
+  ): void {
+    const routeOptions = {
+      messageSchema: options.messageSchema === undefined ? undefined : toJsonSchema(options.messageSchema, "input"),
+      responseSchema:
+        options.responseSchema === undefined ? undefined : toJsonSchema(options.responseSchema, "output"),
+      maxMessageSize: options.maxMessageSize,
+      onConnect: options.onConnect !== undefined,
+      onDisconnect: options.onDisconnect !== undefined,
+      binary: options.onBinary !== undefined,
+    };
+    const index = call(() => this.#app.route(path, routeOptions));
+    this.#routes[index] = {
+      handler,
+      onConnect: options.onConnect,
+      onDisconnect: options.onDisconnect,
+      onBinary: options.onBinary,
+    };
+  }
+
+  /**
+   * Register the routes of a class decorated with `@websocket` (and its `@onConnect` /
+   * `@onDisconnect` hooks). Pass an instance, or a class with a constructor taking no
+   * arguments; methods run with `this` bound to the instance.
+   */
+  register(instanceOrClass: object | (new () => object)): this {
+    const instance: object =
+      typeof instanceOrClass === "function" ? new (instanceOrClass as new () => object)() : instanceOrClass;
+    for (const route of collectRoutes(instance)) {
+      this.#add(route.path, route.handler, route.options);
+    }
+    return this;
+  }
+
+  /** The bound address once `listen` resolved. */
+  get address(): Address | undefined {
+    return this.#address;
+  }
+
+  /** Bind and start serving; resolves to the bound address (port 0 picks a free port). */
+  async listen(options: ListenOptions = {}): Promise<Address> {
+    const host = options.host ?? "127.0.0.1";
+    const port = options.port ?? 8000;
+    try {
+      const bound = await this.#app.listen(host, port, (events) => {
+        try {
+          this.#dispatch(events);
+        } catch (err) {
+          // Only a bug of this package can land here: handlers' errors are caught per event.
+          console.error("spikard: event dispatch failed:", err);
+        }
+      });
+      const shown = bound.host.includes(":") ? `[${bound.host}]` : bound.host;
+      this.#address = { host: bound.host, port: bound.port, url: `ws://${shown}:${bound.port}` };
+      return this.#address;
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close every connection with 1001 and wait until every
+   * `onDisconnect` ran. Safe to call more than once.
+   */
+  async close(): Promise<void> {
+    try {
+      await this.#app.close();
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /** Listen, print the address, and close gracefully on SIGINT or SIGTERM. */
+  async run(options: ListenOptions = {}): Promise<Address> {
+    const address = await this.listen(options);
+    const stop = (): void => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      void this.close();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    console.log(`spikard listening on ${address.url}`);
+    return address;
+  }
+
+  /** Handle one batch of events from the core (one call per event-loop wake-up). */
+  #dispatch(events: JsEvent[]): void {
+    const connections = this.#connections;
+    for (const event of events) {
+      let ctx: WebSocketContext<object> | undefined;
+      if (event.connection !== undefined && event.connection !== null) {
+        ctx = new WebSocketContext(event.connection);
+        connections.set(event.id, ctx);
+      } else {
+        ctx = connections.get(event.id);
+      }
+      const route = this.#routes[event.route];
+      if (ctx === undefined || route === undefined) {
+        continue;
+      }
+      switch (event.kind) {
+        case EVENT_MESSAGE:
+          this.#message(route.handler, event.data, ctx, false);
+          break;
+        case EVENT_BINARY:
+          if (route.onBinary !== undefined && event.binary !== undefined) {
+            this.#message(route.onBinary as RouteEntry["handler"], event.binary, ctx, true);
+          }
+          break;
+        case EVENT_CONNECT:
+          this.#connect(route, ctx, event.id);
+          break;
+        default:
+          this.#disconnect(route, ctx, event.id, { code: event.code ?? 1006, reason: event.reason ?? "" });
+      }
+    }
+  }
+
+  #message(handler: RouteEntry["handler"], data: unknown, ctx: WebSocketContext<object>, binary: boolean): void {
+    const conn = ctx.native;
+    let result: unknown;
+    try {
+      result = handler(data, ctx);
+    } catch (err) {
+      fail(conn, err);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => reply(conn, value, binary),
+        (err: unknown) => fail(conn, err),
+      );
+    } else {
+      reply(conn, result, binary);
+    }
+  }
+
+  #connect(route: RouteEntry, ctx: WebSocketContext<object>, id: number): void {
+    const conn = ctx.native;
+    const refuse = (err: unknown): void => {
+      this.#connections.delete(id);
+      conn.reject(err instanceof Rejection ? err.status : 403, messageOf(err));
+    };
+    let result: unknown;
+    try {
+      result = route.onConnect?.(ctx);
+    } catch (err) {
+      refuse(err);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(() => conn.done(), refuse);
+    } else {
+      conn.done();
+    }
+  }
+
+  #disconnect(route: RouteEntry, ctx: WebSocketContext<object>, id: number, close: CloseInfo): void {
+    const conn = ctx.native;
+    const finish = (): void => {
+      this.#connections.delete(id);
+      conn.done();
+    };
+    let result: unknown;
+    try {
+      result = route.onDisconnect?.(ctx, close);
+    } catch (err) {
+      console.error(`spikard: onDisconnect of ${ctx.route} threw:`, err);
+    }
+    if (isThenable(result)) {
+      result.then(finish, (err: unknown) => {
+        console.error(`spikard: onDisconnect of ${ctx.route} threw:`, err);
+        finish();
+      });
+    } else {
+      finish();
+    }
+  }
+}

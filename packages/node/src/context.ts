@@ -1,0 +1,120 @@
+/**
+ * {@link WebSocketContext}: the connection as handlers and hooks see it.
+ *
+ * @module
+ */
+
+import { native as call } from "./errors.js";
+import type { NativeConnection } from "./native.js";
+
+/** How a connection ended, as given to `onDisconnect`. */
+export interface CloseInfo {
+  /** The close code: the client's when it closed first, 1001 on server shutdown, 1006 when the
+   * socket just ended. */
+  readonly code: number;
+  /** The close frame's reason (may be empty). */
+  readonly reason: string;
+}
+
+/**
+ * One WebSocket connection: what it was opened with, per-connection `state`, and `send` /
+ * `close` usable at any time while it is open (not only as a reply).
+ *
+ * @typeParam State - the shape of {@link WebSocketContext.state}.
+ */
+export class WebSocketContext<State extends object = Record<string, unknown>> {
+  /** Per-connection state, kept between messages; starts empty. */
+  state: State = {} as State;
+  readonly #native: NativeConnection;
+  #pathParams: Readonly<Record<string, string>> | undefined;
+  #query: Readonly<Record<string, string>> | undefined;
+  #headers: Readonly<Record<string, string>> | undefined;
+
+  /** Built by the app when the connection's first event arrives; handlers receive it. */
+  constructor(connection: NativeConnection) {
+    this.#native = connection;
+  }
+
+  /** @internal The native handle, for completing events. */
+  get native(): NativeConnection {
+    return this.#native;
+  }
+
+  /** The connection's id, unique within the process. */
+  get id(): number {
+    return this.#native.id;
+  }
+
+  /** The request path, without the query string. */
+  get path(): string {
+    return this.#native.path;
+  }
+
+  /** The route pattern that matched, e.g. `/rooms/{room}`. */
+  get route(): string {
+    return this.#native.route;
+  }
+
+  /** Path parameters by name (`/rooms/{room}` gives `params.room`). */
+  get params(): Readonly<Record<string, string>> {
+    this.#pathParams ??= Object.freeze(this.#native.pathParams);
+    return this.#pathParams;
+  }
+
+  /** Query parameters: the first value of each key. */
+  get query(): Readonly<Record<string, string>> {
+    this.#query ??= Object.freeze(this.#native.query);
+    return this.#query;
+  }
+
+  /** Every query parameter as `[key, value]` pairs, in order (keys may repeat). */
+  get queryPairs(): [string, string][] {
+    return this.#native.queryPairs.map(([k, v]) => [k ?? "", v ?? ""]);
+  }
+
+  /** The upgrade request's headers, names in lower case. */
+  get headers(): Readonly<Record<string, string>> {
+    this.#headers ??= Object.freeze(this.#native.headers);
+    return this.#headers;
+  }
+
+  /** The client's address, `ip:port`. */
+  get remoteAddress(): string {
+    return this.#native.remoteAddr;
+  }
+
+  /** `true` once a close was started by either side. */
+  get closing(): boolean {
+    return this.#native.closing;
+  }
+
+  /**
+   * Queue a JSON value for the client. Never blocks; throws a `SpikardError` with code
+   * `connection_closed` once the connection is closing, or `queue_full` when the client stopped
+   * reading (the connection is then closed with 1013).
+   */
+  send(value: unknown): void {
+    call(() => this.#native.send(value));
+  }
+
+  /** Queue a text frame, sent as is. */
+  sendText(text: string): void {
+    call(() => this.#native.sendText(text));
+  }
+
+  /** Queue a binary frame. */
+  sendBinary(data: Uint8Array): void {
+    call(() => this.#native.sendBinary(toBuffer(data)));
+  }
+
+  /** Close the connection with `code` (default 1000) and `reason`, after the messages queued
+   * before. Closing twice keeps the first code. */
+  close(code = 1000, reason = ""): void {
+    call(() => this.#native.close(code, reason));
+  }
+}
+
+/** A Buffer view of `data`, without copying. */
+export function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}

@@ -1,0 +1,39 @@
+/**
+ * Spikard for Node.js: WebSocket routes with JSON Schema validation, served by a Rust core.
+ *
+ * ```ts
+ * import { Spikard } from "spikard";
+ *
+ * const app = new Spikard();
+ * app.websocket("/echo", (message) => message);
+ * const address = await app.listen({ host: "127.0.0.1", port: 8000 });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type Address,
+  type BinaryHandler,
+  type ConnectHook,
+  type DisconnectHook,
+  type ListenOptions,
+  type MessageHandler,
+  type Reply,
+  Spikard,
+  type SpikardOptions,
+  type WebSocketOptions,
+} from "./app.js";
+export { type CloseInfo, WebSocketContext } from "./context.js";
+export { type CollectedRoute, type RouteDecoratorOptions, onConnect, onDisconnect, websocket } from "./decorators.js";
+export { Rejection, SpikardError } from "./errors.js";
+export {
+  type ConvertibleSchema,
+  type FromJsonSchema,
+  type Infer,
+  type InferReply,
+  type JsonSchema,
+  type JsonValue,
+  type SchemaLike,
+  toJsonSchema,
+} from "./schema.js";

@@ -1,0 +1,16 @@
+/**
+ * The native addon (`@spikard/native`, built from `bindings/node`), loaded once.
+ *
+ * @module
+ */
+
+import { createRequire } from "node:module";
+
+import type * as Native from "@spikard/native";
+
+const require = createRequire(import.meta.url);
+
+/** The addon's exports. */
+export const native: typeof Native = require("@spikard/native") as typeof Native;
+
+export type { BoundAddress, JsEvent, NativeApp, NativeConnection, RouteOptions } from "@spikard/native";

@@ -1,0 +1,224 @@
+/** The functional API against a real server: listen, close, errors, schemas, hooks. */
+
+import { Type } from "@sinclair/typebox";
+import { type Infer, Rejection, Spikard, SpikardError, toJsonSchema } from "spikard";
+import { TestClient, TestServer, UpgradeRejected } from "spikard/testing";
+import { afterEach, expect, expectTypeOf, test } from "vitest";
+import { z } from "zod";
+
+let server: TestServer | undefined;
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+test("listen resolves to the bound address; port 0 picks a free port", async () => {
+  const app = new Spikard().websocket("/echo", (message) => message);
+  const address = await app.listen({ host: "127.0.0.1", port: 0 });
+  try {
+    expect(address.host).toBe("127.0.0.1");
+    expect(address.port).toBeGreaterThan(0);
+    expect(address.url).toBe(`ws://127.0.0.1:${address.port}`);
+    expect(app.address).toEqual(address);
+    const client = await TestClient.connect(`${address.url}/echo`);
+    client.sendJson({ a: [1, 2.5, "x", null, true] });
+    expect(await client.receiveJson()).toEqual({ a: [1, 2.5, "x", null, true] });
+  } finally {
+    await app.close();
+  }
+});
+
+test("close is graceful: clients get 1001 and onDisconnect ran before it resolves", async () => {
+  const closes: number[] = [];
+  const app = new Spikard().websocket("/echo", (message) => message, {
+    onDisconnect: async (_ctx, close) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      closes.push(close.code);
+    },
+  });
+  server = await TestServer.start(app);
+  const a = await server.connect("/echo");
+  const b = await server.connect("/echo");
+  a.sendJson(1);
+  expect(await a.receiveJson()).toBe(1);
+  await server.close();
+  expect(closes).toEqual([1001, 1001]);
+  expect(await a.receiveData()).toEqual({ type: "close", code: 1001, reason: "server shutting down" });
+  expect(await b.receiveData()).toMatchObject({ type: "close", code: 1001 });
+  await app.close();
+});
+
+test("a thrown or rejected error becomes handler_error with its message; the connection stays", async () => {
+  const app = new Spikard()
+    .websocket("/sync", () => {
+      throw new TypeError("sync boom");
+    })
+    .websocket("/async", async (message) => {
+      if (message === "fail") {
+        throw new Error("async boom");
+      }
+      return message;
+    });
+  server = await TestServer.start(app);
+  const sync = await server.connect("/sync");
+  sync.sendJson({});
+  expect(await sync.receiveJson()).toEqual({ type: "error", code: "handler_error", message: "sync boom", errors: [] });
+  const client = await server.connect("/async");
+  client.sendJson("fail");
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "async boom" });
+  client.sendJson("ok");
+  expect(await client.receiveJson()).toBe("ok");
+});
+
+test("a reply that is not JSON becomes handler_error", async () => {
+  server = await TestServer.start(new Spikard().websocket("/big", () => ({ n: 10n })));
+  const client = await server.connect("/big");
+  client.sendJson({});
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error" });
+});
+
+test("onConnect refuses with a Rejection's status, or 403 for any other error", async () => {
+  const app = new Spikard()
+    .websocket("/auth", (m) => m, {
+      onConnect: (ctx) => {
+        if (ctx.query.token !== "secret") {
+          throw new Rejection("bad token", 401);
+        }
+      },
+    })
+    .websocket("/plain", (m) => m, {
+      onConnect: async () => {
+        throw new Error("nope");
+      },
+    });
+  server = await TestServer.start(app);
+  const refused = await server.connect("/auth?token=x").catch((err: unknown) => err);
+  expect(refused).toBeInstanceOf(UpgradeRejected);
+  expect((refused as UpgradeRejected).status).toBe(401);
+  expect(JSON.parse((refused as UpgradeRejected).body)).toMatchObject({ code: "connection_rejected", message: "bad token" });
+  const plain = await server.connect("/plain").catch((err: unknown) => err);
+  expect((plain as UpgradeRejected).status).toBe(403);
+  const ok = await server.connect("/auth?token=secret");
+  ok.sendJson("in");
+  expect(await ok.receiveJson()).toBe("in");
+});
+
+test("core errors are SpikardErrors with the core's code, naming the route", () => {
+  const app = new Spikard().websocket("/a", (m) => m);
+  const duplicate = (() => {
+    try {
+      app.websocket("/a", (m) => m);
+    } catch (err) {
+      return err;
+    }
+  })();
+  expect(duplicate).toBeInstanceOf(SpikardError);
+  expect((duplicate as SpikardError).code).toBe("duplicate_route");
+  expect(() => app.websocket("/bad", (m) => m, { messageSchema: { type: 12 } })).toThrow(/\/bad/);
+  try {
+    app.websocket("no-slash", (m) => m);
+  } catch (err) {
+    expect((err as SpikardError).code).toBe("invalid_path");
+  }
+  expect(() => new Spikard({ maxMessageSize: 0 })).toThrow(SpikardError);
+});
+
+test("listen fails with bind_failed when the port is taken", async () => {
+  const first = new Spikard().websocket("/x", (m) => m);
+  const { port } = await first.listen({ port: 0 });
+  try {
+    const second = new Spikard().websocket("/x", (m) => m);
+    await expect(second.listen({ port })).rejects.toMatchObject({ code: "bind_failed" });
+  } finally {
+    await first.close();
+  }
+});
+
+test("zod 4 and TypeBox schemas validate in the core; types are inferred", async () => {
+  const Zod = z.object({ text: z.string().max(5), tags: z.array(z.string()).optional() });
+  const Box = Type.Object({ n: Type.Integer({ minimum: 0 }) });
+  const Raw = { type: "object", properties: { id: { type: "integer" } }, required: ["id"] } as const;
+  const app = new Spikard()
+    .websocket(
+      "/zod",
+      (message) => {
+        expectTypeOf(message).toEqualTypeOf<{ text: string; tags?: string[] | undefined }>();
+        return { length: message.text.length };
+      },
+      { messageSchema: Zod, responseSchema: z.object({ length: z.number() }) },
+    )
+    .websocket(
+      "/box",
+      (message) => {
+        expectTypeOf(message).toEqualTypeOf<{ n: number }>();
+        return message.n * 2;
+      },
+      { messageSchema: Box },
+    )
+    .websocket(
+      "/raw",
+      (message) => {
+        expectTypeOf(message).toEqualTypeOf<{ id: number }>();
+        return message.id;
+      },
+      { messageSchema: Raw },
+    );
+  expectTypeOf<Infer<typeof Raw>>().toEqualTypeOf<{ id: number }>();
+  expect(toJsonSchema(Zod)).toMatchObject({ type: "object", required: ["text"] });
+  server = await TestServer.start(app);
+  const zod = await server.connect("/zod");
+  zod.sendJson({ text: "toolong" });
+  expect(await zod.receiveJson()).toMatchObject({ code: "validation_failed", errors: [{ path: "/text" }] });
+  zod.sendJson({ text: "hi", extra: 1 });
+  expect(await zod.receiveJson()).toEqual({ length: 2 });
+  const box = await server.connect("/box");
+  box.sendJson({ n: -1 });
+  expect(await box.receiveJson()).toMatchObject({ code: "validation_failed", errors: [{ path: "/n" }] });
+  box.sendJson({ n: 21 });
+  expect(await box.receiveJson()).toBe(42);
+  const raw = await server.connect("/raw");
+  raw.sendJson({});
+  expect(await raw.receiveJson()).toMatchObject({ code: "validation_failed" });
+  raw.sendJson({ id: 7 });
+  expect(await raw.receiveJson()).toBe(7);
+});
+
+test("messages of one connection are handled in order, even by slow async handlers", async () => {
+  const app = new Spikard().websocket("/slow", async (message: unknown) => {
+    await new Promise((resolve) => setTimeout(resolve, (10 - Number(message)) * 2));
+    return message;
+  });
+  server = await TestServer.start(app);
+  const client = await server.connect("/slow");
+  for (let i = 0; i < 10; i++) {
+    client.sendJson(i);
+  }
+  const got: unknown[] = [];
+  for (let i = 0; i < 10; i++) {
+    got.push(await client.receiveJson());
+  }
+  expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
+test("ctx.send pushes from outside a handler; ctx.close ends the connection", async () => {
+  let saved: { send(value: unknown): void; close(code?: number, reason?: string): void } | undefined;
+  let registered: () => void = () => {};
+  const handled = new Promise<void>((resolve) => {
+    registered = resolve;
+  });
+  const app = new Spikard().websocket("/push", (_m, ctx) => {
+    saved = ctx;
+    registered();
+    return undefined;
+  });
+  server = await TestServer.start(app);
+  const client = await server.connect("/push");
+  client.sendJson("register");
+  await handled;
+  saved?.send({ pushed: true });
+  expect(await client.receiveJson()).toEqual({ pushed: true });
+  saved?.close(4001, "done");
+  expect(await client.receiveData()).toEqual({ type: "close", code: 4001, reason: "done" });
+  expect(() => saved?.send(1)).toThrow(SpikardError);
+});

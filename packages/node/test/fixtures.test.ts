@@ -1,0 +1,297 @@
+/**
+ * The shared conformance fixtures (`fixtures/websocket/*.json`), loaded at run time: each is
+ * checked against `fixtures/schema.json`, then run against a real server (127.0.0.1, port 0)
+ * with real `ws` clients. Every named handler behaviour is implemented here once, with the
+ * public API of the `spikard` package.
+ */
+
+import { readFileSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { Rejection, Spikard, type WebSocketContext, type WebSocketOptions } from "spikard";
+import { type Received, type TestClient, TestServer, UpgradeRejected, describe as show } from "spikard/testing";
+import { describe, expect, test } from "vitest";
+
+const LANGUAGE = "node";
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../fixtures");
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Step = Record<string, Json>;
+
+interface Fixture {
+  name: string;
+  routes: {
+    path: string;
+    handler: string;
+    message_schema?: Json;
+    response_schema?: Json;
+    options?: { max_message_size?: number };
+  }[];
+  app?: { max_message_size?: number };
+  skip?: Record<string, string>;
+  steps: Step[];
+}
+
+/** The hook log of one fixture, shared by its clients. */
+class Log {
+  readonly events: string[] = [];
+  #waiters: (() => void)[] = [];
+
+  push(event: string): void {
+    this.events.push(event);
+    for (const wake of this.#waiters.splice(0)) {
+      wake();
+    }
+  }
+
+  /** Wait (at most 5 s) until the log holds `count` entries. */
+  async atLeast(count: number): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (this.events.length < count && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+type Message = { [key: string]: Json };
+type Ctx = WebSocketContext<{ count?: number }>;
+
+/** Register the named behaviour `name` on `path`. */
+function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): void {
+  const options: WebSocketOptions<Json | undefined, Json | undefined, { count?: number }> = {
+    messageSchema: route.message_schema,
+    responseSchema: route.response_schema,
+    maxMessageSize: route.options?.max_message_size,
+  };
+  const add = (handler: (message: Message, ctx: Ctx) => unknown, extra: Partial<typeof options> = {}): void => {
+    app.websocket(route.path, handler as never, { ...options, ...extra } as never);
+  };
+  switch (route.handler) {
+    case "echo":
+      return add((message) => message);
+    case "chat_reply":
+      return add(async (message) => ({ echo: message.text, from: message.user }));
+    case "raise":
+      return add(() => {
+        throw new Error("boom");
+      });
+    case "reply_when_asked":
+      return add((message) => (message.reply === true ? message : undefined));
+    case "lifecycle":
+      return add(
+        (message) => {
+          log.push("message");
+          return message;
+        },
+        {
+          onConnect: async () => {
+            log.push("connect");
+          },
+          onDisconnect: (_ctx, close) => log.push(`disconnect:${close.code}`),
+        },
+      );
+    case "reject":
+      return add((message) => message, {
+        onConnect: () => {
+          throw new Rejection("not allowed");
+        },
+        onDisconnect: (_ctx, close) => log.push(`disconnect:${close.code}`),
+      });
+    case "close_on_connect":
+      return add((message) => message, { onConnect: (ctx) => ctx.close(1008, "not allowed") });
+    case "params":
+      return add((_message, ctx) => ({
+        path_params: ctx.params,
+        query: ctx.query,
+        header: ctx.headers["x-fixture"] ?? null,
+      }));
+    case "counter":
+      return add((_message, ctx) => {
+        ctx.state.count = (ctx.state.count ?? 0) + 1;
+        return { count: ctx.state.count };
+      });
+    case "binary_echo":
+      return add((message) => message, { onBinary: (data) => data });
+    case "push":
+      return add((message, ctx) => {
+        const times = typeof message.times === "number" ? message.times : 0;
+        for (let i = 0; i < times; i++) {
+          ctx.send({ push: i });
+        }
+        return { done: true };
+      });
+    case "close_on_message":
+      return add((message, ctx) => {
+        ctx.close(Number(message.code ?? 1000), String(message.reason ?? ""));
+        return undefined;
+      });
+    default:
+      throw new Error(`unknown handler behaviour ${route.handler}`);
+  }
+}
+
+function hex(value: Json | undefined): Buffer {
+  if (typeof value !== "string") {
+    throw new Error("expected a hex string");
+  }
+  return Buffer.from(value, "hex");
+}
+
+function expectFrame(got: Received, want: Received): void {
+  expect(show(got)).toBe(show(want));
+}
+
+function checkEnvelope(got: unknown, want: { code?: Json; paths?: Json; message?: Json }): void {
+  const envelope = got as { type?: unknown; code?: unknown; message?: unknown; errors?: { path?: unknown }[] };
+  expect(envelope.type, `not an error envelope: ${JSON.stringify(got)}`).toBe("error");
+  expect(typeof envelope.message).toBe("string");
+  expect(Array.isArray(envelope.errors)).toBe(true);
+  expect(envelope.code).toBe(want.code);
+  if (want.message !== undefined) {
+    expect(envelope.message).toBe(want.message);
+  }
+  if (want.paths !== undefined) {
+    const actual = [...new Set((envelope.errors ?? []).map((e) => e.path))].sort();
+    const expected = [...new Set(want.paths as string[])].sort();
+    expect(actual).toEqual(expected);
+  }
+}
+
+async function runStep(server: TestServer, clients: Map<string, TestClient>, log: Log, step: Step): Promise<void> {
+  const name = typeof step.client === "string" ? step.client : "default";
+  const entry = Object.entries(step).find(([key]) => key !== "client");
+  if (entry === undefined) {
+    throw new Error("empty step");
+  }
+  const [action, arg] = entry;
+  const spec = (arg ?? {}) as { [key: string]: Json };
+  switch (action) {
+    case "connect": {
+      const headers = (spec.headers ?? {}) as Record<string, string>;
+      clients.set(name, await server.connect(String(spec.path), { headers }));
+      return;
+    }
+    case "connect_rejected": {
+      const refused = await server.connect(String(spec.path)).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused, "the upgrade succeeded").toBeInstanceOf(UpgradeRejected);
+      expect((refused as UpgradeRejected).status).toBe(spec.status);
+      return;
+    }
+    case "expect_events": {
+      const want = arg as string[];
+      await log.atLeast(want.length);
+      expect(log.events).toEqual(want);
+      return;
+    }
+    default:
+  }
+  const client = clients.get(name);
+  if (client === undefined) {
+    throw new Error(`client ${name} is not connected`);
+  }
+  switch (action) {
+    case "send_json":
+      return client.sendJson(arg);
+    case "send_text":
+      return client.sendText(String(arg));
+    case "send_text_bytes_hex":
+      return client.sendTextBytes(hex(arg));
+    case "send_binary_hex":
+      return client.sendBinary(hex(arg));
+    case "send_ping":
+      return client.ping(String(arg));
+    case "expect_pong":
+      return expectFrame(await client.receive(), { type: "pong", data: Buffer.from(String(arg)) });
+    case "expect_binary_hex":
+      return expectFrame(await client.receiveData(), { type: "binary", data: hex(arg) });
+    case "expect_json":
+      expect(await client.receiveJson()).toStrictEqual(arg);
+      return;
+    case "expect_error":
+      return checkEnvelope(await client.receiveJson(), spec);
+    case "expect_close": {
+      const frame = await client.receiveData();
+      expect(frame.type, show(frame)).toBe("close");
+      if (frame.type === "close") {
+        expect(frame.code).toBe(spec.code);
+        if (spec.reason !== undefined) {
+          expect(frame.reason).toBe(spec.reason);
+        }
+      }
+      return;
+    }
+    case "close":
+      return client.close(Number(spec.code), String(spec.reason ?? ""));
+    default:
+      throw new Error(`unknown step ${action}`);
+  }
+}
+
+async function runFixture(fixture: Fixture): Promise<void> {
+  const log = new Log();
+  const app = new Spikard(
+    fixture.app?.max_message_size === undefined ? {} : { maxMessageSize: fixture.app.max_message_size },
+  );
+  for (const route of fixture.routes) {
+    addRoute(app, log, route);
+  }
+  const server = await TestServer.start(app);
+  const clients = new Map<string, TestClient>();
+  try {
+    for (const [index, step] of fixture.steps.entries()) {
+      try {
+        await runStep(server, clients, log, step);
+      } catch (err) {
+        throw new Error(`step ${index} ${JSON.stringify(step)}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  } finally {
+    for (const client of clients.values()) {
+      client.terminate();
+    }
+    await server.close();
+  }
+}
+
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+const validateFormat = ajv.compile(JSON.parse(readFileSync(join(FIXTURES, "schema.json"), "utf8")) as object);
+const files = readdirSync(join(FIXTURES, "websocket"))
+  .filter((file) => file.endsWith(".json"))
+  .sort();
+
+describe("shared fixtures", () => {
+  test("there are fixtures to run", () => {
+    expect(files.length).toBeGreaterThanOrEqual(30);
+  });
+
+  for (const file of files) {
+    const name = file.slice(0, -".json".length);
+    const text = readFileSync(join(FIXTURES, "websocket", file), "utf8");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    const skip = (parsed as Partial<Fixture> | undefined)?.skip?.[LANGUAGE];
+    test.skipIf(skip !== undefined)(name, async () => {
+      expect(parsed, `${file} is not JSON`).toBeDefined();
+      const valid = validateFormat(parsed);
+      expect(valid, `${file} does not match fixtures/schema.json: ${ajv.errorsText(validateFormat.errors)}`).toBe(true);
+      const fixture = parsed as Fixture;
+      expect(fixture.name, "`name` must equal the file name").toBe(name);
+      await runFixture(fixture);
+    });
+  }
+});
