@@ -1,62 +1,78 @@
-//! Chat server: messages are validated against a schema in the core, every connected client
-//! receives every message, and clients are told when someone joins or leaves.
+//! Chat rooms: `/rooms/{room}?user=NAME`, messages validated in the core, fanned out to the
+//! room by the core's topics, join and leave notices, and the browser page of `examples/chat/`
+//! served on `/`. The design document's `/chat` route (`{"text", "user"}` in,
+//! `{"echo", "from"}` out) is served too.
 //!
-//! `cargo run -p spikard --example chat` then connect to ws://127.0.0.1:8000/chat?user=alice
-//! and send `{"text": "hello"}`.
-
-use std::sync::Mutex;
+//! `cargo run -p spikard --example chat` (port from `PORT`, default 8000), then open the printed
+//! address in a browser.
 
 use serde_json::{Value, json};
-use spikard::{App, CloseInfo, Connection, HandlerError, Rejection, Route, WebSocketHandler, async_trait};
+use spikard::{
+    App, CloseInfo, Connection, HandlerError, Rejection, Route, WebSocketHandler, async_trait, handler_fn,
+};
 
-/// Everyone connected to the chat.
-#[derive(Default)]
-struct Chat {
-    members: Mutex<Vec<Connection>>,
-}
+/// One chat room per path parameter `room`.
+struct Rooms;
 
-impl Chat {
-    fn broadcast(&self, message: &Value) {
-        for member in self.members.lock().unwrap().iter() {
-            // A member whose queue is full is closed by the core (1013); the others go on.
-            let _ = member.send_json(message);
-        }
-    }
-}
-
-fn user(conn: &Connection) -> String {
-    conn.query_param("user").unwrap_or("anonymous").to_owned()
+fn names(ws: &Connection) -> (&str, &str) {
+    (ws.query_param("user").unwrap_or("anonymous"), ws.path_param("room").unwrap_or("lobby"))
 }
 
 #[async_trait]
-impl WebSocketHandler for Chat {
-    async fn on_connect(&self, conn: &Connection) -> Result<(), Rejection> {
-        self.broadcast(&json!({"type": "join", "user": user(conn)}));
-        self.members.lock().unwrap().push(conn.clone());
+impl WebSocketHandler for Rooms {
+    async fn on_connect(&self, ws: &Connection) -> Result<(), Rejection> {
+        let (user, room) = names(ws);
+        ws.subscribe(room);
+        ws.publish(
+            room,
+            &json!({"type": "join", "user": user, "room": room, "members": ws.topic_count(room)}),
+        );
         Ok(())
     }
 
-    async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
-        self.broadcast(&json!({"type": "message", "user": user(conn), "text": message["text"]}));
+    async fn handle_message(&self, ws: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
+        let (user, room) = names(ws);
+        ws.publish(room, &json!({"type": "message", "user": user, "room": room, "text": message["text"]}));
         Ok(None)
     }
 
-    async fn on_disconnect(&self, conn: &Connection, _close: CloseInfo) {
-        self.members.lock().unwrap().retain(|m| m.id() != conn.id());
-        self.broadcast(&json!({"type": "leave", "user": user(conn)}));
+    async fn on_disconnect(&self, ws: &Connection, _close: CloseInfo) {
+        let (user, room) = names(ws);
+        ws.publish(
+            room,
+            &json!({"type": "leave", "user": user, "room": room, "members": ws.topic_count(room)}),
+        );
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), spikard::Error> {
+fn main() -> Result<(), spikard::Error> {
     tracing_subscriber::fmt().with_env_filter("info").init();
-    let schema = json!({
+    let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
+    let mut app = App::new();
+    app.route(Route::new("/rooms/{room}", Rooms).message_schema(json!({
         "type": "object",
         "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 500}},
         "required": ["text"],
         "additionalProperties": false
-    });
-    let mut app = App::new();
-    app.route(Route::new("/chat", Chat::default()).message_schema(schema))?;
-    app.serve(std::env::var("SPIKARD_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into())).await
+    })))?;
+    app.route(
+        Route::new(
+            "/chat",
+            handler_fn(|_ws: Connection, m: Value| async move {
+                Ok::<_, HandlerError>(Some(json!({"echo": m["text"], "from": m["user"]})))
+            }),
+        )
+        .message_schema(json!({
+            "type": "object",
+            "properties": {"text": {"type": "string"}, "user": {"type": "string"}},
+            "required": ["text", "user"]
+        })),
+    )?;
+    app.static_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/chat"));
+    let runtime = tokio::runtime::Runtime::new().map_err(spikard::Error::Serve)?;
+    runtime.block_on(async {
+        let server = app.bind(format!("127.0.0.1:{port}")).await?;
+        println!("Spikard chat: open http://{}/ in a browser", server.local_addr());
+        server.run_until_signal().await
+    })
 }

@@ -5,7 +5,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use spikard::CompiledSchema;
 
-const VALID: &str = r#"{"text":"hello everyone, this is a benchmark chat message of about 100 bytes","user":"alice"}"#;
+const VALID: &str =
+    r#"{"text":"hello everyone, this is a benchmark chat message of about 100 bytes","user":"alice"}"#;
 const INVALID: &str = r#"{"text":12345,"user":"alice","mood":"this message fails the schema in two places"}"#;
 
 fn chat_schema() -> Value {
