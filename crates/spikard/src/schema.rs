@@ -66,7 +66,8 @@ impl CompiledSchema {
                         });
                     }
                 }
-                _ => out.push(FieldError { path: base, message: error.to_string(), keyword }),
+                // Masked: the message never echoes the (untrusted, possibly huge) value back.
+                _ => out.push(FieldError { path: base, message: error.masked().to_string(), keyword }),
             }
         }
         out
@@ -118,6 +119,15 @@ mod tests {
         let draft7 =
             json!({"$schema": "http://json-schema.org/draft-07/schema#", "items": [{"type": "string"}]});
         assert_eq!(paths(&draft7, &json!([1])), vec!["/0"]);
+    }
+
+    #[test]
+    fn messages_do_not_echo_the_value() {
+        let compiled = CompiledSchema::compile("/t", "message", &json!({"maxLength": 3})).unwrap();
+        let errors = compiled.errors(&json!("secret-and-long"));
+        assert_eq!(errors.len(), 1);
+        assert!(!errors[0].message.contains("secret"), "{}", errors[0].message);
+        assert_eq!(errors[0].keyword, "maxLength");
     }
 
     #[test]
