@@ -25,6 +25,17 @@ export declare class NativeApp {
    */
   listen(host: string, port: number, onEvents: (events: JsEvent[]) => void): Promise<BoundAddress>
   /**
+   * Publish a JSON value to every subscriber of `topic`, from anywhere (a timer, another
+   * route's handler): serialised once in Rust, no JavaScript call per recipient. Returns the
+   * number of connections it was queued for; 0 when nobody is subscribed, which is always
+   * the case before `listen` resolved and after `close`.
+   */
+  publish(topic: string, value: unknown): number
+  /** How many connections are subscribed to `topic` now. */
+  topicCount(topic: string): number
+  /** Every topic with at least one subscriber, sorted. */
+  topics(): Array<string>
+  /**
    * Graceful shutdown: stop accepting, close every connection with 1001, wait for every
    * `onDisconnect`. Resolves once drained; a no-op when not listening.
    */
@@ -57,6 +68,25 @@ export declare class NativeConnection {
   sendText(text: string): void
   /** Queue a binary frame. */
   sendBinary(data: Buffer): void
+  /**
+   * Join `topic`: messages published to it reach this connection until it unsubscribes or
+   * disconnects. `false` when already subscribed or when the connection is closing.
+   */
+  subscribe(topic: string): boolean
+  /** Leave `topic`; `false` when this connection was not subscribed to it. */
+  unsubscribe(topic: string): boolean
+  /** The topics this connection is subscribed to, in the order it joined them. */
+  get subscriptions(): Array<string>
+  /**
+   * Publish a JSON value to every subscriber of `topic` (this connection included when it is
+   * subscribed): serialised once in Rust, no JavaScript call per recipient. Returns the
+   * number of connections it was queued for.
+   */
+  publish(topic: string, value: unknown): number
+  /** Like `publish`, but never to this connection. */
+  publishOthers(topic: string, value: unknown): number
+  /** How many connections are subscribed to `topic` now. */
+  topicCount(topic: string): number
   /** Close with `code` and `reason` after every message queued before. */
   close(code: number, reason: string): void
   /** Complete the pending event with a JSON reply. */

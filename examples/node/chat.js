@@ -1,57 +1,64 @@
-// Chat server: messages are validated against a JSON Schema in the Rust core, every connected
-// client receives every message, and clients are told when someone joins or leaves.
+// Chat rooms on the core's topics: the Rust core keeps each room's members and fans every
+// message out (serialised once, no JavaScript per recipient); this file only says what to publish.
 //
-//   node examples/node/chat.js      then connect to ws://127.0.0.1:8000/chat?user=alice
-//                                   and send {"text": "hello"} (or {"text": "hi", "user": "Alice"})
+//   npm run build --workspaces --if-present   (once, from the repository root)
+//   node examples/node/chat.js                 then open http://127.0.0.1:8000/ in a browser,
+//                                              or connect to ws://127.0.0.1:8000/rooms/lobby?user=alice
+//                                              and send {"text": "hello"}
 //
-// Broadcasts: {"type": "join" | "leave", "user": ...} and {"type": "message", "user", "text"}.
-// SPIKARD_HOST and SPIKARD_PORT override the address (port 0 picks a free one).
+// /rooms/{room}?user=U, every member of the room receives:
+//   {"type": "join",    "user": U, "room": R, "members": n}   (the newcomer included)
+//   {"type": "message", "user": U, "room": R, "text": T}      (the sender included; no direct reply)
+//   {"type": "leave",   "user": U, "room": R, "members": n}   (the remaining members)
+// /chat: the design document's echo chat, {"text", "user"} in, {"echo": text, "from": user} back.
+// The files of examples/chat/ (the browser page) are served on every other path.
+// PORT overrides the port (default 8000; 0 picks a free one); Ctrl-C shuts down gracefully.
+import { fileURLToPath } from "node:url";
+
 import { Spikard } from "spikard";
 
-const ChatMessage = {
+/** What a client sends to a room. */
+const RoomMessage = {
   type: "object",
-  properties: {
-    text: { type: "string", minLength: 1, maxLength: 500 },
-    user: { type: "string", minLength: 1, maxLength: 50 },
-  },
+  properties: { text: { type: "string", minLength: 1, maxLength: 500 } },
   required: ["text"],
   additionalProperties: false,
 };
 
-/** Everyone connected, by connection id. */
-const members = new Map();
+/** What a client sends to /chat. */
+const ChatMessage = {
+  type: "object",
+  properties: { text: { type: "string" }, user: { type: "string" } },
+  required: ["text", "user"],
+};
 
-function broadcast(message) {
-  for (const member of members.values()) {
-    try {
-      member.send(message);
-    } catch {
-      // A member that is closing (or too slow, closed with 1013 by the core) misses it.
-    }
-  }
-}
+const app = new Spikard({ staticDir: fileURLToPath(new URL("../chat/", import.meta.url)) });
 
-const app = new Spikard();
 app.websocket(
-  "/chat",
+  "/rooms/{room}",
   (message, ctx) => {
-    broadcast({ type: "message", user: message.user ?? ctx.state.user, text: message.text });
+    const { room } = ctx.params;
+    ctx.publish(room, { type: "message", user: ctx.state.user, room, text: message.text });
   },
   {
-    messageSchema: ChatMessage,
+    messageSchema: RoomMessage,
     onConnect: (ctx) => {
+      const { room } = ctx.params;
       ctx.state.user = ctx.query.user ?? "anonymous";
-      broadcast({ type: "join", user: ctx.state.user });
-      members.set(ctx.id, ctx);
+      ctx.subscribe(room);
+      ctx.publish(room, { type: "join", user: ctx.state.user, room, members: ctx.topicCount(room) });
     },
+    // The core has already taken the connection out of its rooms: this reaches the others.
     onDisconnect: (ctx) => {
-      members.delete(ctx.id);
-      broadcast({ type: "leave", user: ctx.state.user });
+      const { room } = ctx.params;
+      ctx.publish(room, { type: "leave", user: ctx.state.user, room, members: ctx.topicCount(room) });
     },
   },
 );
 
-await app.run({
-  host: process.env.SPIKARD_HOST ?? "127.0.0.1",
-  port: Number(process.env.SPIKARD_PORT ?? 8000),
+app.websocket("/chat", (message) => ({ echo: message.text, from: message.user }), {
+  messageSchema: ChatMessage,
 });
+
+const { port } = await app.run({ host: "127.0.0.1", port: Number(process.env.PORT ?? 8000) });
+console.log(`chat page: http://127.0.0.1:${port}/`);

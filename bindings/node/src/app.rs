@@ -11,6 +11,7 @@ use serde_json::Value;
 use spikard::{App, Route, ServerHandle};
 
 use crate::{
+    connection::count,
     dispatch::{Dispatcher, JsEvent},
     error::{coded, to_napi},
     handler::{Hooks, JsHandler},
@@ -168,6 +169,37 @@ impl NativeApp {
                 Stage::Listening(Running { handle, done });
             Ok(BoundAddress { host: addr.ip().to_string(), port: u32::from(addr.port()) })
         })
+    }
+
+    /// The running server's handle; `None` before `listen` resolved and after `close`.
+    fn handle(&self) -> Option<ServerHandle> {
+        match &*self.stage.lock().unwrap_or_else(PoisonError::into_inner) {
+            Stage::Listening(running) => Some(running.handle.clone()),
+            _ => None,
+        }
+    }
+
+    /// Publish a JSON value to every subscriber of `topic`, from anywhere (a timer, another
+    /// route's handler): serialised once in Rust, no JavaScript call per recipient. Returns the
+    /// number of connections it was queued for; 0 when nobody is subscribed, which is always
+    /// the case before `listen` resolved and after `close`.
+    #[napi(ts_args_type = "topic: string, value: unknown")]
+    pub fn publish(&self, topic: String, value: Value) -> u32 {
+        self.handle().map_or(0, |handle| count(handle.publish(&topic, &value)))
+    }
+
+    /// How many connections are subscribed to `topic` now.
+    #[napi]
+    pub fn topic_count(&self, topic: String) -> u32 {
+        self.handle().map_or(0, |handle| count(handle.topic_count(&topic)))
+    }
+
+    /// Every topic with at least one subscriber, sorted.
+    #[napi]
+    pub fn topics(&self) -> Vec<String> {
+        let mut topics = self.handle().map(|handle| handle.topics()).unwrap_or_default();
+        topics.sort_unstable();
+        topics
     }
 
     /// Graceful shutdown: stop accepting, close every connection with 1001, wait for every

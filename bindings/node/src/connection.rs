@@ -102,6 +102,11 @@ fn pairs_to_object(pairs: &[(String, String)]) -> Map<String, Value> {
     map
 }
 
+/// A count as JavaScript receives it (saturating: no process holds 2^32 connections).
+pub(crate) fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 fn send_error(err: SendError) -> napi::Error {
     match err {
         SendError::QueueFull => coded("queue_full", &err.to_string()),
@@ -194,6 +199,45 @@ impl NativeConnection {
     #[napi]
     pub fn send_binary(&self, data: Buffer) -> napi::Result<()> {
         self.conn().send_binary(data.to_vec()).map_err(send_error)
+    }
+
+    /// Join `topic`: messages published to it reach this connection until it unsubscribes or
+    /// disconnects. `false` when already subscribed or when the connection is closing.
+    #[napi]
+    pub fn subscribe(&self, topic: String) -> bool {
+        self.conn().subscribe(&topic)
+    }
+
+    /// Leave `topic`; `false` when this connection was not subscribed to it.
+    #[napi]
+    pub fn unsubscribe(&self, topic: String) -> bool {
+        self.conn().unsubscribe(&topic)
+    }
+
+    /// The topics this connection is subscribed to, in the order it joined them.
+    #[napi(getter)]
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.conn().subscriptions()
+    }
+
+    /// Publish a JSON value to every subscriber of `topic` (this connection included when it is
+    /// subscribed): serialised once in Rust, no JavaScript call per recipient. Returns the
+    /// number of connections it was queued for.
+    #[napi(ts_args_type = "topic: string, value: unknown")]
+    pub fn publish(&self, topic: String, value: Value) -> u32 {
+        count(self.conn().publish(&topic, &value))
+    }
+
+    /// Like `publish`, but never to this connection.
+    #[napi(ts_args_type = "topic: string, value: unknown")]
+    pub fn publish_others(&self, topic: String, value: Value) -> u32 {
+        count(self.conn().publish_others(&topic, &value))
+    }
+
+    /// How many connections are subscribed to `topic` now.
+    #[napi]
+    pub fn topic_count(&self, topic: String) -> u32 {
+        count(self.conn().topic_count(&topic))
     }
 
     /// Close with `code` and `reason` after every message queued before.

@@ -14,6 +14,8 @@ use crate::{
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 /// Default capacity of each connection's outgoing queue, in messages.
 pub const DEFAULT_OUTGOING_QUEUE: usize = 1024;
+/// Default read buffer per connection (see [`App::read_buffer_size`]).
+pub const DEFAULT_READ_BUFFER: usize = 4 * 1024;
 /// Default time graceful shutdown waits for connections to finish closing.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -22,6 +24,7 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Settings {
     pub(crate) max_message_size: usize,
     pub(crate) outgoing_queue: usize,
+    pub(crate) read_buffer_size: usize,
     pub(crate) drain_timeout: Duration,
     pub(crate) static_dir: Option<PathBuf>,
 }
@@ -73,6 +76,7 @@ impl App {
             settings: Settings {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                 outgoing_queue: DEFAULT_OUTGOING_QUEUE,
+                read_buffer_size: DEFAULT_READ_BUFFER,
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
                 static_dir: None,
             },
@@ -132,6 +136,20 @@ impl App {
             return Err(Error::InvalidConfig("outgoing_queue must hold at least 1 message".into()));
         }
         self.settings.outgoing_queue = messages;
+        Ok(self)
+    }
+
+    /// Bytes each connection reads from its socket at a time (default 4 KiB). The buffer is
+    /// held per connection and cleared before every read, so a small one keeps idle connections
+    /// cheap and small messages fast; larger messages take more reads.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] below 64 bytes.
+    pub fn read_buffer_size(&mut self, bytes: usize) -> Result<&mut Self, Error> {
+        if bytes < 64 {
+            return Err(Error::InvalidConfig("read_buffer_size must be at least 64 bytes".into()));
+        }
+        self.settings.read_buffer_size = bytes;
         Ok(self)
     }
 

@@ -298,6 +298,10 @@ impl Connection {
     /// Queue a reply from the message loop, waiting for room in the queue instead of failing:
     /// a client that does not read its replies slows down its own reads.
     pub(crate) async fn send_reply(&self, message: Message) {
+        let message = match self.inner.outgoing.try_send(message) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
+            Err(mpsc::error::TrySendError::Full(message)) => message,
+        };
         tokio::select! {
             _ = self.inner.outgoing.send(message) => {}
             () = self.inner.token.cancelled() => {}

@@ -52,7 +52,9 @@ mod session;
 pub mod testing;
 mod topics;
 
-pub use app::{App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OUTGOING_QUEUE};
+pub use app::{
+    App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OUTGOING_QUEUE, DEFAULT_READ_BUFFER,
+};
 pub use async_trait::async_trait;
 pub use axum::http::{HeaderMap, StatusCode};
 pub use bytes::Bytes;

@@ -30,9 +30,6 @@ use crate::{
     topics::{self, Topics},
 };
 
-/// Read buffer per connection: small, so that idle connections stay cheap.
-const READ_BUFFER: usize = 8 * 1024;
-
 struct Shared {
     routes: Vec<Arc<RouteState>>,
     router: matchit::Router<usize>,
@@ -254,7 +251,7 @@ async fn entry(
     let response = upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(shared.settings.read_buffer_size)
         .on_failed_upgrade(move |err| {
             let (route, conn, shared) = failed;
             tracing::debug!(error = %err, "upgrade failed");

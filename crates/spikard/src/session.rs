@@ -1,7 +1,12 @@
 //! One upgraded connection: the reader loop (parse, validate, handle, reply, in order) and the
 //! writer task that owns the socket's sending half.
 
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    panic::AssertUnwindSafe,
+    pin::{Pin, pin},
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{
@@ -10,6 +15,7 @@ use futures_util::{
 };
 use serde_json::Value;
 use tokio::{sync::mpsc, time::Instant};
+use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::{
     close,
@@ -48,22 +54,28 @@ pub(crate) async fn run(
 
 /// Read frames until the socket ends or the closing handshake times out.
 async fn read_loop(stream: &mut SplitStream<WebSocket>, route: &RouteState, conn: &Connection) {
-    let mut deadline: Option<Instant> = None;
+    // Built once and polled again on every turn: re-creating them per frame costs more than the
+    // frame's own work on small messages.
+    let mut cancelled = pin!(conn.token().cancelled());
+    let mut close_sent = pin!(conn.close_sent().notified());
+    let mut handshake_timeout = pin!(tokio::time::sleep(Duration::from_secs(86_400)));
+    let mut closing = false;
     loop {
-        let far = Instant::now() + Duration::from_secs(86_400);
         let frame = tokio::select! {
             biased;
-            () = conn.token().cancelled(), if deadline.is_none() => {
+            () = &mut cancelled, if !closing => {
                 // Shutdown or forced close: the writer sends the close frame; wait for the echo.
                 conn.record_close(close::GOING_AWAY, "server shutting down");
-                deadline = Some(Instant::now() + CLOSE_TIMEOUT);
+                closing = true;
+                handshake_timeout.as_mut().reset(Instant::now() + CLOSE_TIMEOUT);
                 continue;
             }
-            () = conn.close_sent().notified(), if deadline.is_none() => {
-                deadline = Some(Instant::now() + CLOSE_TIMEOUT);
+            () = &mut close_sent, if !closing => {
+                closing = true;
+                handshake_timeout.as_mut().reset(Instant::now() + CLOSE_TIMEOUT);
                 continue;
             }
-            () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => return,
+            () = &mut handshake_timeout, if closing => return,
             frame = stream.next() => frame,
         };
         match frame {
@@ -197,10 +209,11 @@ async fn write_loop(
     mut outgoing: mpsc::Receiver<Message>,
     conn: Connection,
 ) {
+    let mut cancelled = pin!(conn.token().cancelled());
     loop {
         let message = tokio::select! {
             biased;
-            () = conn.token().cancelled() => {
+            () = &mut cancelled => {
                 let info = conn.close_info().unwrap_or(CloseInfo {
                     code: close::GOING_AWAY,
                     reason: "server shutting down".to_owned(),
@@ -215,11 +228,11 @@ async fn write_loop(
         let Some(mut message) = message else { return };
         loop {
             let is_close = matches!(message, Message::Close(_));
-            if !write(&conn, sink.feed(message)).await {
+            if !write(&conn, cancelled.as_mut(), sink.feed(message)).await {
                 return;
             }
             if is_close {
-                let _ = write(&conn, sink.flush()).await;
+                let _ = write(&conn, cancelled.as_mut(), sink.flush()).await;
                 conn.close_sent().notify_one();
                 return;
             }
@@ -228,7 +241,7 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        if !write(&conn, sink.flush()).await {
+        if !write(&conn, cancelled.as_mut(), sink.flush()).await {
             return;
         }
     }
@@ -236,7 +249,11 @@ async fn write_loop(
 
 /// Finish one socket write unless the connection is cancelled while the write is blocked (a
 /// client that stopped reading); `false` when the writer must stop.
-async fn write(conn: &Connection, op: impl Future<Output = Result<(), axum::Error>>) -> bool {
+async fn write(
+    conn: &Connection,
+    cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
+    op: impl Future<Output = Result<(), axum::Error>>,
+) -> bool {
     tokio::select! {
         biased;
         result = op => {
@@ -245,6 +262,6 @@ async fn write(conn: &Connection, op: impl Future<Output = Result<(), axum::Erro
             }
             result.is_ok()
         }
-        () = conn.token().cancelled() => false,
+        () = cancelled => false,
     }
 }

@@ -6,7 +6,7 @@
 
 import { type CloseInfo, WebSocketContext, toBuffer } from "./context.js";
 import { collectRoutes } from "./decorators.js";
-import { Rejection, fromNative, messageOf, native as call } from "./errors.js";
+import { Rejection, fromNative, messageOf, native as call, nativeJson } from "./errors.js";
 import { type JsEvent, type NativeConnection, native } from "./native.js";
 import { type Infer, type InferReply, type SchemaLike, toJsonSchema } from "./schema.js";
 
@@ -224,6 +224,27 @@ export class Spikard {
     } catch (err) {
       throw fromNative(err);
     }
+  }
+
+  /**
+   * Publish `value` to every member of the room `topic`, from anywhere: a timer, a background
+   * task, another route's handler. Serialised once in Rust, the same bytes queued for each
+   * member (no JavaScript per recipient). Returns how many connections it was queued for; 0 for
+   * an empty room, and so always 0 before `listen` resolved and after `close`. Throws a
+   * `TypeError` when `value` has no JSON form (a `BigInt`, say).
+   */
+  publish(topic: string, value: unknown): number {
+    return nativeJson(() => this.#app.publish(topic, value));
+  }
+
+  /** How many connections are in the room `topic` now (0 when not listening). */
+  topicCount(topic: string): number {
+    return call(() => this.#app.topicCount(topic));
+  }
+
+  /** Every room with at least one member, sorted. */
+  topics(): string[] {
+    return call(() => this.#app.topics());
   }
 
   /**

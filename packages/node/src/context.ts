@@ -4,7 +4,7 @@
  * @module
  */
 
-import { native as call } from "./errors.js";
+import { native as call, nativeJson } from "./errors.js";
 import type { NativeConnection } from "./native.js";
 
 /** How a connection ended, as given to `onDisconnect`. */
@@ -17,8 +17,9 @@ export interface CloseInfo {
 }
 
 /**
- * One WebSocket connection: what it was opened with, per-connection `state`, and `send` /
- * `close` usable at any time while it is open (not only as a reply).
+ * One WebSocket connection: what it was opened with, per-connection `state`, `send` / `close`
+ * usable at any time while it is open (not only as a reply), and rooms (`subscribe`,
+ * `publish`), whose membership the Rust core keeps.
  *
  * @typeParam State - the shape of {@link WebSocketContext.state}.
  */
@@ -91,10 +92,11 @@ export class WebSocketContext<State extends object = Record<string, unknown>> {
   /**
    * Queue a JSON value for the client. Never blocks; throws a `SpikardError` with code
    * `connection_closed` once the connection is closing, or `queue_full` when the client stopped
-   * reading (the connection is then closed with 1013).
+   * reading (the connection is then closed with 1013); a `TypeError` when `value` has no JSON
+   * form.
    */
   send(value: unknown): void {
-    call(() => this.#native.send(value));
+    nativeJson(() => this.#native.send(value));
   }
 
   /** Queue a text frame, sent as is. */
@@ -105,6 +107,45 @@ export class WebSocketContext<State extends object = Record<string, unknown>> {
   /** Queue a binary frame. */
   sendBinary(data: Uint8Array): void {
     call(() => this.#native.sendBinary(toBuffer(data)));
+  }
+
+  /**
+   * Join the room `topic`: everything published to it reaches this connection until it
+   * unsubscribes or disconnects (a connection that ends leaves its rooms before `onDisconnect`
+   * runs). Returns `false` when already subscribed or when the connection is closing.
+   */
+  subscribe(topic: string): boolean {
+    return call(() => this.#native.subscribe(topic));
+  }
+
+  /** Leave the room `topic`; `false` when this connection was not in it. */
+  unsubscribe(topic: string): boolean {
+    return call(() => this.#native.unsubscribe(topic));
+  }
+
+  /** The rooms this connection is in, in the order it joined them (the core's membership). */
+  get subscriptions(): readonly string[] {
+    return this.#native.subscriptions;
+  }
+
+  /**
+   * Publish `value` to every member of `topic`, this connection included when it is a member.
+   * It is serialised once in Rust and the same bytes are queued for each member: no JavaScript
+   * runs per recipient. Returns how many connections it was queued for (0 for an empty room).
+   * Throws a `TypeError` when `value` has no JSON form (a `BigInt`, say).
+   */
+  publish(topic: string, value: unknown): number {
+    return nativeJson(() => this.#native.publish(topic, value));
+  }
+
+  /** Like {@link WebSocketContext.publish}, but never to this connection. */
+  publishOthers(topic: string, value: unknown): number {
+    return nativeJson(() => this.#native.publishOthers(topic, value));
+  }
+
+  /** How many connections are in the room `topic` now. */
+  topicCount(topic: string): number {
+    return call(() => this.#native.topicCount(topic));
   }
 
   /** Close the connection with `code` (default 1000) and `reason`, after the messages queued

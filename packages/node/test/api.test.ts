@@ -1,5 +1,9 @@
 /** The functional API against a real server: listen, close, errors, schemas, hooks. */
 
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
 import { Type } from "@sinclair/typebox";
 import { type Infer, Rejection, Spikard, SpikardError, toJsonSchema } from "spikard";
 import { TestClient, TestServer, UpgradeRejected } from "spikard/testing";
@@ -221,4 +225,24 @@ test("ctx.send pushes from outside a handler; ctx.close ends the connection", as
   saved?.close(4001, "done");
   expect(await client.receiveData()).toEqual({ type: "close", code: 4001, reason: "done" });
   expect(() => saved?.send(1)).toThrow(SpikardError);
+});
+
+test("staticDir serves files over HTTP on paths that are not WebSocket routes", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "spikard-static-"));
+  try {
+    writeFileSync(join(dir, "index.html"), "<h1>chat</h1>\n");
+    const app = new Spikard({ staticDir: dir }).websocket("/echo", (message) => message);
+    server = await TestServer.start(app);
+    const http = server.baseUrl.replace("ws://", "http://");
+    const page = await fetch(`${http}/index.html`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toBe("<h1>chat</h1>\n");
+    expect((await fetch(`${http}/`)).status).toBe(200);
+    expect((await fetch(`${http}/missing.txt`)).status).toBe(404);
+    const client = await server.connect("/echo");
+    client.sendJson("still a websocket");
+    expect(await client.receiveJson()).toBe("still a websocket");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

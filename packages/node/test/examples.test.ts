@@ -2,6 +2,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -9,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { TestClient } from "spikard/testing";
 import { afterEach, expect, test } from "vitest";
 
-const examples = join(dirname(fileURLToPath(import.meta.url)), "../../../examples/node");
+const examplesRoot = join(dirname(fileURLToPath(import.meta.url)), "../../../examples");
+const examples = join(examplesRoot, "node");
 let child: ChildProcess | undefined;
 
 afterEach(async () => {
@@ -23,7 +25,7 @@ afterEach(async () => {
 /** Start an example on a free port; resolves to its `ws://` base URL (read from its output). */
 async function start(file: string): Promise<string> {
   const proc = spawn(process.execPath, [join(examples, file)], {
-    env: { ...process.env, SPIKARD_PORT: "0" },
+    env: { ...process.env, PORT: "0", SPIKARD_PORT: "0" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   child = proc;
@@ -45,23 +47,49 @@ test("echo example echoes", async () => {
   await client.close();
 });
 
-test("chat example: join, broadcast, validation, leave, graceful SIGTERM", async () => {
+test("chat example: rooms with join, message and leave notices; /chat; graceful SIGTERM", async () => {
   const url = await start("chat.js");
-  // As in the Rust chat example: a join goes to the members already there.
-  const alice = await TestClient.connect(`${url}/chat?user=alice`);
-  const bob = await TestClient.connect(`${url}/chat?user=bob`);
-  expect(await alice.receiveJson()).toEqual({ type: "join", user: "bob" });
+  const alice = await TestClient.connect(`${url}/rooms/lobby?user=alice`);
+  expect(await alice.receiveJson()).toEqual({ type: "join", user: "alice", room: "lobby", members: 1 });
+  const bob = await TestClient.connect(`${url}/rooms/lobby?user=bob`);
+  const bobJoined = { type: "join", user: "bob", room: "lobby", members: 2 };
+  expect(await alice.receiveJson()).toEqual(bobJoined);
+  expect(await bob.receiveJson()).toEqual(bobJoined);
+  const anon = await TestClient.connect(`${url}/rooms/elsewhere`);
+  expect(await anon.receiveJson()).toEqual({ type: "join", user: "anonymous", room: "elsewhere", members: 1 });
+
   alice.sendJson({ text: "hello" });
-  expect(await alice.receiveJson()).toEqual({ type: "message", user: "alice", text: "hello" });
-  expect(await bob.receiveJson()).toEqual({ type: "message", user: "alice", text: "hello" });
-  // The design document's browser snippet sends the user in the message.
-  bob.sendJson({ text: "Hello", user: "Alice" });
-  expect(await alice.receiveJson()).toEqual({ type: "message", user: "Alice", text: "Hello" });
-  expect(await bob.receiveJson()).toEqual({ type: "message", user: "Alice", text: "Hello" });
+  const hello = { type: "message", user: "alice", room: "lobby", text: "hello" };
+  expect(await alice.receiveJson()).toEqual(hello);
+  expect(await bob.receiveJson()).toEqual(hello);
   bob.sendJson({ text: "" });
   expect(await bob.receiveJson()).toMatchObject({ type: "error", code: "validation_failed", errors: [{ path: "/text" }] });
+  bob.sendJson({ text: "hi", user: "mallory" });
+  expect(await bob.receiveJson()).toMatchObject({ type: "error", code: "validation_failed", errors: [{ path: "/user" }] });
+  // The other room heard nothing of the lobby: its next frame is its own message.
+  anon.sendJson({ text: "anyone?" });
+  expect(await anon.receiveJson()).toEqual({ type: "message", user: "anonymous", room: "elsewhere", text: "anyone?" });
+
   await bob.close();
-  expect(await alice.receiveJson()).toEqual({ type: "leave", user: "bob" });
+  expect(await alice.receiveJson()).toEqual({ type: "leave", user: "bob", room: "lobby", members: 1 });
+
+  // The design document's browser snippet.
+  const echo = await TestClient.connect(`${url}/chat`);
+  echo.sendJson({ text: "Hello", user: "Alice" });
+  expect(await echo.receiveJson()).toEqual({ echo: "Hello", from: "Alice" });
+  echo.sendJson({ text: "Hello" });
+  expect(await echo.receiveJson()).toMatchObject({ type: "error", code: "validation_failed", errors: [{ path: "/user" }] });
+
+  // examples/chat/ is served over plain HTTP on the same port.
+  const page = join(examplesRoot, "chat", "index.html");
+  const response = await fetch(`${url.replace("ws://", "http://")}/index.html`);
+  if (existsSync(page)) {
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe(readFileSync(page, "utf8"));
+  } else {
+    expect(response.status).toBe(404);
+  }
+
   const exited = once(child as ChildProcess, "exit");
   child?.kill("SIGTERM");
   expect(await alice.receiveData()).toMatchObject({ type: "close", code: 1001 });

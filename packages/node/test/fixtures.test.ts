@@ -133,6 +133,35 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
         ctx.close(Number(message.code ?? 1000), String(message.reason ?? ""));
         return undefined;
       });
+    case "rooms": {
+      const room = (ctx: Ctx): string => ctx.params.room ?? "";
+      const user = (ctx: Ctx): string => ctx.query.user ?? "anonymous";
+      return add(
+        (message, ctx) => {
+          switch (message.action) {
+            case "leave":
+              ctx.unsubscribe(room(ctx));
+              return { left: room(ctx) };
+            case "count":
+              return { members: ctx.topicCount(room(ctx)) };
+            case "publish":
+              return { delivered: ctx.publish(String(message.topic), { user: user(ctx), text: message.text ?? null }) };
+            default:
+              ctx.publish(room(ctx), { user: user(ctx), text: message.text ?? null });
+              return undefined;
+          }
+        },
+        {
+          onConnect: (ctx) => {
+            ctx.subscribe(room(ctx));
+            ctx.publish(room(ctx), { event: "join", user: user(ctx) });
+          },
+          onDisconnect: (ctx) => {
+            ctx.publish(room(ctx), { event: "leave", user: user(ctx) });
+          },
+        },
+      );
+    }
     default:
       throw new Error(`unknown handler behaviour ${route.handler}`);
   }

@@ -1,0 +1,14 @@
+// Spikard Node benchmark server: `/echo` (no schema, binary echoed too) and the validated `/chat`
+// (schema bench/chat_schema.json, checked in the Rust core; replies {"echo": text, "from": user}).
+// Reads PORT (0 = any free port), prints `READY <port>` once bound, serves until SIGTERM.
+import { readFileSync } from "node:fs";
+import { Spikard } from "spikard";
+
+const schema = JSON.parse(readFileSync(new URL("../chat_schema.json", import.meta.url), "utf8"));
+const app = new Spikard();
+app.websocket("/echo", (message) => message, { onBinary: (data) => data });
+app.websocket("/chat", (message) => ({ echo: message.text, from: message.user }), { messageSchema: schema });
+
+const { port } = await app.listen({ host: process.env.HOST ?? "127.0.0.1", port: Number(process.env.PORT ?? 0) });
+process.stdout.write(`READY ${port}\n`);
+for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => void app.close());

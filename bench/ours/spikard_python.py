@@ -1,0 +1,39 @@
+"""Spikard Python benchmark server: `/echo` (no schema, binary echoed too) and the validated `/chat`.
+
+`/chat` validates against `bench/chat_schema.json` in the Rust core and replies
+`{"echo": text, "from": user}`. Reads `PORT` (0 = any free port), prints `READY <port>` once
+bound, serves until SIGTERM or Ctrl-C.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from spikard import Spikard
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "chat_schema.json").read_text())
+app = Spikard()
+
+
+@app.websocket("/echo")
+async def echo(message):
+    """Send the message back unchanged."""
+    return message
+
+
+@echo.on_binary
+async def echo_binary(message: bytes) -> bytes:
+    """Send binary data back unchanged."""
+    return message
+
+
+@app.websocket("/chat", message_schema=SCHEMA)
+async def chat(message):
+    """Reply to a valid chat message."""
+    return {"echo": message["text"], "from": message["user"]}
+
+
+if __name__ == "__main__":
+    server = app.start(os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "0")))
+    print(f"READY {server.port}", flush=True)
+    server.serve_until_signal()

@@ -1,0 +1,20 @@
+# frozen_string_literal: true
+
+# Spikard Ruby benchmark server: `/echo` (no schema, binary echoed too) and the validated `/chat`
+# (schema bench/chat_schema.json, checked in the Rust core; replies {"echo" => text, "from" => user}).
+# Reads PORT (0 = any free port), prints `READY <port>` once bound, serves until SIGTERM or Ctrl-C.
+require "json"
+require "spikard"
+
+SCHEMA = JSON.parse(File.read(File.expand_path("../chat_schema.json", __dir__)))
+
+app = Spikard::App.new
+app.websocket("/echo", binary: true, on_binary: ->(data) { data }) { |message| message }
+app.websocket("/chat", message_schema: SCHEMA) { |message| { "echo" => message["text"], "from" => message["user"] } }
+
+server = app.start(host: ENV.fetch("HOST", "127.0.0.1"), port: Integer(ENV.fetch("PORT", "0")))
+$stdout.puts "READY #{server.port}"
+$stdout.flush
+%w[INT TERM].each { |signal| trap(signal) { server.shutdown } }
+server.wait
+server.stop

@@ -1,0 +1,888 @@
+"""Benchmark driver behind `task bench` (full matrix) and `task bench:quick` (under 3 minutes).
+
+Starts every server in SERVERS pinned to CPU 1 (`taskset -c 1`), one fresh process per
+measurement, waits for its `READY <port> [<pid>]` line (or Spikard's `spikard listening on
+ws://HOST:PORT`), runs the Rust load generator `target/release/spikard-bench` pinned to CPU 0 with
+`--server-pid`, and interleaves the servers A/B/C/A/B/C for every scenario. Medians over rounds,
+ratios in messages per server CPU-second. The full run writes `docs/benchmarks.md` and
+`docs/benchmarks.png`; `--quick` prints one `ratio <ours>/<peer> = X` line per comparison and
+writes its report under `target/bench/` (it is not the committed result).
+
+Add a server: append a `Server(...)` to SERVERS (its command gets `PORT` in the environment and
+`{port}`/`{root}` substituted in its arguments; `check` is a command that must succeed for the
+server to run, otherwise it is skipped with `skip_hint` printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+LOADGEN = ROOT / "target" / "release" / "spikard-bench"
+BUN = BENCH / "node_modules" / "@oven" / "bun-linux-x64" / "bin" / "bun"
+PY = sys.executable
+CLIENT_CPU = "0"
+SERVER_CPU = "1"
+CLIENT_BOUND_PERCENT = 80.0
+READY_TIMEOUT = 60.0
+
+
+@dataclass
+class Server:
+    """How to start one benchmarked server and what it can serve."""
+
+    key: str
+    """Short id, used on the command line (`--servers`) and in ratio lines."""
+    name: str
+    """Display name in the report."""
+    ours: bool
+    """True for Spikard's own servers."""
+    cmd: list[str]
+    """Command line; `{port}` and `{root}` are substituted, `PORT` is also in the environment."""
+    check: list[str]
+    """A command that exits 0 when the server can run (packages installed, binary built)."""
+    skip_hint: str
+    """Printed when `check` fails: what to build or install."""
+    version: list[str]
+    """A command printing the versions to report (one line)."""
+    notes: str = ""
+    """Event loop, implementation choices: shown beside the version."""
+    chat: bool = False
+    """Serves the validated chat route at `/chat`."""
+    binary: bool = True
+    """Echoes binary frames on `/echo`."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables."""
+    native: str | None = None
+    """Glob (from the repo root) of the native module it loads, to report a debug build."""
+    chat_cmd: list[str] | None = None
+    """Command for the chat scenarios when the chat route needs its own process (default: `cmd`)."""
+
+    def command(self, route: str) -> list[str]:
+        """The command serving `route` ("echo" or "chat")."""
+        return self.chat_cmd if route == "chat" and self.chat_cmd else self.cmd
+
+
+def _py_versions(*dists: str) -> list[str]:
+    names = ", ".join(repr(d) for d in dists)
+    code = (
+        "import platform; from importlib.metadata import version as v; "
+        f"print(', '.join(f'{{d}} {{v(d)}}' for d in ({names},)) + ', CPython ' + platform.python_version())"
+    )
+    return [PY, "-c", code]
+
+
+def _py_check(*modules: str) -> list[str]:
+    return [PY, "-c", "; ".join(f"import {m}" for m in modules)]
+
+
+def _node_version(package_json: str, label: str) -> list[str]:
+    return ["node", "-p", f"`{label} ${{require('{package_json}').version}}, node ${{process.version}}`"]
+
+
+RUST_VERSION = [
+    PY,
+    "-c",
+    "import subprocess, tomllib; v = tomllib.load(open('{root}/Cargo.toml', 'rb'))['workspace']['package']['version'];"
+    " print(f'spikard {v}, ' + subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.strip())",
+]
+RUBY_SPIKARD = ["ruby", "-I{root}/packages/ruby/lib"]
+FAYE_VERSION = ["dpkg-query", "-W", "-f=${Package} ${Version}, ", "ruby-faye-websocket", "thin"]
+
+# fmt: off
+SERVERS: list[Server] = [
+    # ---- ours ------------------------------------------------------------------------------
+    Server("rust", "Spikard Rust (native)", True,
+           [str(LOADGEN), "serve", "--host", "127.0.0.1", "--port", "{port}"],
+           ["test", "-x", str(LOADGEN)], "build it: cargo build --release -p spikard-bench",
+           RUST_VERSION,
+           "tokio current-thread runtime", chat=True, binary=False),
+    Server("python", "Spikard Python", True,
+           [PY, "{root}/bench/ours/spikard_python.py"],
+           _py_check("spikard._native"), "build it: maturin develop --release (root pyproject.toml)",
+           _py_versions("spikard"), "uvloop when installed", chat=True,
+           native="packages/python/spikard/_native*.so"),
+    Server("node", "Spikard Node", True,
+           ["node", "{root}/bench/ours/spikard_node.mjs"],
+           ["node", "--input-type=module", "-e", "await import('spikard')"],
+           "build it: npm run build --workspaces (release addon)",
+           _node_version("{root}/packages/node/package.json", "spikard"),
+           "", chat=True, native="bindings/node/spikard*.node"),
+    Server("ruby", "Spikard Ruby", True,
+           [*RUBY_SPIKARD, "{root}/bench/ours/spikard_ruby.rb"],
+           [*RUBY_SPIKARD, "-e", "require 'spikard'"], "build it: task ruby:build (release extension)",
+           [*RUBY_SPIKARD, "-e", "require 'spikard'; puts \"spikard #{Spikard::VERSION}, ruby #{RUBY_VERSION}\""],
+           "", chat=True, native="packages/ruby/lib/spikard/spikard_native.so"),
+    # ---- peers -----------------------------------------------------------------------------
+    Server("websockets", "Python websockets", False,
+           [PY, "{root}/bench/peers/websockets_peer.py"],
+           _py_check("websockets", "uvloop"), "pip install -r bench/requirements.txt",
+           _py_versions("websockets", "uvloop"), "asyncio server on uvloop, compression=None"),
+    Server("aiohttp", "aiohttp", False,
+           [PY, "{root}/bench/peers/aiohttp_peer.py"],
+           _py_check("aiohttp", "uvloop"), "pip install -r bench/requirements.txt",
+           _py_versions("aiohttp", "uvloop"), "uvloop, compress=False"),
+    Server("picows", "picows", False,
+           [PY, "{root}/bench/peers/picows_peer.py"],
+           _py_check("picows", "uvloop"), "pip install -r bench/requirements.txt",
+           _py_versions("picows", "uvloop"), "uvloop, frame-level echo, no deflate support"),
+    Server("uvicorn", "uvicorn (raw ASGI)", False,
+           [PY, "{root}/bench/peers/uvicorn_peer.py"],
+           _py_check("uvicorn", "uvloop", "websockets"), "pip install -r bench/requirements.txt",
+           _py_versions("uvicorn", "websockets", "uvloop"), "ws=websockets-sansio, uvloop, deflate off, 1 worker"),
+    Server("granian", "Granian (ASGI)", False,
+           [PY, "{root}/bench/peers/granian_peer.py"],
+           _py_check("granian", "uvloop"), "pip install -r bench/requirements.txt",
+           _py_versions("granian", "uvloop"), "1 worker (measured: the worker process), 1 runtime thread, uvloop"),
+    Server("ws", "Node ws", False,
+           ["node", "{root}/bench/peers/ws_peer.mjs"],
+           ["test", "-f", str(BENCH / "node_modules" / "ws" / "package.json")], "cd bench && npm install",
+           _node_version("{root}/bench/node_modules/ws/package.json", "ws"),
+           "perMessageDeflate: false"),
+    Server("bun", "Bun", False,
+           [str(BUN), "{root}/bench/peers/bun_peer.ts"],
+           ["test", "-x", str(BUN)], "cd bench && npm install (@oven/bun-linux-x64)",
+           [str(BUN), "-e", "console.log(`bun ${Bun.version}`)"], "Bun.serve websocket, perMessageDeflate: false"),
+    Server("faye", "Ruby faye-websocket on thin", False,
+           ["ruby", "{root}/bench/peers/faye_peer.rb"],
+           ["ruby", "-e", "require 'faye/websocket'; require 'thin'"], "apt-get install thin ruby-faye-websocket",
+           FAYE_VERSION, "EventMachine, no extensions, ruby from Debian"),
+]
+# fmt: on
+BY_KEY = {s.key: s for s in SERVERS}
+
+
+def adapt_rust_server() -> None:
+    """Use `serve --kind echo|chat` when the built load generator has that flag (one route each)."""
+    rust = BY_KEY["rust"]
+    done = subprocess.run([str(LOADGEN), "serve", "--help"], capture_output=True, text=True)
+    if "--kind" in done.stdout and "--kind" not in rust.cmd:
+        rust.chat_cmd = [*rust.cmd, "--kind", "chat"]
+        rust.cmd = [*rust.cmd, "--kind", "echo"]
+
+
+@dataclass
+class Scenario:
+    """One measured workload: a route, a payload and optionally a fixed total rate."""
+
+    key: str
+    title: str
+    route: str  # "echo" or "chat"
+    payload: str
+    rate: float | None = None
+
+    def fits(self, server: Server) -> bool:
+        """Whether `server` can serve this scenario."""
+        if self.route == "chat":
+            return server.chat
+        return server.binary or not self.payload.startswith("bin")
+
+
+SCENARIOS = [
+    Scenario("echo-text20", "Echo, 20 B text", "echo", "text20"),
+    Scenario("echo-text1k", "Echo, 1 KiB text", "echo", "text1k"),
+    Scenario("echo-text16k", "Echo, 16 KiB text", "echo", "text16k"),
+    Scenario("echo-bin16k", "Echo, 16 KiB binary", "echo", "bin16k"),
+    Scenario("chat-valid", "Validated chat, valid ~100 B message", "chat", "chat-valid"),
+    Scenario("chat-invalid", "Validated chat, invalid ~100 B message (error envelope back)", "chat", "chat-invalid"),
+    Scenario("latency-text20", "Echo, 20 B text, open loop at a fixed rate (latency)", "echo", "text20", rate=10_000.0),
+]
+BY_SCENARIO = {s.key: s for s in SCENARIOS}
+
+# (ours key, ours scenario, peer key, peer scenario, goal ratio): the issue's goals.
+GOALS = [
+    ("rust", "echo-text20", "bun", "echo-text20", 1.0),
+    ("python", "echo-text20", "picows", "echo-text20", 1.0),
+    ("python", "echo-text20", "websockets", "echo-text20", 2.0),
+    ("python", "chat-valid", "python", "echo-text20", 0.9),
+    ("node", "echo-text20", "ws", "echo-text20", 1.2),
+    ("ruby", "echo-text20", "faye", "echo-text20", 3.0),
+]
+IDLE_GOAL_BYTES = 4096
+
+
+def sub(args: list[str], port: int = 0) -> list[str]:
+    """Substitute `{port}` and `{root}` in a command."""
+    return [a.replace("{port}", str(port)).replace("{root}", str(ROOT)) for a in args]
+
+
+def free_port() -> int:
+    """A port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_ready(line: str) -> tuple[int, int | None] | None:
+    """`(port, pid)` from a readiness line, or None for any other line."""
+    parts = line.split()
+    if len(parts) in (2, 3) and parts[0] == "READY" and all(p.isdigit() for p in parts[1:]):
+        return int(parts[1]), int(parts[2]) if len(parts) == 3 else None
+    if line.startswith("spikard listening on ws://"):
+        return int(line.rstrip("/\n").rsplit(":", 1)[1].split("/")[0]), None
+    return None
+
+
+class Running:
+    """A started server process: its session leader, the pid to measure and its port."""
+
+    def __init__(self, server: Server, route: str, log_dir: Path) -> None:
+        self.server = server
+        port = free_port()
+        self.cmd = ["taskset", "-c", SERVER_CPU, *sub(server.command(route), port)]
+        env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **server.env}
+        self.log_path = log_dir / f"{server.key}.log"
+        self.log = self.log_path.open("a")
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        self.pump = threading.Thread(target=self._pump, args=(lines,), daemon=True)
+        self.pump.start()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError(f"no READY line within {READY_TIMEOUT:.0f} s (log: {self.log_path})") from None
+            if line is None:
+                self.stop()
+                raise RuntimeError(f"exited with {self.proc.wait()} before READY (log: {self.log_path})")
+            ready = parse_ready(line)
+            if ready:
+                self.port, pid = ready
+                self.pid = pid or self.proc.pid
+                return
+
+    def _pump(self, lines: queue.Queue[str | None]) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            lines.put(line)
+            self.log.write(line)
+        lines.put(None)
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group, SIGKILL it if it has not exited after 15 s."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            except ProcessLookupError:
+                pass
+        self.pump.join(5)
+        self.log.close()
+
+
+def run_loadgen(args: list[str], timeout: float) -> dict:
+    """Run the load generator pinned to the client CPU and return its JSON object."""
+    cmd = ["taskset", "-c", CLIENT_CPU, str(LOADGEN), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Config:
+    """What one driver run measures."""
+
+    quick: bool
+    rounds: int
+    warmup: float
+    duration: float
+    connections: int
+    in_flight: int
+    idle_connections: int
+    scenarios: list[Scenario]
+    servers: list[Server]
+    idle: bool
+    validation: bool
+    out_dir: Path
+    log_dir: Path
+
+
+def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> list[str]:
+    """The load generator's arguments for one measurement."""
+    args = [
+        "load",
+        "--url",
+        f"ws://127.0.0.1:{port}/{scenario.route}",
+        "--connections",
+        str(cfg.connections),
+        "--in-flight",
+        str(cfg.in_flight),
+        "--payload",
+        scenario.payload,
+        "--duration",
+        f"{cfg.duration:g}",
+        "--warmup",
+        f"{cfg.warmup:g}",
+        "--server-pid",
+        str(pid),
+    ]
+    if scenario.rate:
+        args += ["--rate", f"{scenario.rate:g}"]
+    return args
+
+
+def idle_args(cfg: Config, port: int, pid: int | str) -> list[str]:
+    """The load generator's arguments for the idle-memory measurement."""
+    return [
+        "idle",
+        "--url",
+        f"ws://127.0.0.1:{port}/echo",
+        "--connections",
+        str(cfg.idle_connections),
+        "--server-pid",
+        str(pid),
+    ]
+
+
+def measure(cfg: Config, server: Server, route: str, build_args, timeout: float) -> dict:
+    """Start `server` for `route`, run one load-generator command against it, stop it."""
+    running = Running(server, route, cfg.log_dir)
+    try:
+        return run_loadgen(build_args(running.port, running.pid), timeout)
+    finally:
+        running.stop()
+
+
+def run_matrix(cfg: Config) -> dict:
+    """Every scenario, interleaving the servers round by round; returns all raw results."""
+    results: dict = {"runs": {}, "idle": {}, "failures": {}}
+    for scenario in cfg.scenarios:
+        servers = [s for s in cfg.servers if scenario.fits(s)]
+        for rnd in range(1, cfg.rounds + 1):
+            for server in servers:
+                label = f"[{scenario.key} round {rnd}/{cfg.rounds}] {server.key}"
+                try:
+                    out = measure(
+                        cfg,
+                        server,
+                        scenario.route,
+                        lambda port, pid, sc=scenario: load_args(cfg, sc, port, pid),
+                        cfg.warmup + cfg.duration + 120,
+                    )
+                except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                    results["failures"].setdefault(scenario.key, {})[server.key] = str(exc)
+                    print(f"{label}: FAILED {exc}", flush=True)
+                    continue
+                results["runs"].setdefault(scenario.key, {}).setdefault(server.key, []).append(out)
+                print(
+                    f"{label}: {out['msgs_per_sec']:,.0f} msg/s, "
+                    f"{out['msgs_per_server_cpu_sec'] or 0:,.0f} per server CPU-s, "
+                    f"client {out['client_cpu_percent']:.0f}%, p99 {out['latency_us']['p99']} us, "
+                    f"errors {out['errors']}",
+                    flush=True,
+                )
+    if cfg.idle:
+        for rnd in range(1, cfg.rounds + 1):
+            for server in cfg.servers:
+                label = f"[idle round {rnd}/{cfg.rounds}] {server.key}"
+                try:
+                    out = measure(cfg, server, "echo", lambda port, pid: idle_args(cfg, port, pid), 300)
+                except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                    results["failures"].setdefault("idle", {})[server.key] = str(exc)
+                    print(f"{label}: FAILED {exc}", flush=True)
+                    continue
+                results["idle"].setdefault(server.key, []).append(out)
+                print(
+                    f"{label}: {out['connections']} connections, {out['bytes_per_connection']:,.0f} B per connection",
+                    flush=True,
+                )
+    return results
+
+
+def median_of(runs: list[dict], path: str) -> float | None:
+    """Median of a (dotted) field over runs, ignoring nulls."""
+    values = []
+    for run in runs:
+        value = run
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            values.append(float(value))
+    return statistics.median(values) if values else None
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Medians of every reported figure over the rounds of one server in one scenario."""
+    fields = [
+        "msgs_per_sec",
+        "msgs_per_server_cpu_sec",
+        "server_cpu_seconds",
+        "seconds",
+        "client_cpu_percent",
+        "errors",
+        "latency_us.p50",
+        "latency_us.p90",
+        "latency_us.p99",
+        "latency_us.p999",
+        "latency_us.max",
+    ]
+    summary = {f: median_of(runs, f) for f in fields}
+    cpu, secs = summary["server_cpu_seconds"], summary["seconds"]
+    summary["server_cpu_percent"] = cpu / secs * 100 if cpu is not None and secs else None
+    summary["rounds"] = len(runs)
+    summary["client_bound"] = (summary["client_cpu_percent"] or 0) > CLIENT_BOUND_PERCENT
+    return summary
+
+
+def headline(results: dict, scenario: str, server: str) -> float | None:
+    """Median messages per server CPU-second, or None when it was not measured."""
+    runs = results["runs"].get(scenario, {}).get(server)
+    return median_of(runs, "msgs_per_server_cpu_sec") if runs else None
+
+
+def comparisons(cfg: Config, results: dict) -> list[dict]:
+    """The issue's goals where both sides ran; in quick mode every ours/peer pair of the quick set."""
+    rows = []
+    pairs = [(o, os_, p, ps, g) for (o, os_, p, ps, g) in GOALS]
+    if cfg.quick:
+        ours = [s.key for s in cfg.servers if s.ours]
+        peers = [s.key for s in cfg.servers if not s.ours]
+        goal_of = {(o, p): g for (o, os_, p, ps, g) in GOALS if os_ == ps == "echo-text20"}
+        pairs = [(o, "echo-text20", p, "echo-text20", goal_of.get((o, p))) for o in ours for p in peers]
+    for ours, ours_sc, peer, peer_sc, goal in pairs:
+        a, b = headline(results, ours_sc, ours), headline(results, peer_sc, peer)
+        if a is None or b is None or b == 0:
+            continue
+        label = f"spikard-{ours}/{peer}" if ours_sc == peer_sc else f"spikard-{ours} {ours_sc}/{peer} {peer_sc}"
+        rows.append(
+            {
+                "label": label,
+                "ours": ours,
+                "ours_scenario": ours_sc,
+                "peer": peer,
+                "peer_scenario": peer_sc,
+                "ratio": a / b,
+                "goal": goal,
+            }
+        )
+    return rows
+
+
+def build_profile(pattern: str) -> str:
+    """ "release" or "DEBUG" for a native module (the release profile carries no `.debug_*` sections)."""
+    found = sorted(ROOT.glob(pattern))
+    if not found:
+        return "native module not found"
+    sections = subprocess.run(["readelf", "-S", "--wide", str(found[0])], capture_output=True, text=True).stdout
+    return "DEBUG build: not representative" if ".debug_info" in sections else "release build"
+
+
+def versions(servers: list[Server]) -> dict[str, str]:
+    """One version line per server (plus the build profile of our native modules)."""
+    out = {}
+    for server in servers:
+        done = subprocess.run(sub(server.version), capture_output=True, text=True, cwd=ROOT)
+        line = done.stdout.strip().rstrip(",") or f"unknown ({done.stderr.strip()[-120:]})"
+        if server.native:
+            profile = build_profile(server.native)
+            line += f", {profile}"
+            if profile.startswith("DEBUG"):
+                print(f"warning: {server.name} loads a debug build of its native module", file=sys.stderr)
+        out[server.key] = line
+    return out
+
+
+def machine() -> dict[str, str]:
+    """nproc, CPU model, kernel, memory, OS and the commit measured."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=ROOT)
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "kernel": platform.release(),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "os": platform.platform(),
+        "commit": (commit.stdout.strip() or "?") + (" (with uncommitted changes)" if dirty.stdout.strip() else ""),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def run_validation() -> list[dict]:
+    """The validation micro-benchmarks of the Python and Node validators, pinned to the server CPU."""
+    rows = []
+    for cmd in ([PY, str(BENCH / "validation_peers.py")], ["node", str(BENCH / "validation_ajv.mjs")]):
+        print(f"[validation] {' '.join(Path(c).name if '/' in c else c for c in cmd)}", flush=True)
+        done = subprocess.run(["taskset", "-c", SERVER_CPU, *cmd], capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            rows.append({"library": " ".join(cmd), "error": done.stderr.strip()[-200:]})
+            continue
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        runtime = f"CPython {report['python']}" if "python" in report else f"Node {report['node']}"
+        for row in report["results"]:
+            rows.append({**row, "runtime": runtime})
+    return rows
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    """A number with thousands separators, or an em dash."""
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def write_chart(cfg: Config, results: dict, path: Path) -> None:
+    """Bar charts: messages per server CPU-second for echo 20 B, and idle bytes per connection."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    runs = results["runs"].get("echo-text20", {})
+    if runs:
+        keys = sorted(runs, key=lambda k: headline(results, "echo-text20", k) or 0)
+        panels.append(
+            (
+                "Echo 20 B: messages per server CPU-second (median)",
+                keys,
+                [headline(results, "echo-text20", k) or 0 for k in keys],
+            )
+        )
+    if results["idle"]:
+        keys = sorted(results["idle"], key=lambda k: median_of(results["idle"][k], "bytes_per_connection") or 0)
+        panels.append(
+            (
+                f"Idle memory: bytes per connection at {cfg.idle_connections:,} connections (median)",
+                keys,
+                [median_of(results["idle"][k], "bytes_per_connection") or 0 for k in keys],
+            )
+        )
+    if not panels:
+        return
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.2 * len(panels) + 0.6), squeeze=False)
+    for ax, (title, keys, values) in zip(axes[:, 0], panels, strict=True):
+        colors = ["#d9480f" if BY_KEY[k].ours else "#868e96" for k in keys]
+        bars = ax.barh([BY_KEY[k].name for k in keys], values, color=colors)
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.margins(x=0.18)
+        ax.tick_params(labelsize=8)
+    fig.suptitle("Spikard benchmarks (orange: Spikard; grey: peers)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    cfg: Config,
+    results: dict,
+    path: Path,
+    chart: Path,
+    mach: dict,
+    vers: dict,
+    skipped: dict[str, str],
+    compare: list[dict],
+    validation: list[dict],
+    elapsed: float,
+) -> None:
+    """The Markdown report: method, machine, versions, one table per scenario, goals, commands."""
+    mode = "`task bench:quick` (`python bench/run.py --quick`)" if cfg.quick else "`task bench`"
+    lines = [
+        "# Benchmarks",
+        "",
+        "generated by `task bench`, do not edit by hand",
+        "",
+        f"_This run: {mode}._",
+        "",
+        f"![benchmark chart]({chart.name})",
+        "",
+        "## Method",
+        "",
+        f"- Load generator: `spikard-bench` (crates/spikard-bench, release build), pinned to CPU {CLIENT_CPU}; every "
+        f"server pinned to CPU {SERVER_CPU} (`taskset`), one worker, no compression.",
+        f"- {cfg.connections} connections, {cfg.in_flight} message(s) in flight per connection (closed loop) unless "
+        f"the scenario gives a fixed total rate (open loop, latency without coordinated omission).",
+        f"- {cfg.warmup:g} s warm-up discarded, {cfg.duration:g} s measured, {cfg.rounds} rounds with the servers "
+        "interleaved A/B/C/A/B/C, a fresh server process for every measurement; figures are medians over rounds.",
+        "- **Headline: messages per server CPU-second** (utime+stime of all the server's threads from /proc over "
+        "the measured window). Raw msg/s and client CPU beside it: above "
+        f"{CLIENT_BOUND_PERCENT:.0f}% client CPU the raw figure is client-bound (marked †) and only the normalised "
+        "one counts.",
+        "- Latency in microseconds, from send to reply, measured by the load generator.",
+        f"- Run took {elapsed / 60:.1f} minutes.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in mach.items()],
+        "",
+        "## Servers and versions",
+        "",
+        "| server | versions | notes |",
+        "|---|---|---|",
+        *[f"| {s.name} | {vers.get(s.key, '')} | {s.notes} |" for s in cfg.servers],
+    ]
+    if skipped:
+        lines += ["", "Skipped (not available when this ran):", ""]
+        lines += [f"- {BY_KEY[k].name}: {reason}" for k, reason in skipped.items()]
+    if compare:
+        lines += [
+            "",
+            "## Ratios (messages per server CPU-second, same run)",
+            "",
+            "| comparison | ratio | goal | verdict |",
+            "|---|---:|---:|---|",
+        ]
+        for row in compare:
+            goal = row["goal"]
+            if goal is None:
+                verdict, goal_s = "", ""
+            elif row["ratio"] >= goal:
+                verdict, goal_s = "met", f">= {goal:g}x"
+            else:
+                verdict, goal_s = f"missed by {(1 - row['ratio'] / goal) * 100:.1f}%", f">= {goal:g}x"
+            lines.append(f"| {row['label']} | {row['ratio']:.2f}x | {goal_s} | {verdict} |")
+    for scenario in cfg.scenarios:
+        runs = results["runs"].get(scenario.key, {})
+        fails = results["failures"].get(scenario.key, {})
+        if not runs and not fails:
+            continue
+        rate = f" at {scenario.rate:,.0f} msg/s total" if scenario.rate else ""
+        lines += [
+            "",
+            f"## {scenario.title}{rate}",
+            "",
+            f"Route `/{scenario.route}`, payload `{scenario.payload}`.",
+            "",
+            "| server | msgs per server CPU-s | msgs/s | server CPU | client CPU | p50 µs | p90 µs | p99 µs "
+            "| p99.9 µs | max µs | errors | rounds |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        ordered = sorted(runs, key=lambda k: -(headline(results, scenario.key, k) or 0))
+        for key in ordered:
+            s = summarise(runs[key])
+            mark = " †" if s["client_bound"] else ""
+            lines.append(
+                f"| {BY_KEY[key].name} | **{fmt(s['msgs_per_server_cpu_sec'])}** "
+                f"| {fmt(s['msgs_per_sec'])}{mark} | {fmt(s['server_cpu_percent'])}% | {fmt(s['client_cpu_percent'])}% "
+                f"| {fmt(s['latency_us.p50'])} | {fmt(s['latency_us.p90'])} | {fmt(s['latency_us.p99'])} "
+                f"| {fmt(s['latency_us.p999'])} | {fmt(s['latency_us.max'])} | {fmt(s['errors'])} | {s['rounds']} |"
+            )
+        for key, reason in fails.items():
+            lines.append(f"| {BY_KEY[key].name} | failed: {reason[:150].replace('|', '/')} |" + " |" * 10)
+    if results["idle"] or results["failures"].get("idle"):
+        lines += [
+            "",
+            f"## Idle memory at {cfg.idle_connections:,} upgraded connections",
+            "",
+            f"Resident memory growth of the server process per idle connection (goal for ours: "
+            f"<= {IDLE_GOAL_BYTES:,} B).",
+            "",
+            "| server | bytes per connection | RSS before (KiB) | RSS after (KiB) | connections | goal |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        ordered = sorted(results["idle"], key=lambda k: median_of(results["idle"][k], "bytes_per_connection") or 0)
+        for key in ordered:
+            runs = results["idle"][key]
+            per = median_of(runs, "bytes_per_connection")
+            goal = ""
+            if BY_KEY[key].ours:
+                goal = "met" if per <= IDLE_GOAL_BYTES else f"missed by {per / IDLE_GOAL_BYTES:.1f}x"
+            lines.append(
+                f"| {BY_KEY[key].name} | **{fmt(per)}** | {fmt(median_of(runs, 'rss_before_kb'))} "
+                f"| {fmt(median_of(runs, 'rss_after_kb'))} | {fmt(median_of(runs, 'connections'))} | {goal} |"
+            )
+        for key, reason in results["failures"].get("idle", {}).items():
+            lines.append(f"| {BY_KEY[key].name} | failed: {reason[:150].replace('|', '/')} |" + " |" * 4)
+    if validation:
+        lines += [
+            "",
+            "## Validation: parse + validate of the chat message, one core",
+            "",
+            "The chat schema (`bench/chat_schema.json`) in the validators of the languages we serve; each "
+            "figure parses the raw ~100 B message and validates it (best of 3 runs of 1 s, pinned to CPU "
+            f"{SERVER_CPU}). The core's own figure is its criterion benchmark (`cargo bench`), run separately.",
+            "",
+            "| library | runtime | valid msgs/s | invalid msgs/s |",
+            "|---|---|---:|---:|",
+        ]
+        for row in validation:
+            if "error" in row:
+                lines.append(f"| {row['library']} | failed: {row['error'][:150]} | | |")
+            else:
+                lines.append(
+                    f"| {row['library']} {row['version']} | {row['runtime']} | {fmt(row['valid_per_sec'])} "
+                    f"| {fmt(row['invalid_per_sec'])} |"
+                )
+    lines += [
+        "",
+        "## Exact commands",
+        "",
+        "Every server is started as below with `PORT` set to a free port "
+        "(shown as `$PORT`); it prints `READY <port> [<pid>]` once listening and the pid (default: its own) "
+        "is the one measured.",
+        "",
+        "```",
+    ]
+    for server in cfg.servers:
+        for cmd in filter(None, (server.cmd, server.chat_cmd)):
+            shown = " ".join(sub(cmd, 0)).replace(str(ROOT) + "/", "").replace(PY, "python")
+            lines.append(f"PORT=$PORT taskset -c {SERVER_CPU} {shown}".replace("--port 0", "--port $PORT"))
+    lines += ["```", "", "Load, per scenario (`$PID` is the measured server pid):", "", "```"]
+    for scenario in cfg.scenarios:
+        args = load_args(cfg, scenario, 0, "$PID")
+        lines.append(f"taskset -c {CLIENT_CPU} target/release/spikard-bench {' '.join(args)}".replace(":0/", ":$PORT/"))
+    if cfg.idle:
+        lines.append(
+            f"taskset -c {CLIENT_CPU} target/release/spikard-bench {' '.join(idle_args(cfg, 0, '$PID'))}".replace(
+                ":0/", ":$PORT/"
+            )
+        )
+    if validation:
+        lines += [
+            f"taskset -c {SERVER_CPU} python bench/validation_peers.py",
+            f"taskset -c {SERVER_CPU} node bench/validation_ajv.mjs",
+        ]
+    lines += ["```", ""]
+    path.write_text("\n".join(lines))
+
+
+# ---- main -----------------------------------------------------------------------------------
+
+
+def available(servers: list[Server]) -> tuple[list[Server], dict[str, str]]:
+    """The servers whose check passes, and a skip reason for the others."""
+    ok, skipped = [], {}
+    for server in servers:
+        done = subprocess.run(sub(server.check), capture_output=True, text=True, cwd=ROOT)
+        if done.returncode == 0:
+            ok.append(server)
+        else:
+            skipped[server.key] = server.skip_hint
+            print(
+                f"skip {server.key}: {server.skip_hint} ({(done.stderr.strip().splitlines() or [''])[-1][:120]})",
+                flush=True,
+            )
+    return ok, skipped
+
+
+def parse_config(argv: list[str]) -> Config:
+    """Command-line options to a Config."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="echo text20 subset, under 3 minutes")
+    parser.add_argument("--rounds", type=int, help="rounds (default 3)")
+    parser.add_argument("--duration", type=float, help="measured seconds (default 12, quick 4)")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds (default 3, quick 1)")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--in-flight", type=int, default=1)
+    parser.add_argument("--idle-connections", type=int, default=5000)
+    parser.add_argument(
+        "--servers",
+        help="comma-separated server keys (default: all; quick: rust,websockets,ws and every Spikard language server)",
+    )
+    parser.add_argument("--scenarios", help="comma-separated scenario keys: " + ",".join(BY_SCENARIO))
+    parser.add_argument("--no-idle", action="store_true", help="skip the idle-memory measurement")
+    parser.add_argument("--no-validation", action="store_true", help="skip the validation micro-benchmarks")
+    parser.add_argument("--out", type=Path, help="report directory (default docs/, quick: target/bench/)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    if args.servers:
+        unknown = [k for k in args.servers.split(",") if k not in BY_KEY]
+        if unknown:
+            parser.error(f"unknown servers {unknown}; known: {','.join(BY_KEY)}")
+        servers = [BY_KEY[k] for k in args.servers.split(",")]
+    elif quick:
+        servers = [s for s in SERVERS if s.ours or s.key in ("websockets", "ws")]
+    else:
+        servers = list(SERVERS)
+    if args.scenarios:
+        unknown = [k for k in args.scenarios.split(",") if k not in BY_SCENARIO]
+        if unknown:
+            parser.error(f"unknown scenarios {unknown}; known: {','.join(BY_SCENARIO)}")
+        scenarios = [BY_SCENARIO[k] for k in args.scenarios.split(",")]
+    else:
+        scenarios = [BY_SCENARIO["echo-text20"]] if quick else list(SCENARIOS)
+    log_dir = ROOT / "target" / "bench" / "logs"
+    return Config(
+        quick=quick,
+        rounds=args.rounds or 3,
+        warmup=args.warmup if args.warmup is not None else (1.0 if quick else 3.0),
+        duration=args.duration or (4.0 if quick else 12.0),
+        connections=args.connections,
+        in_flight=args.in_flight,
+        idle_connections=args.idle_connections,
+        scenarios=scenarios,
+        servers=servers,
+        idle=not (quick or args.no_idle),
+        validation=not (quick or args.no_validation),
+        out_dir=args.out or (ROOT / "target" / "bench" if quick else ROOT / "docs"),
+        log_dir=log_dir,
+    )
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmarks, print the ratios, write the report."""
+    cfg = parse_config(argv)
+    for tool in ("taskset",):
+        if shutil.which(tool) is None:
+            print(f"{tool} is missing (util-linux)", file=sys.stderr)
+            return 2
+    if not LOADGEN.exists():
+        print(f"{LOADGEN.relative_to(ROOT)} is missing: cargo build --release -p spikard-bench", file=sys.stderr)
+        return 2
+    if (os.cpu_count() or 1) < 2:
+        print("the benchmarks pin the client and the server to CPUs 0 and 1: 2 CPUs needed", file=sys.stderr)
+        return 2
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    adapt_rust_server()
+    cfg.servers, skipped = available(cfg.servers)
+    vers = versions(cfg.servers)
+    started = time.monotonic()
+    results = run_matrix(cfg)
+    validation = run_validation() if cfg.validation else []
+    elapsed = time.monotonic() - started
+    compare = comparisons(cfg, results)
+    for row in compare:
+        goal = f"  (goal >= {row['goal']:g})" if row["goal"] else ""
+        print(f"ratio {row['label']} = {row['ratio']:.2f}{goal}", flush=True)
+    raw = cfg.log_dir.parent / ("quick.json" if cfg.quick else "results.json")
+    raw.write_text(json.dumps({"results": results, "validation": validation, "skipped": skipped}, indent=1))
+    report = cfg.out_dir / ("benchmarks-quick.md" if cfg.quick else "benchmarks.md")
+    chart = cfg.out_dir / ("benchmarks-quick.png" if cfg.quick else "benchmarks.png")
+    write_chart(cfg, results, chart)
+    write_report(cfg, results, report, chart, machine(), vers, skipped, compare, validation, elapsed)
+    print(f"wrote {report} and {chart} (raw results: {raw}; server logs: {cfg.log_dir})", flush=True)
+    failed = sum(len(v) for v in results["failures"].values())
+    if failed:
+        print(f"{failed} measurement(s) failed: see the report", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

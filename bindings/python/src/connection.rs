@@ -1,0 +1,97 @@
+//! `spikard._native.Connection`: the core's connection handle, as seen from Python.
+
+use pyo3::{prelude::*, types::PyBytes};
+use spikard::Connection;
+
+use crate::{bridge::encoder, convert, errors::send_error};
+
+/// One WebSocket connection: what it was opened with, and a way to talk to it.
+///
+/// Sends never block: they queue the message for the connection's writer.
+#[pyclass(module = "spikard._native", name = "Connection", frozen)]
+pub(crate) struct PyConnection {
+    conn: Connection,
+}
+
+impl PyConnection {
+    pub(crate) fn new(conn: Connection) -> Self {
+        Self { conn }
+    }
+}
+
+#[pymethods]
+impl PyConnection {
+    /// The process-unique connection number.
+    #[getter]
+    fn id(&self) -> u64 {
+        self.conn.id().get()
+    }
+
+    /// The request path (without the query string).
+    #[getter]
+    fn path(&self) -> &str {
+        self.conn.path()
+    }
+
+    /// The route pattern that matched, e.g. `/rooms/{room}`.
+    #[getter]
+    fn route(&self) -> &str {
+        self.conn.route()
+    }
+
+    /// Path parameters, in the order the pattern names them.
+    fn path_params(&self) -> Vec<(String, String)> {
+        self.conn.path_params().to_vec()
+    }
+
+    /// Query parameters, in the order they appear (a key may repeat).
+    fn query_params(&self) -> Vec<(String, String)> {
+        self.conn.query_params().to_vec()
+    }
+
+    /// The upgrade request's headers as `(lower-case name, value)` pairs.
+    fn headers(&self) -> Vec<(String, String)> {
+        self.conn
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+            })
+            .collect()
+    }
+
+    /// The client's address as `(host, port)`.
+    fn remote_addr(&self) -> (String, u16) {
+        let addr = self.conn.remote_addr();
+        (addr.ip().to_string(), addr.port())
+    }
+
+    /// `True` once either side started closing.
+    #[getter]
+    fn is_closing(&self) -> bool {
+        self.conn.is_closing()
+    }
+
+    /// Queue `value` as a JSON text frame.
+    fn send_json(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let json = convert::from_python(value, Some(encoder(py)?))?;
+        self.conn.send_json(&json).map_err(|err| send_error(py, err))
+    }
+
+    /// Queue `text` as a text frame, as is.
+    fn send_text(&self, py: Python<'_>, text: String) -> PyResult<()> {
+        self.conn.send_text(text).map_err(|err| send_error(py, err))
+    }
+
+    /// Queue `data` as a binary frame.
+    fn send_bytes(&self, py: Python<'_>, data: &Bound<'_, PyBytes>) -> PyResult<()> {
+        self.conn.send_binary(data.as_bytes().to_vec()).map_err(|err| send_error(py, err))
+    }
+
+    /// Close with `code` and `reason` after the messages queued so far (closing twice keeps
+    /// the first code).
+    #[pyo3(signature = (code = 1000, reason = ""))]
+    fn close(&self, code: u16, reason: &str) {
+        self.conn.close(code, reason);
+    }
+}

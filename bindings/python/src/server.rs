@@ -1,0 +1,249 @@
+//! `spikard._native.App` (routes and settings) and `spikard._native.Server` (a running app),
+//! served by one tokio runtime per process.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Condvar, Mutex, OnceLock, PoisonError},
+    time::Duration,
+};
+
+use pyo3::{exceptions::PyRuntimeError, prelude::*, types::PyDict};
+use spikard::{CompiledSchema, Route, ServerHandle};
+
+use crate::{
+    bridge::{self, Bridge, Shared},
+    convert,
+    errors::core_error,
+    handler::{Hooks, PyRoute},
+    scheduling,
+};
+
+/// The process's tokio runtime, started on first use.
+fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = std::env::var("SPIKARD_WORKER_THREADS").ok().and_then(|v| v.parse().ok()) {
+                builder.worker_threads(threads);
+            }
+            builder
+                .thread_name("spikard-worker")
+                .on_thread_start(scheduling::batch_policy)
+                .on_thread_park(bridge::wake_deferred)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))
+}
+
+/// Compile `schema` as the `which` (`"message"` or `"response"`) schema of `route`, raising
+/// `spikard.errors.SchemaCompileError` when it is not a valid JSON Schema.
+#[pyfunction]
+pub(crate) fn check_schema(
+    py: Python<'_>,
+    route: &str,
+    which: &str,
+    schema: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let which = if which == "response" { "response" } else { "message" };
+    let schema = convert::from_python(schema, None)?;
+    CompiledSchema::compile(route, which, &schema).map(drop).map_err(|err| core_error(py, &err))
+}
+
+/// Routes and settings of an app, before it is bound.
+#[pyclass(module = "spikard._native", name = "App")]
+pub(crate) struct PyApp {
+    app: Option<spikard::App>,
+    bridge: Arc<Shared>,
+}
+
+impl PyApp {
+    fn app(&mut self) -> PyResult<&mut spikard::App> {
+        self.app.as_mut().ok_or_else(|| PyRuntimeError::new_err("this app was already bound"))
+    }
+}
+
+#[pymethods]
+impl PyApp {
+    /// An empty app whose routes hand their work to `bridge`.
+    #[new]
+    fn new(bridge: &Bridge) -> Self {
+        Self { app: Some(spikard::App::new()), bridge: Arc::clone(&bridge.shared) }
+    }
+
+    /// Add a route; its jobs carry `index`. Schemas compile now.
+    #[pyo3(signature = (
+        path, index, *, message_schema=None, response_schema=None, max_message_size=None,
+        on_connect=false, on_disconnect=false, on_binary=false,
+    ))]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+    fn add_route(
+        &mut self,
+        py: Python<'_>,
+        path: String,
+        index: usize,
+        message_schema: Option<&Bound<'_, PyAny>>,
+        response_schema: Option<&Bound<'_, PyAny>>,
+        max_message_size: Option<usize>,
+        on_connect: bool,
+        on_disconnect: bool,
+        on_binary: bool,
+    ) -> PyResult<()> {
+        let hooks = Hooks { on_connect, on_disconnect, on_binary };
+        let handler = PyRoute { index, hooks, bridge: Arc::clone(&self.bridge) };
+        let mut route = Route::new(path, handler);
+        if let Some(schema) = message_schema {
+            route = route.message_schema(convert::from_python(schema, None)?);
+        }
+        if let Some(schema) = response_schema {
+            route = route.response_schema(convert::from_python(schema, None)?);
+        }
+        if let Some(bytes) = max_message_size {
+            route = route.max_message_size(bytes);
+        }
+        self.app()?.route(route).map_err(|err| core_error(py, &err))?;
+        Ok(())
+    }
+
+    /// Largest accepted message in bytes for routes without their own limit.
+    fn set_max_message_size(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
+        self.app()?.max_message_size(bytes).map_err(|err| core_error(py, &err))?;
+        Ok(())
+    }
+
+    /// Serve the files of `directory` on paths that are not WebSocket routes.
+    fn set_static_dir(&mut self, directory: PathBuf) -> PyResult<()> {
+        self.app()?.static_dir(directory);
+        Ok(())
+    }
+
+    /// How long graceful shutdown waits for connections to close, in seconds.
+    fn set_drain_timeout(&mut self, seconds: f64) -> PyResult<()> {
+        let timeout =
+            Duration::try_from_secs_f64(seconds).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        self.app()?.drain_timeout(timeout);
+        Ok(())
+    }
+
+    /// Bind `host:port` (port 0 picks a free port) and start serving in the background.
+    fn bind(&mut self, py: Python<'_>, host: &str, port: u16) -> PyResult<Server> {
+        let app = self.app.take().ok_or_else(|| PyRuntimeError::new_err("this app was already bound"))?;
+        let runtime = runtime()?;
+        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let server = py.detach(|| runtime.block_on(app.bind(addr))).map_err(|err| core_error(py, &err))?;
+        let handle = server.handle();
+        let stopped = Arc::new(Stopped::default());
+        let done = Arc::clone(&stopped);
+        runtime.spawn(async move {
+            let result = server.run().await;
+            done.finish(result);
+        });
+        Ok(Server { handle, stopped })
+    }
+}
+
+/// Where a server's run is.
+#[derive(Clone, Default)]
+enum RunState {
+    #[default]
+    Running,
+    Stopped,
+    Failed(Arc<spikard::Error>),
+}
+
+/// Set once a server's run ended.
+#[derive(Default)]
+struct Stopped {
+    state: Mutex<RunState>,
+    changed: Condvar,
+}
+
+impl Stopped {
+    fn finish(&self, result: Result<(), spikard::Error>) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = match result {
+            Ok(()) => RunState::Stopped,
+            Err(err) => RunState::Failed(Arc::new(err)),
+        };
+        self.changed.notify_all();
+    }
+}
+
+/// A bound app, serving in the background.
+#[pyclass(module = "spikard._native", frozen)]
+pub(crate) struct Server {
+    handle: ServerHandle,
+    stopped: Arc<Stopped>,
+}
+
+#[pymethods]
+impl Server {
+    /// The bound host (an IP address).
+    #[getter]
+    fn host(&self) -> String {
+        self.handle.local_addr().ip().to_string()
+    }
+
+    /// The bound port (the real one when port 0 was asked for).
+    #[getter]
+    fn port(&self) -> u16 {
+        self.handle.local_addr().port()
+    }
+
+    /// Start a graceful shutdown: stop accepting, close every connection with 1001, run every
+    /// `on_disconnect`. Returns at once; see `wait`.
+    fn shutdown(&self) {
+        self.handle.shutdown();
+    }
+
+    /// Wait (without the GIL) until the server stopped, at most `timeout` seconds when given.
+    /// Returns `True` once stopped; raises the server's error if it failed.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let state = py.detach(|| {
+            let running = |state: &mut RunState| matches!(state, RunState::Running);
+            let guard = self.stopped.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let guard = match timeout {
+                None => {
+                    self.stopped.changed.wait_while(guard, running).unwrap_or_else(PoisonError::into_inner)
+                }
+                Some(seconds) => {
+                    let limit = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX);
+                    self.stopped
+                        .changed
+                        .wait_timeout_while(guard, limit, running)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+            guard.clone()
+        });
+        match state {
+            RunState::Running => Ok(false),
+            RunState::Stopped => Ok(true),
+            RunState::Failed(err) => Err(core_error(py, &err)),
+        }
+    }
+
+    /// The server's counters, by name.
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.handle.metrics();
+        let dict = PyDict::new(py);
+        for (name, value) in [
+            ("connections_accepted", m.connections_accepted),
+            ("connections_rejected", m.connections_rejected),
+            ("connections_active", m.connections_active),
+            ("messages_received", m.messages_received),
+            ("invalid_json", m.invalid_json),
+            ("validation_failed", m.validation_failed),
+            ("handler_errors", m.handler_errors),
+            ("replies_dropped", m.replies_dropped),
+            ("slow_consumers_closed", m.slow_consumers_closed),
+        ] {
+            dict.set_item(name, value)?;
+        }
+        Ok(dict)
+    }
+}

@@ -1,0 +1,55 @@
+"""Spikard: WebSockets for Python on a Rust core.
+
+::
+
+    from spikard import Spikard, websocket
+
+    @websocket("/echo")
+    async def echo(message: dict) -> dict:
+        return message
+
+    Spikard(routes=[echo]).run(host="127.0.0.1", port=8000)
+
+Parsing, JSON Schema validation (schemas derived from your type hints), size limits, error
+envelopes and graceful shutdown happen in Rust; handlers run on one asyncio event loop thread.
+"""
+
+from spikard.app import Server, Spikard
+from spikard.connection import Headers, QueryParams, State, WebSocket
+from spikard.errors import (
+    BindError,
+    ConfigError,
+    ConnectionClosedError,
+    DuplicateRouteError,
+    InvalidPathError,
+    Reject,
+    SchemaCompileError,
+    SchemaExtractionError,
+    ServeError,
+    SpikardError,
+)
+from spikard.routing import WebSocketRoute, websocket
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BindError",
+    "ConfigError",
+    "ConnectionClosedError",
+    "DuplicateRouteError",
+    "Headers",
+    "InvalidPathError",
+    "QueryParams",
+    "Reject",
+    "SchemaCompileError",
+    "SchemaExtractionError",
+    "ServeError",
+    "Server",
+    "Spikard",
+    "SpikardError",
+    "State",
+    "WebSocket",
+    "WebSocketRoute",
+    "__version__",
+    "websocket",
+]

@@ -1,0 +1,253 @@
+"""The application: :class:`Spikard` (routes and settings) and :class:`Server` (a running app)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from types import FrameType, TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from spikard import _native
+from spikard._runtime import Dispatcher, event_loop
+from spikard.errors import DuplicateRouteError
+from spikard.routing import WebSocketRoute, _caller_locals
+from spikard.schema import JsonSchema
+
+__all__ = ["Server", "Spikard"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Spikard:
+    """A Spikard application: WebSocket routes plus settings.
+
+    ::
+
+        app = Spikard(routes=[chat])
+
+        @app.websocket("/echo")
+        async def echo(message: dict) -> dict:
+            return message
+
+        app.run(host="127.0.0.1", port=8000)
+    """
+
+    def __init__(
+        self,
+        routes: Iterable[WebSocketRoute[..., Any]] = (),
+        *,
+        max_message_size: int | None = None,
+        static_dir: str | os.PathLike[str] | None = None,
+        drain_timeout: float | None = None,
+    ) -> None:
+        """Args:
+        routes: routes made with :func:`spikard.websocket`.
+        max_message_size: largest message in bytes for routes without their own limit
+            (default 1 MiB); larger messages close the connection with 1009.
+        static_dir: serve this directory's files on every other path (``index.html`` for
+            directories), e.g. a browser client.
+        drain_timeout: seconds graceful shutdown waits for connections to close (default 10).
+        """
+        self._routes: list[WebSocketRoute[..., Any]] = []
+        self.max_message_size = max_message_size
+        self.static_dir = static_dir
+        self.drain_timeout = drain_timeout
+        for route in routes:
+            self.add_route(route)
+
+    @property
+    def routes(self) -> tuple[WebSocketRoute[..., Any], ...]:
+        """The routes, in registration order."""
+        return tuple(self._routes)
+
+    def add_route(self, route: WebSocketRoute[..., Any]) -> None:
+        """Add a route made with :func:`spikard.websocket`.
+
+        Raises:
+            DuplicateRouteError: a route with this path is already registered.
+        """
+        if not isinstance(route, WebSocketRoute):
+            raise TypeError(f"expected a route made with @websocket, got {route!r}")
+        if any(existing.path == route.path for existing in self._routes):
+            raise DuplicateRouteError(
+                f"route {route.path}: a route with this path is already registered", route=route.path
+            )
+        self._routes.append(route)
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        message_schema: JsonSchema | bool | None = None,
+        response_schema: JsonSchema | bool | None = None,
+        max_message_size: int | None = None,
+    ) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
+        """Like :func:`spikard.websocket`, and adds the route to this app."""
+
+        def decorate(handler: Callable[P, R]) -> WebSocketRoute[P, R]:
+            route = WebSocketRoute(
+                path,
+                handler,
+                message_schema=message_schema,
+                response_schema=response_schema,
+                max_message_size=max_message_size,
+                localns=_caller_locals(None),
+            )
+            self.add_route(route)
+            return route
+
+        return decorate
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Server:
+        """Bind ``host:port`` and serve in the background (port 0 picks a free port).
+
+        Returns the running :class:`Server`; ``server.stop()`` shuts it down gracefully.
+
+        Raises:
+            BindError: the address cannot be bound.
+            SchemaCompileError, InvalidPathError, DuplicateRouteError, ConfigError: a route or
+                setting is invalid.
+        """
+        loop = event_loop()
+        bridge = _native.Bridge()
+        native = _native.App(bridge)
+        if self.max_message_size is not None:
+            native.set_max_message_size(self.max_message_size)
+        if self.static_dir is not None:
+            native.set_static_dir(os.fspath(self.static_dir))
+        if self.drain_timeout is not None:
+            native.set_drain_timeout(self.drain_timeout)
+        for index, route in enumerate(self._routes):
+            native.add_route(
+                route.path,
+                index,
+                message_schema=route.message_schema,
+                response_schema=route.response_schema,
+                max_message_size=route.max_message_size,
+                on_connect=route.connect_plan is not None,
+                on_disconnect=route.disconnect_plan is not None,
+                on_binary=route.binary_plan is not None,
+            )
+        dispatcher = Dispatcher(loop, bridge, self._routes)
+        dispatcher.attach()
+        try:
+            native_server = native.bind(host, port)
+        except BaseException:
+            dispatcher.detach()
+            raise
+        return Server(native_server, dispatcher)
+
+    def run(self, host: str = "127.0.0.1", port: int = 8000) -> None:
+        """Serve on ``host:port`` until Ctrl-C or SIGTERM, then shut down gracefully: stop
+        accepting, close every connection with 1001, run every ``on_disconnect``, return.
+
+        Prints ``spikard listening on ws://HOST:PORT`` once bound. A second Ctrl-C during the
+        shutdown raises ``KeyboardInterrupt`` at once.
+        """
+        server = self.start(host, port)
+        print(f"spikard listening on {server.url}", flush=True)
+        server.serve_until_signal()
+
+
+class Server:
+    """A running app. Made by :meth:`Spikard.start`; a context manager that stops it on exit."""
+
+    def __init__(self, native: _native.Server, dispatcher: Dispatcher) -> None:
+        self._native = native
+        self._dispatcher = dispatcher
+        self._detached = threading.Lock()
+        self._done = False
+
+    @property
+    def host(self) -> str:
+        """The bound IP address."""
+        return self._native.host
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when port 0 was asked for)."""
+        return self._native.port
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port``, to which a route path is appended."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    def metrics(self) -> dict[str, int]:
+        """The server's counters (connections, messages, errors, dropped replies, ...)."""
+        return self._native.metrics()
+
+    def shutdown(self) -> None:
+        """Start a graceful shutdown and return at once (see :meth:`wait`)."""
+        self._native.shutdown()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the server stopped (at most ``timeout`` seconds); ``True`` once stopped.
+
+        Raises:
+            ServeError: the server failed while serving.
+        """
+        stopped = self._native.wait(timeout)
+        if stopped:
+            self._release()
+        return stopped
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Shut down gracefully and wait until every connection closed and every
+        ``on_disconnect`` ran (at most ``timeout`` seconds)."""
+        self.shutdown()
+        return self.wait(timeout)
+
+    def serve_until_signal(self) -> None:
+        """Block until SIGINT or SIGTERM (then shut down gracefully) or until the server stops.
+
+        Signal handlers are only installed when called from the main thread.
+        """
+        stopped = threading.Event()
+
+        def watch() -> None:
+            self._native.wait(None)
+            stopped.set()
+
+        threading.Thread(target=watch, name="spikard-wait", daemon=True).start()
+        if threading.current_thread() is not threading.main_thread():
+            stopped.wait()
+            self.wait()
+            return
+        previous: dict[signal.Signals, Any] = {}
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            print(
+                f"spikard: {signal.Signals(signum).name} received, shutting down", file=sys.stderr, flush=True
+            )
+            for restored, handler in previous.items():  # a second signal acts at once
+                signal.signal(restored, handler)
+            self.shutdown()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+        try:
+            stopped.wait()  # interruptible: signal handlers run while waiting
+        finally:
+            for restored, handler in previous.items():
+                signal.signal(restored, handler)
+        self.wait()
+
+    def _release(self) -> None:
+        with self._detached:
+            if not self._done:
+                self._done = True
+                self._dispatcher.detach()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,122 @@
+"""Exceptions raised by Spikard.
+
+Every exception carries a stable, machine-readable ``code`` shared with the Rust core and the
+other language packages (see ``docs/protocol.md``), so code may branch on ``err.code`` instead of
+parsing messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BindError",
+    "ConfigError",
+    "ConnectionClosedError",
+    "DuplicateRouteError",
+    "InvalidPathError",
+    "Reject",
+    "SchemaCompileError",
+    "SchemaExtractionError",
+    "ServeError",
+    "SpikardError",
+]
+
+
+class SpikardError(Exception):
+    """Base class of every error Spikard raises.
+
+    Attributes:
+        code: the stable error code (``"schema_compile"``, ``"bind_failed"``, ...).
+        route: the route path the error is about, when it is about one.
+    """
+
+    code: str = "spikard_error"
+
+    def __init__(self, message: str, *, route: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.route = route
+
+
+class SchemaCompileError(SpikardError, ValueError):
+    """A route's message or response schema is not a valid JSON Schema."""
+
+    code = "schema_compile"
+
+
+class InvalidPathError(SpikardError, ValueError):
+    """A route path cannot be served (it must start with ``/`` and have no query)."""
+
+    code = "invalid_path"
+
+
+class DuplicateRouteError(SpikardError, ValueError):
+    """Two routes of one app have the same path."""
+
+    code = "duplicate_route"
+
+
+class ConfigError(SpikardError, ValueError):
+    """A setting is out of range (for example a zero ``max_message_size``)."""
+
+    code = "invalid_config"
+
+
+class BindError(SpikardError, OSError):
+    """The server could not bind its address (in use, not permitted, not local)."""
+
+    code = "bind_failed"
+
+
+class ServeError(SpikardError):
+    """The server failed while serving (its listener broke)."""
+
+    code = "serve_failed"
+
+
+class SchemaExtractionError(SpikardError, TypeError):
+    """A handler's annotation cannot be turned into a JSON Schema (raised at decoration)."""
+
+    code = "schema_extraction"
+
+
+class ConnectionClosedError(SpikardError):
+    """A message could not be sent: the connection is closed, or the client stopped reading
+    and its outgoing queue is full (it is then closed with 1013)."""
+
+    code = "connection_closed"
+
+
+class Reject(Exception):
+    """Raise in ``on_connect`` to refuse a connection.
+
+    The upgrade is answered with HTTP ``status`` (403 by default) and a ``connection_rejected``
+    error envelope carrying ``reason``; ``on_disconnect`` does not run.
+
+    To accept the upgrade and then close with a WebSocket code instead (browsers hide HTTP
+    statuses), call ``await ws.close(1008, "reason")`` in ``on_connect``.
+    """
+
+    def __init__(self, reason: str = "connection rejected", *, status: int = 403) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+_BY_CODE: dict[str, type[SpikardError]] = {
+    cls.code: cls
+    for cls in (
+        SchemaCompileError,
+        InvalidPathError,
+        DuplicateRouteError,
+        ConfigError,
+        BindError,
+        ServeError,
+        ConnectionClosedError,
+    )
+}
+
+
+def _from_native(code: str, message: str, route: str | None) -> SpikardError:
+    """Build the exception for a core error code (called by ``spikard._native``)."""
+    cls = _BY_CODE.get(code, SpikardError)
+    return cls(message, route=route)

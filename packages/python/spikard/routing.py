@@ -1,0 +1,292 @@
+"""Routes: the ``@websocket`` decorator, :class:`WebSocketRoute`, and how handlers are called.
+
+A handler's parameters are filled by what they ask for:
+
+- the **message**: the parameter named ``message`` (or else the first parameter that is not the
+  connection); its annotation gives the route's message schema and, for Pydantic models, msgspec
+  Structs and dataclasses, the type the handler receives;
+- the **connection**: a parameter annotated :class:`~spikard.WebSocket`, or an unannotated one
+  named ``ws`` or ``websocket``.
+
+``on_disconnect`` hooks may also take ``code`` (the close code) and ``reason``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, ParamSpec, TypeVar, get_args, get_origin, get_type_hints
+
+from spikard import _native
+from spikard.connection import WebSocket
+from spikard.errors import SchemaExtractionError
+from spikard.schema import Converter, JsonSchema, converter_for, json_schema
+
+__all__ = ["CallPlan", "WebSocketRoute", "websocket"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+H = TypeVar("H", bound=Callable[..., Any])
+
+Source = Literal["message", "ws", "code", "reason"]
+Role = Literal["handler", "on_connect", "on_disconnect", "on_binary"]
+
+_WS_NAMES = frozenset({"ws", "websocket"})
+
+
+def _where(func: Callable[..., Any]) -> str:
+    """``'name' (file.py:12)`` for messages about a function."""
+    name = getattr(func, "__qualname__", repr(func))
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return repr(name)
+    return f"{name!r} ({code.co_filename}:{code.co_firstlineno})"
+
+
+def _hints(func: Callable[..., Any], path: str, localns: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        return get_type_hints(func, localns=localns, include_extras=True)
+    except Exception as exc:
+        raise SchemaExtractionError(
+            f"route {path}: cannot resolve the annotations of handler {_where(func)}: {exc}", route=path
+        ) from None
+
+
+def _is_websocket(annotation: Any) -> bool:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return isinstance(annotation, type) and issubclass(annotation, WebSocket)
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """How to call a handler or hook: what goes in each parameter."""
+
+    func: Callable[..., Any]
+    positional: tuple[Source, ...]
+    keywords: tuple[tuple[str, Source], ...]
+    message_annotation: Any
+    return_annotation: Any
+
+    def converter(self) -> Converter | None:
+        """The function turning the JSON message into the annotated type, if any."""
+        if "message" not in self.positional and all(s != "message" for _, s in self.keywords):
+            return None
+        return converter_for(self.message_annotation)
+
+
+def plan_call(
+    func: Callable[..., Any], role: Role, path: str, localns: dict[str, Any] | None = None
+) -> CallPlan:
+    """Work out how to call ``func`` for ``role`` on route ``path``. ``localns`` resolves
+    postponed annotations that name local types (the decorating scope's locals).
+
+    Raises:
+        SchemaExtractionError: a parameter cannot be filled, or annotations do not resolve.
+        TypeError: ``func`` is not callable.
+    """
+    if not callable(func):
+        raise TypeError(f"route {path}: {role} must be callable, got {func!r}")
+    hints = _hints(func, path, localns)
+    params = list(inspect.signature(func).parameters.values())
+    takes_message = role in ("handler", "on_binary")
+    named_message = takes_message and any(p.name == "message" for p in params)
+    message_taken = False
+    message_annotation: Any = inspect.Parameter.empty
+    positional: list[Source] = []
+    keywords: list[tuple[str, Source]] = []
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(param.name, inspect.Parameter.empty)
+        source: Source | None = None
+        if _is_websocket(annotation) or (annotation is inspect.Parameter.empty and param.name in _WS_NAMES):
+            source = "ws"
+        elif takes_message and not message_taken and (param.name == "message" or not named_message):
+            source = "message"
+            message_taken = True
+            message_annotation = annotation
+        elif role == "on_disconnect" and param.name in ("code", "reason"):
+            source = "code" if param.name == "code" else "reason"
+        elif param.default is not param.empty:
+            continue
+        else:
+            accepts = {
+                "handler": "the message (named `message`, or the first parameter)",
+                "on_binary": "the data (named `message`, or the first parameter)",
+                "on_connect": "nothing else",
+                "on_disconnect": "`code` and `reason`",
+            }[role]
+            raise SchemaExtractionError(
+                f"route {path}: {role} {_where(func)} has a parameter {param.name!r} that Spikard cannot "
+                f"fill; it passes the connection (annotated `WebSocket`, or named `ws`/`websocket`) and "
+                f"{accepts}",
+                route=path,
+            )
+        if param.kind == param.KEYWORD_ONLY or keywords or len(positional) != _index(params, param):
+            keywords.append((param.name, source))
+        else:
+            positional.append(source)
+    return CallPlan(
+        func=func,
+        positional=tuple(positional),
+        keywords=tuple(keywords),
+        message_annotation=message_annotation,
+        return_annotation=hints.get("return", inspect.Parameter.empty),
+    )
+
+
+def _caller_locals(fallback: dict[str, Any] | None, depth: int = 2) -> dict[str, Any] | None:
+    """The locals of the function that applied a decorator (``depth`` frames up), so that
+    postponed annotations may name types defined in that function; module scopes give
+    ``fallback`` (their names resolve through the handler's globals anyway)."""
+    frame = sys._getframe(depth)
+    if frame.f_code.co_flags & inspect.CO_NEWLOCALS:
+        return dict(frame.f_locals)
+    return fallback
+
+
+def _index(params: list[inspect.Parameter], param: inspect.Parameter) -> int:
+    return next(i for i, p in enumerate(params) if p is param)
+
+
+def _response_annotation(annotation: Any) -> Any:
+    """The reply's type: ``X | None`` means "an X, or no reply", so ``None`` is dropped."""
+    if annotation is None or annotation is type(None):
+        return inspect.Parameter.empty
+    args = get_args(annotation)
+    if args and type(None) in args and get_origin(annotation) is not None:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return annotation
+
+
+def _derive(func: Callable[..., Any], path: str, what: str, annotation: Any, mode: Any) -> JsonSchema | None:
+    if annotation is bytes:
+        return None
+    try:
+        return json_schema(annotation, mode=mode)
+    except SchemaExtractionError as exc:
+        raise SchemaExtractionError(
+            f"route {path}: cannot derive the {what} schema of handler {_where(func)}: {exc}", route=path
+        ) from None
+
+
+class WebSocketRoute(Generic[P, R]):
+    """A WebSocket route: a path, its message handler, optional hooks and schemas.
+
+    Made by :func:`websocket` (or ``app.websocket``). Calling the route calls the handler, so
+    handlers stay unit-testable::
+
+        assert await echo({"a": 1}) == {"a": 1}
+    """
+
+    def __init__(
+        self,
+        path: str,
+        handler: Callable[P, R],
+        *,
+        message_schema: JsonSchema | bool | None = None,
+        response_schema: JsonSchema | bool | None = None,
+        max_message_size: int | None = None,
+        localns: dict[str, Any] | None = None,
+    ) -> None:
+        """Prefer :func:`websocket`. ``localns`` resolves postponed annotations naming types
+        local to the defining function (the decorators pass their caller's locals)."""
+        self.path = path
+        self.handler = handler
+        self._localns = localns
+        self.plan = plan_call(handler, "handler", path, localns)
+        if message_schema is None:
+            message_schema = _derive(handler, path, "message", self.plan.message_annotation, "validation")
+        if response_schema is None:
+            response = _response_annotation(self.plan.return_annotation)
+            response_schema = _derive(handler, path, "response", response, "serialization")
+        for which, schema in (("message", message_schema), ("response", response_schema)):
+            if schema is not None:
+                _native.check_schema(path, which, schema)
+        self.message_schema: JsonSchema | bool | None = message_schema
+        """The JSON Schema every message must satisfy (``None``: no validation)."""
+        self.response_schema: JsonSchema | bool | None = response_schema
+        """The JSON Schema every reply must satisfy (``None``: no validation)."""
+        self.max_message_size = max_message_size
+        """This route's largest message in bytes (``None``: the app's limit)."""
+        self.connect_plan: CallPlan | None = None
+        self.disconnect_plan: CallPlan | None = None
+        self.binary_plan: CallPlan | None = None
+        self.__doc__ = getattr(handler, "__doc__", None)
+        self.__name__ = getattr(handler, "__name__", "route")
+        self.__qualname__ = getattr(handler, "__qualname__", self.__name__)
+        self.__wrapped__ = handler
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.handler(*args, **kwargs)
+
+    def on_connect(self, hook: H) -> H:
+        """Register the hook run before each connection is accepted.
+
+        It may take the connection. Raise :class:`~spikard.Reject` (or return ``False``) to
+        refuse the upgrade with HTTP 403; ``await ws.close(code, reason)`` accepts and closes.
+        """
+        self.connect_plan = plan_call(hook, "on_connect", self.path, _caller_locals(self._localns))
+        return hook
+
+    def on_disconnect(self, hook: H) -> H:
+        """Register the hook run exactly once after each accepted connection ended.
+
+        It may take the connection, ``code`` (the close code) and ``reason``.
+        """
+        self.disconnect_plan = plan_call(hook, "on_disconnect", self.path, _caller_locals(self._localns))
+        return hook
+
+    def on_binary(self, handler: H) -> H:
+        """Register the handler of binary frames (without one, a binary frame closes the
+        connection with 1003). It receives ``bytes``; returning ``bytes`` sends a binary frame,
+        anything else JSON, ``None`` nothing."""
+        self.binary_plan = plan_call(handler, "on_binary", self.path, _caller_locals(self._localns))
+        return handler
+
+    def __repr__(self) -> str:
+        return f"<WebSocketRoute {self.path} -> {self.__qualname__}>"
+
+
+def websocket(
+    path: str,
+    *,
+    message_schema: JsonSchema | bool | None = None,
+    response_schema: JsonSchema | bool | None = None,
+    max_message_size: int | None = None,
+) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
+    """Declare a WebSocket route served by the decorated handler.
+
+    Schemas not given are derived from the ``message`` parameter's annotation and the return
+    annotation (see :mod:`spikard.schema`); a bare ``dict`` or no annotation means no
+    validation. Messages are validated in Rust before the handler runs; invalid ones get a
+    ``validation_failed`` error envelope.
+
+    Args:
+        path: the route pattern, e.g. ``"/chat"`` or ``"/rooms/{room}"``.
+        message_schema: a JSON Schema for incoming messages (overrides the annotation).
+        response_schema: a JSON Schema for replies (overrides the return annotation); failing
+            replies are dropped and logged.
+        max_message_size: this route's largest message in bytes (larger ones close with 1009).
+
+    Raises:
+        SchemaExtractionError: an annotation has no JSON Schema, or a parameter cannot be filled.
+        SchemaCompileError: a given schema is not a valid JSON Schema.
+    """
+
+    def decorate(handler: Callable[P, R]) -> WebSocketRoute[P, R]:
+        return WebSocketRoute(
+            path,
+            handler,
+            message_schema=message_schema,
+            response_schema=response_schema,
+            max_message_size=max_message_size,
+            localns=_caller_locals(None),
+        )
+
+    return decorate

@@ -1,0 +1,316 @@
+"""Runs every shared fixture in ``fixtures/websocket/`` through the Python package.
+
+Each fixture (loaded at run time, one test per file, reported by name) is checked against
+``fixtures/schema.json``, turned into a Spikard app whose routes implement the named handler
+behaviours with the public API, served on 127.0.0.1:0, and driven step by step with real
+``websockets`` clients. A fixture is only skipped when it lists ``python`` under ``skip``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from spikard import Reject, Spikard, WebSocket, WebSocketRoute, websocket
+from spikard.testing import TestClient
+
+LANGUAGE = "python"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+TIMEOUT = 5.0
+FILES = sorted((FIXTURES / "websocket").glob("*.json"))
+FORMAT = jsonschema.Draft202012Validator(json.loads((FIXTURES / "schema.json").read_text()))
+
+
+class HookLog:
+    """The fixture's hook log, appended to on the server's loop thread."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.changed = threading.Condition()
+
+    def push(self, event: str) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> list[str]:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.events) >= count, timeout)
+            return list(self.events)
+
+
+def behaviour(name: str, path: str, log: HookLog, **options: Any) -> WebSocketRoute[..., Any]:
+    """The route for handler behaviour ``name`` (fixtures/README.md), in the public API."""
+    route = websocket(path, **options)
+    if name in ("echo", "binary_echo"):
+
+        @route
+        async def echo(message: Any) -> Any:
+            return message
+
+        if name == "binary_echo":
+
+            @echo.on_binary
+            async def echo_bytes(data: bytes) -> bytes:
+                return data
+
+        return echo
+    if name == "chat_reply":
+
+        @route
+        async def chat(message: Any) -> dict[str, Any]:
+            return {"echo": message.get("text"), "from": message.get("user")}
+
+        return chat
+    if name == "raise":
+
+        @route
+        async def fail(message: Any) -> None:
+            raise RuntimeError("boom")
+
+        return fail
+    if name == "reply_when_asked":
+
+        @route
+        def reply_when_asked(message: Any) -> Any:  # a plain `def` handler
+            return message if isinstance(message, dict) and message.get("reply") is True else None
+
+        return reply_when_asked
+    if name == "lifecycle":
+
+        @route
+        async def lifecycle(message: Any) -> Any:
+            log.push("message")
+            return message
+
+        @lifecycle.on_connect
+        async def connected() -> None:
+            await asyncio.sleep(0)  # suspends: the hook finishes in a Task
+            log.push("connect")
+
+        @lifecycle.on_disconnect
+        async def disconnected(code: int) -> None:
+            log.push(f"disconnect:{code}")
+
+        return lifecycle
+    if name == "reject":
+
+        @route
+        async def rejected(message: Any) -> Any:
+            return message
+
+        @rejected.on_connect
+        async def refuse() -> None:
+            raise Reject("not allowed")
+
+        @rejected.on_disconnect
+        def never(code: int) -> None:
+            log.push(f"disconnect:{code}")
+
+        return rejected
+    if name == "close_on_connect":
+
+        @route
+        async def closed(message: Any) -> Any:
+            return message
+
+        @closed.on_connect
+        async def deny(ws: WebSocket) -> None:
+            await ws.close(1008, "not allowed")
+
+        return closed
+    if name == "params":
+
+        @route
+        async def params(message: Any, ws: WebSocket) -> dict[str, Any]:
+            return {
+                "path_params": ws.path_params,
+                "query": dict(ws.query_params),
+                "header": ws.headers.get("x-fixture"),
+            }
+
+        return params
+    if name == "counter":
+
+        @route
+        def counter(message: Any, ws: WebSocket) -> dict[str, int]:
+            ws.state.count = getattr(ws.state, "count", 0) + 1
+            return {"count": ws.state.count}
+
+        return counter
+    if name == "push":
+
+        @route
+        async def push(message: Any, ws: WebSocket) -> dict[str, bool]:
+            for i in range(message.get("times", 0)):
+                await ws.send({"push": i})
+                await asyncio.sleep(0)
+            return {"done": True}
+
+        return push
+    if name == "close_on_message":
+
+        @route
+        async def close_on_message(message: Any, ws: WebSocket) -> None:
+            await ws.close(message.get("code", 1000), message.get("reason", ""))
+
+        return close_on_message
+    raise LookupError(f"unknown handler behaviour {name!r}: implement it or skip the fixture for python")
+
+
+def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
+    app = Spikard(max_message_size=fixture.get("app", {}).get("max_message_size"))
+    for spec in fixture["routes"]:
+        options: dict[str, Any] = {
+            key: spec[key] for key in ("message_schema", "response_schema") if key in spec
+        }
+        if "max_message_size" in spec.get("options", {}):
+            options["max_message_size"] = spec["options"]["max_message_size"]
+        app.add_route(behaviour(spec["handler"], spec["path"], log, **options))
+    return app
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality that tells ``true`` from ``1`` and ``1`` from ``1.0``, as serde_json does."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def check_envelope(got: Any, want: dict[str, Any]) -> None:
+    assert isinstance(got, dict), f"not an error envelope: {got!r}"
+    assert got.get("type") == "error", f"not an error envelope: {got!r}"
+    assert isinstance(got.get("message"), str), f"envelope without message: {got!r}"
+    assert isinstance(got.get("errors"), list), f"envelope without errors: {got!r}"
+    assert got["code"] == want["code"], f"code {got['code']!r} != {want['code']!r}: {got!r}"
+    if "message" in want:
+        assert got["message"] == want["message"], got
+    if "paths" in want:
+        assert {e["path"] for e in got["errors"]} == set(want["paths"]), got
+
+
+class Runner:
+    """Drives one fixture's steps with named clients."""
+
+    def __init__(self, client: TestClient, log: HookLog) -> None:
+        self.client = client
+        self.log = log
+        self.sockets: dict[str, ClientConnection] = {}
+        self.pings: dict[str, list[asyncio.Future[float]]] = {}
+
+    async def open(self, path: str, headers: dict[str, str] | None = None) -> ClientConnection:
+        return await connect(
+            self.client.url + path,
+            additional_headers=headers or {},
+            compression=None,
+            proxy=None,
+            ping_interval=None,
+            max_size=None,
+            open_timeout=TIMEOUT,
+        )
+
+    async def receive(self, name: str) -> str | bytes:
+        async with asyncio.timeout(TIMEOUT):
+            return await self.sockets[name].recv()
+
+    async def receive_json(self, name: str) -> Any:
+        data = await self.receive(name)
+        assert isinstance(data, str), f"expected a text frame, got {data!r}"
+        return json.loads(data)
+
+    async def step(self, step: dict[str, Any]) -> None:
+        name = step.get("client", "default")
+        ((action, arg),) = [(k, v) for k, v in step.items() if k != "client"]
+        if action == "connect":
+            self.sockets[name] = await self.open(arg["path"], arg.get("headers"))
+        elif action == "connect_rejected":
+            with pytest.raises(InvalidStatus) as refused:
+                await self.open(arg["path"])
+            assert refused.value.response.status_code == arg["status"]
+        elif action == "expect_events":
+            got = await asyncio.to_thread(self.log.wait_for, len(arg), TIMEOUT)
+            assert got == arg
+        elif action == "send_json":
+            text = json.dumps(arg, ensure_ascii=False, separators=(",", ":"))
+            await self.sockets[name].send(text)
+        elif action == "send_text":
+            await self.sockets[name].send(arg)
+        elif action == "send_text_bytes_hex":
+            await self.sockets[name].send(bytes.fromhex(arg), text=True)
+        elif action == "send_binary_hex":
+            await self.sockets[name].send(bytes.fromhex(arg))
+        elif action == "send_ping":
+            waiter = await self.sockets[name].ping(arg.encode())
+            self.pings.setdefault(name, []).append(waiter)
+        elif action == "expect_pong":
+            waiter = self.pings[name].pop(0)
+            await asyncio.wait_for(waiter, TIMEOUT)
+        elif action == "expect_json":
+            got = await self.receive_json(name)
+            assert same_json(got, arg), f"expected {arg!r}, got {got!r}"
+        elif action == "expect_error":
+            check_envelope(await self.receive_json(name), arg)
+        elif action == "expect_binary_hex":
+            got = await self.receive(name)
+            assert got == bytes.fromhex(arg), f"expected binary {arg}, got {got!r}"
+        elif action == "expect_close":
+            try:
+                got = await self.receive(name)
+            except ConnectionClosed as closed:
+                frame = closed.rcvd
+                assert frame is not None, "the connection ended without a close frame"
+                assert frame.code == arg["code"], f"close code {frame.code} != {arg['code']}"
+                if "reason" in arg:
+                    assert frame.reason == arg["reason"]
+            else:
+                pytest.fail(f"expected close {arg}, got {got!r}")
+        elif action == "close":
+            await self.sockets[name].close(arg["code"], arg.get("reason", ""))
+        else:
+            pytest.fail(f"unknown step {action!r}")
+
+    async def close_all(self) -> None:
+        for socket in self.sockets.values():
+            await socket.close()
+
+
+async def run_fixture(fixture: dict[str, Any]) -> None:
+    log = HookLog()
+    async with TestClient(build_app(fixture, log)) as client:
+        runner = Runner(client, log)
+        try:
+            for index, step in enumerate(fixture["steps"]):
+                try:
+                    await runner.step(step)
+                except AssertionError as exc:
+                    raise AssertionError(f"step {index} {json.dumps(step)}: {exc}") from exc
+        finally:
+            await runner.close_all()
+
+
+def test_fixtures_found() -> None:
+    assert len(FILES) >= 30, f"expected at least 30 fixtures in {FIXTURES}, found {len(FILES)}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_fixture(path: Path) -> None:
+    fixture = json.loads(path.read_text())
+    errors = sorted(FORMAT.iter_errors(fixture), key=str)
+    assert not errors, f"does not match fixtures/schema.json: {[e.message for e in errors]}"
+    assert fixture["name"] == path.stem, "`name` must equal the file name"
+    reason = fixture.get("skip", {}).get(LANGUAGE)
+    if reason:
+        pytest.skip(reason)
+    asyncio.run(run_fixture(fixture))
