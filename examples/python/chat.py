@@ -1,67 +1,109 @@
-"""Chat server: every connected client receives every message, and is told when someone joins
-or leaves. Messages are validated in Rust against the schema derived from ``ChatMessage``.
+"""Chat rooms on the core's topics: the Rust core keeps each room's members and fans every
+message out (serialised once, no Python per recipient); this file only says what to publish.
 
-Run it with ``spikard run examples/python/chat.py:app``, connect to
-ws://127.0.0.1:8000/chat?user=alice and send ``{"text": "hello"}``.
+    python3 examples/python/chat.py     then open http://127.0.0.1:8000/ in a browser,
+                                        or connect to ws://127.0.0.1:8000/rooms/lobby?user=alice
+                                        and send {"text": "hello"}
+
+``/rooms/{room}?user=U``, every member of the room receives:
+
+- ``{"type": "join", "user": U, "room": R, "members": n}`` (the newcomer included)
+- ``{"type": "message", "user": U, "room": R, "text": T}`` (the sender included; no direct reply)
+- ``{"type": "leave", "user": U, "room": R, "members": n}`` (the remaining members)
+
+``/chat``: the design document's echo chat, ``{"text", "user"}`` in, ``{"echo": text, "from":
+user}`` back. The files of ``examples/chat/`` (the browser page) are served on every other path.
+``PORT`` overrides the port (default 8000; 0 picks a free one); Ctrl-C or SIGTERM shuts down
+gracefully (every member gets its leave notice out first).
 """
 
-from typing import Literal, NotRequired, TypedDict
+import os
+from pathlib import Path
+from typing import Any, Literal, TypedDict
 
-from spikard import ConnectionClosedError, Spikard, WebSocket, websocket
+from spikard import Spikard, WebSocket
+
+PAGE = Path(__file__).resolve().parent.parent / "chat"
 
 
-class ChatMessage(TypedDict):
-    """What a client sends."""
+class RoomMessage(TypedDict):
+    """What a client sends to a room."""
 
     text: str
 
 
-class ChatEvent(TypedDict):
-    """What every client receives."""
+# Given as a schema (not derived from RoomMessage) for the length limits and for refusing
+# unknown properties: the same schema the Rust and Node chat examples use.
+ROOM_MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 500}},
+    "required": ["text"],
+    "additionalProperties": False,
+}
 
-    type: Literal["join", "message", "leave"]
+
+class ChatMessage(TypedDict):
+    """What a client sends to ``/chat``."""
+
+    text: str
     user: str
-    text: NotRequired[str]
 
 
-members: set[WebSocket] = set()
+class RoomEvent(TypedDict):
+    """A join or leave notice."""
+
+    type: Literal["join", "leave"]
+    user: str
+    room: str
+    members: int
 
 
-def user(ws: WebSocket) -> str:
-    """The name the client gave in ``?user=``."""
-    return ws.query_params.get("user", "anonymous")
+class RoomText(TypedDict):
+    """A message, as every member of the room receives it."""
+
+    type: Literal["message"]
+    user: str
+    room: str
+    text: str
 
 
-async def broadcast(event: ChatEvent) -> None:
-    """Send ``event`` to every member."""
-    for member in list(members):
-        try:
-            await member.send(event)
-        except ConnectionClosedError:
-            members.discard(member)  # it left (or stopped reading and was closed with 1013)
+app = Spikard(static_dir=PAGE)
 
 
-@websocket("/chat")
-async def chat(message: ChatMessage, ws: WebSocket) -> None:
-    """Pass each message on to everyone, the sender included."""
-    await broadcast({"type": "message", "user": user(ws), "text": message["text"]})
+def names(ws: WebSocket) -> tuple[str, str]:
+    """The user (``?user=``, default ``anonymous``) and the room (the path's ``{room}``)."""
+    return ws.query_params.get("user", "anonymous"), ws.path_params["room"]
 
 
-@chat.on_connect
+@app.websocket("/rooms/{room}", message_schema=ROOM_MESSAGE_SCHEMA)
+async def rooms(message: RoomMessage, ws: WebSocket) -> None:
+    """Pass each message on to the whole room, the sender included."""
+    user, room = names(ws)
+    await ws.publish(room, RoomText(type="message", user=user, room=room, text=message["text"]))
+
+
+@rooms.on_connect
 async def joined(ws: WebSocket) -> None:
-    """Tell everyone, then add the newcomer."""
-    await broadcast({"type": "join", "user": user(ws)})
-    members.add(ws)
+    """Join the room, then tell everyone in it (the newcomer too) who came."""
+    user, room = names(ws)
+    await ws.subscribe(room)
+    await ws.publish(room, RoomEvent(type="join", user=user, room=room, members=ws.topic_count(room)))
 
 
-@chat.on_disconnect
+@rooms.on_disconnect
 async def left(ws: WebSocket) -> None:
-    """Remove the member and tell the others."""
-    members.discard(ws)
-    await broadcast({"type": "leave", "user": user(ws)})
+    """The core has already taken the connection out of its room: this reaches the others."""
+    user, room = names(ws)
+    await ws.publish(room, RoomEvent(type="leave", user=user, room=room, members=ws.topic_count(room)))
 
 
-app = Spikard(routes=[chat])
+@app.websocket("/chat")
+async def chat(message: ChatMessage) -> dict[str, str]:
+    """The design document's typed chat: echo the text, name the sender."""
+    return {"echo": message["text"], "from": message["user"]}
+
 
 if __name__ == "__main__":
-    app.run(host="127.0.0.1", port=8000)
+    server = app.start(host="127.0.0.1", port=int(os.environ.get("PORT", "8000")))
+    print(f"Spikard chat: open http://127.0.0.1:{server.port}/ in a browser", flush=True)
+    server.serve_until_signal()

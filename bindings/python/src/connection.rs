@@ -88,6 +88,41 @@ impl PyConnection {
         self.conn.send_binary(data.as_bytes().to_vec()).map_err(|err| send_error(py, err))
     }
 
+    /// Join `topic`: what is published to it reaches this connection until it unsubscribes or
+    /// disconnects. `False` when already subscribed or when the connection is closing.
+    fn subscribe(&self, topic: &str) -> bool {
+        self.conn.subscribe(topic)
+    }
+
+    /// Leave `topic`; `False` when this connection was not subscribed to it.
+    fn unsubscribe(&self, topic: &str) -> bool {
+        self.conn.unsubscribe(topic)
+    }
+
+    /// The topics this connection is subscribed to, in the order it joined them.
+    fn subscriptions(&self) -> Vec<String> {
+        self.conn.subscriptions()
+    }
+
+    /// Publish `value` as JSON to every subscriber of `topic` (this connection included when it
+    /// is one); the number of connections it was queued for. The value is converted with the
+    /// GIL held; serialising it (once) and queueing it for every subscriber happen without it.
+    fn publish(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let json = convert::from_python(value, Some(encoder(py)?))?;
+        Ok(py.detach(|| self.conn.publish(topic, &json)))
+    }
+
+    /// Like `publish`, but never to this connection.
+    fn publish_others(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let json = convert::from_python(value, Some(encoder(py)?))?;
+        Ok(py.detach(|| self.conn.publish_others(topic, &json)))
+    }
+
+    /// How many connections are subscribed to `topic` now.
+    fn topic_count(&self, topic: &str) -> usize {
+        self.conn.topic_count(topic)
+    }
+
     /// Close with `code` and `reason` after the messages queued so far (closing twice keeps
     /// the first code).
     #[pyo3(signature = (code = 1000, reason = ""))]

@@ -227,6 +227,26 @@ impl Server {
         }
     }
 
+    /// Publish `value` as JSON to every subscriber of `topic`, from any thread; the number of
+    /// connections it was queued for (0 for a topic without subscribers). Serialising and
+    /// queueing happen without the GIL.
+    fn publish(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let json = convert::from_python(value, Some(bridge::encoder(py)?))?;
+        Ok(py.detach(|| self.handle.publish(topic, &json)))
+    }
+
+    /// How many connections are subscribed to `topic` now.
+    fn topic_count(&self, topic: &str) -> usize {
+        self.handle.topic_count(topic)
+    }
+
+    /// Every topic with at least one subscriber, sorted.
+    fn topics(&self) -> Vec<String> {
+        let mut topics = self.handle.topics();
+        topics.sort_unstable();
+        topics
+    }
+
     /// The server's counters, by name.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let m = self.handle.metrics();

@@ -23,7 +23,7 @@ const SERVERS = {
   rust: [join(repo, "target/debug/examples/chat")],
   node: ["node", join(repo, "examples/node/chat.js")],
   python: ["python3", join(repo, "examples/python/chat.py")],
-  ruby: ["ruby", join(repo, "examples/ruby/chat.rb")],
+  ruby: ["ruby", "-I", join(repo, "packages/ruby/lib"), join(repo, "examples/ruby/chat.rb")],
 };
 
 const CHROMIUM_ARGS = [

@@ -53,6 +53,8 @@ class Spikard:
         drain_timeout: seconds graceful shutdown waits for connections to close (default 10).
         """
         self._routes: list[WebSocketRoute[..., Any]] = []
+        self._servers: tuple[Server, ...] = ()  # running; replaced whole under the lock
+        self._servers_lock = threading.Lock()
         self.max_message_size = max_message_size
         self.static_dir = static_dir
         self.drain_timeout = drain_timeout
@@ -139,7 +141,44 @@ class Spikard:
         except BaseException:
             dispatcher.detach()
             raise
-        return Server(native_server, dispatcher)
+        server = Server(native_server, dispatcher, self._forget)
+        with self._servers_lock:
+            self._servers = (*self._servers, server)
+        return server
+
+    def _forget(self, server: Server) -> None:
+        with self._servers_lock:
+            self._servers = tuple(s for s in self._servers if s is not server)
+
+    async def publish(self, topic: str, data: Any) -> int:
+        """Send ``data`` as JSON to every member of the room ``topic``, from anywhere: a handler
+        of another route, a background task, a timer, an event loop on another thread.
+
+        Returns how many connections it was queued for: 0 for an empty room, and 0 while the
+        app is not running. The Rust core serialises ``data`` once and queues the same bytes
+        for every member, without the GIL. From code that is not async (a plain thread, a
+        ``def`` handler), call :meth:`publish_sync`, which does the same.
+
+        Raises:
+            TypeError: ``data`` has no JSON form (nothing is sent).
+        """
+        return self.publish_sync(topic, data)
+
+    def publish_sync(self, topic: str, data: Any) -> int:
+        """:meth:`publish` for code that is not async; safe from any thread. It never blocks:
+        like :meth:`publish`, it only queues the message for each member."""
+        return sum(server._native.publish(topic, data) for server in self._servers)
+
+    def topic_count(self, topic: str) -> int:
+        """How many connections are in the room ``topic`` now (0 while the app is not running)."""
+        return sum(server._native.topic_count(topic) for server in self._servers)
+
+    def topics(self) -> list[str]:
+        """Every room with at least one member, sorted (empty while the app is not running)."""
+        servers = self._servers
+        if len(servers) == 1:
+            return servers[0]._native.topics()
+        return sorted({topic for server in servers for topic in server._native.topics()})
 
     def run(self, host: str = "127.0.0.1", port: int = 8000) -> None:
         """Serve on ``host:port`` until Ctrl-C or SIGTERM, then shut down gracefully: stop
@@ -156,9 +195,15 @@ class Spikard:
 class Server:
     """A running app. Made by :meth:`Spikard.start`; a context manager that stops it on exit."""
 
-    def __init__(self, native: _native.Server, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        native: _native.Server,
+        dispatcher: Dispatcher,
+        on_stopped: Callable[[Server], None],
+    ) -> None:
         self._native = native
         self._dispatcher = dispatcher
+        self._on_stopped = on_stopped
         self._detached = threading.Lock()
         self._done = False
 
@@ -243,6 +288,7 @@ class Server:
             if not self._done:
                 self._done = True
                 self._dispatcher.detach()
+                self._on_stopped(self)
 
     def __enter__(self) -> Server:
         return self

@@ -168,6 +168,46 @@ class WebSocket:
         """Send ``data`` as a binary frame."""
         self._conn.send_bytes(data)
 
+    async def subscribe(self, topic: str) -> bool:
+        """Join the room ``topic``: everything published to it reaches this connection until it
+        unsubscribes or disconnects. In ``on_connect`` it takes effect before the upgrade
+        completes, so a join notice published there reaches the newcomer too.
+
+        Returns ``False`` when already subscribed, or when the connection is closing (also in
+        ``on_disconnect``: a connection that ended has left its rooms and cannot rejoin).
+        """
+        return self._conn.subscribe(topic)
+
+    async def unsubscribe(self, topic: str) -> bool:
+        """Leave the room ``topic``; ``False`` when this connection was not in it."""
+        return self._conn.unsubscribe(topic)
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        """The rooms this connection is in, in the order it joined them."""
+        return tuple(self._conn.subscriptions())
+
+    async def publish(self, topic: str, data: Any) -> int:
+        """Send ``data`` as JSON to every member of the room ``topic``, this connection included
+        when it is one. Returns how many connections it was queued for (0 for an empty room).
+
+        The value is converted once and the Rust core serialises it once and queues the same
+        bytes for every member, without the GIL and without any Python per recipient. Anything
+        :meth:`send` takes as JSON works (dicts, Pydantic models, msgspec Structs, dataclasses).
+
+        Raises:
+            TypeError: ``data`` has no JSON form (nothing is sent).
+        """
+        return self._conn.publish(topic, data)
+
+    async def publish_others(self, topic: str, data: Any) -> int:
+        """Like :meth:`publish`, but never to this connection."""
+        return self._conn.publish_others(topic, data)
+
+    def topic_count(self, topic: str) -> int:
+        """How many connections are in the room ``topic`` now."""
+        return self._conn.topic_count(topic)
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection with ``code`` and ``reason`` once the messages sent before are
         out. In ``on_connect`` this accepts the upgrade and closes right after it."""

@@ -56,24 +56,34 @@ def spikard_run(
     command = [sys.executable, "-m", "spikard"] if module else [str(Path(sys.executable).parent / "spikard")]
     if not module and not Path(command[0]).exists():
         command = [sys.executable, "-m", "spikard"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = [*command, "run", str(target), "--host", "127.0.0.1", "--port", "0", *extra]
+    marker = "spikard listening on "
+    with serve(args, marker, cwd=cwd) as served:
+        line = next(line for line in served.output().splitlines() if marker in line)
+        served.url = line.split(marker, 1)[1].strip()
+        yield served
+
+
+@contextmanager
+def serve(
+    args: list[str], marker: str, *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[Served]:
+    """Run ``args`` and yield it once it printed ``marker`` (``served.url`` is for the caller
+    to fill in); killed on exit if still running."""
     process = subprocess.Popen(
-        [*command, "run", str(target), "--host", "127.0.0.1", "--port", "0", *extra],
+        args,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         cwd=cwd,
     )
     served = Served(process, url="")
     threading.Thread(target=_pump, args=(served,), daemon=True).start()
     try:
-        marker = "spikard listening on "
         if not served.wait_for_output(marker, STARTUP_TIMEOUT):
             process.kill()
-            raise AssertionError(f"{target} did not start:\n{served.output()}")
-        line = next(line for line in served.output().splitlines() if marker in line)
-        served.url = line.split(marker, 1)[1].strip()
+            raise AssertionError(f"{args} did not start:\n{served.output()}")
         yield served
     finally:
         if process.poll() is None:

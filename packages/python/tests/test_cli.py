@@ -64,23 +64,6 @@ def test_module_without_app_serves_its_routes(tmp_path: Path) -> None:
         assert json.loads(ws.recv(5)) == {"a": 1}
 
 
-def test_chat_example_broadcasts(tmp_path: Path) -> None:
-    with (
-        spikard_run(f"{EXAMPLES / 'chat.py'}:app") as served,
-        connect(served.url + "/chat?user=ann", proxy=None) as ann,
-        connect(served.url + "/chat?user=bob", proxy=None) as bob,
-    ):
-        assert json.loads(ann.recv(5)) == {"type": "join", "user": "bob"}
-        bob.send(json.dumps({"text": "hi"}))
-        expected = {"type": "message", "user": "bob", "text": "hi"}
-        assert json.loads(ann.recv(5)) == expected
-        assert json.loads(bob.recv(5)) == expected
-        bob.send(json.dumps({"txt": "hi"}))
-        error = json.loads(bob.recv(5))
-        assert error["code"] == "validation_failed"
-        assert error["errors"][0]["path"] == "/text"
-
-
 def test_bad_target_fails_with_a_message(tmp_path: Path) -> None:
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")

@@ -58,7 +58,7 @@ def test_every_python_block_is_tested() -> None:
     fenced = [m for m in ANY_BLOCK.finditer(text) if m[1] in ("python", "javascript")]
     marked = [m for m in BLOCK.finditer(text) if m["lang"] in ("python", "javascript")]
     assert len(fenced) == len(marked), "a Python or JavaScript block lacks its <!-- test: NAME --> marker"
-    assert set(DOC_BLOCKS) == set(SCENARIOS) | {"client", "browser", "testing"}
+    assert set(DOC_BLOCKS) == set(SCENARIOS) | {"client", "browser", "testing", "rooms-push"}
 
 
 def echo_scenario(served: Served) -> None:
@@ -124,6 +124,20 @@ def binary_scenario(served: Served) -> None:
         assert exchange(ws, {}) == {"ok": True}
 
 
+def rooms_scenario(served: Served) -> None:
+    with open_ws(served, "/rooms/lobby?user=ann") as ann:
+        with open_ws(served, "/rooms/lobby?user=bob") as bob:
+            assert json.loads(ann.recv(5)) == {"joined": "bob"}
+            bob.send(json.dumps({"text": "hi"}))
+            assert json.loads(bob.recv(5)) == {"user": "bob", "text": "hi"}  # not its own join
+            assert json.loads(ann.recv(5)) == {"user": "bob", "text": "hi"}
+            with open_ws(served, "/announce") as announcer:
+                assert exchange(announcer, {"text": "news"}) == {"delivered": 2}
+            assert json.loads(ann.recv(5)) == {"announcement": "news"}
+            assert json.loads(bob.recv(5)) == {"announcement": "news"}
+        assert json.loads(ann.recv(5)) == {"left": "bob", "members": 1}
+
+
 SCENARIOS: dict[str, Callable[[Served], None]] = {
     "echo": echo_scenario,
     "app": echo_scenario,
@@ -133,6 +147,7 @@ SCENARIOS: dict[str, Callable[[Served], None]] = {
     "context": context_scenario,
     "types": types_scenario,
     "binary": binary_scenario,
+    "rooms": rooms_scenario,
 }
 
 
@@ -182,6 +197,18 @@ def test_testing_block(tmp_path: Path) -> None:
         [sys.executable, str(path)], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_rooms_push_block(tmp_path: Path) -> None:
+    path = tmp_path / "rooms_push_block.py"
+    path.write_text(DOC_BLOCKS["rooms-push"])
+    done = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    shown = re.search(r"It prints `(.*?)` and `(.*?)`\.", DOC.read_text())
+    assert shown is not None, "the output shown after the rooms-push block"
+    assert done.stdout.splitlines() == [shown[1], shown[2]]
 
 
 def readme_python_blocks() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,44 @@ def behaviour(name: str, path: str, log: HookLog, **options: Any) -> WebSocketRo
             await ws.close(message.get("code", 1000), message.get("reason", ""))
 
         return close_on_message
+    if name == "rooms":
+        return rooms_route(route)
     raise LookupError(f"unknown handler behaviour {name!r}: implement it or skip the fixture for python")
+
+
+def rooms_route(route: Callable[[Callable[..., Any]], WebSocketRoute[..., Any]]) -> WebSocketRoute[..., Any]:
+    """The ``rooms`` behaviour: one room per path parameter ``room``, user from query ``user``."""
+
+    def names(ws: WebSocket) -> tuple[str, str]:
+        return ws.query_params.get("user", "anonymous"), ws.path_params["room"]
+
+    @route
+    async def rooms(message: Any, ws: WebSocket) -> Any:
+        user, room = names(ws)
+        action = message.get("action") if isinstance(message, dict) else None
+        if action == "leave":
+            await ws.unsubscribe(room)
+            return {"left": room}
+        if action == "count":
+            return {"members": ws.topic_count(room)}
+        if action == "publish":
+            delivered = await ws.publish(message["topic"], {"user": user, "text": message["text"]})
+            return {"delivered": delivered}
+        await ws.publish(room, {"user": user, "text": message["text"]})
+        return None
+
+    @rooms.on_connect
+    async def join(ws: WebSocket) -> None:
+        user, room = names(ws)
+        await ws.subscribe(room)
+        await ws.publish(room, {"event": "join", "user": user})
+
+    @rooms.on_disconnect
+    async def leave(ws: WebSocket) -> None:
+        user, room = names(ws)  # the connection has already left the room
+        await ws.publish(room, {"event": "leave", "user": user})
+
+    return rooms
 
 
 def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:

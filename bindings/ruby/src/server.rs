@@ -1,0 +1,238 @@
+//! `Spikard::Native::Server`: a core server running on its own tokio threads, and the methods
+//! the Ruby side drives it with (dispatch, shutdown, check).
+
+use std::{
+    sync::{Arc, Mutex, PoisonError, mpsc},
+    time::Duration,
+};
+
+use magnus::{Error, RArray, RHash, RModule, Ruby, TryConvert, Value, function, method, prelude::*};
+use spikard::{App, Route, ServerHandle};
+
+use crate::{
+    convert, dispatch, errors,
+    handler::{Hooks, RubyHandler},
+    queue::JobQueue,
+};
+
+/// A running server.
+#[magnus::wrap(class = "Spikard::Native::Server", free_immediately, size)]
+pub(crate) struct NativeServer {
+    handle: ServerHandle,
+    queue: Arc<JobQueue>,
+    /// The server's result, set once it has stopped (before the job queue closes).
+    outcome: Arc<Mutex<Option<Result<(), spikard::Error>>>>,
+}
+
+/// One route as the Ruby side describes it.
+struct RouteSpec {
+    path: String,
+    message_schema: Option<serde_json::Value>,
+    response_schema: Option<serde_json::Value>,
+    max_message_size: Option<usize>,
+    hooks: Hooks,
+}
+
+fn option<T: TryConvert>(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<T>, Error> {
+    hash.lookup::<_, Option<T>>(ruby.to_symbol(key))
+}
+
+fn schema(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<serde_json::Value>, Error> {
+    option::<Value>(ruby, hash, key)?.map(|v| convert::to_json(ruby, v)).transpose()
+}
+
+fn route_spec(ruby: &Ruby, hash: RHash) -> Result<RouteSpec, Error> {
+    let flag = |key: &str| -> Result<bool, Error> { Ok(option::<bool>(ruby, hash, key)?.unwrap_or(false)) };
+    Ok(RouteSpec {
+        path: option(ruby, hash, "path")?.unwrap_or_default(),
+        message_schema: schema(ruby, hash, "message_schema")?,
+        response_schema: schema(ruby, hash, "response_schema")?,
+        max_message_size: option(ruby, hash, "max_message_size")?,
+        hooks: Hooks {
+            connect: flag("on_connect")?,
+            disconnect: flag("on_disconnect")?,
+            binary: flag("binary")?,
+        },
+    })
+}
+
+impl NativeServer {
+    /// `Server.start(routes, options)`: compile the routes, bind, and serve on a background
+    /// thread. `routes` is an Array of Hashes (`path`, schemas, `max_message_size`, and whether
+    /// `on_connect`, `on_disconnect` and `binary` are set); `options` a Hash of `host`, `port`,
+    /// `max_message_size`, `outgoing_queue`, `drain_timeout` (seconds), `static_dir`, `workers`.
+    fn start(ruby: &Ruby, routes: RArray, options: RHash) -> Result<Self, Error> {
+        let queue = Arc::new(JobQueue::default());
+        let mut app = App::new();
+        let core = |err: spikard::Error| errors::from_core(ruby, &err);
+        if let Some(size) = option::<usize>(ruby, options, "max_message_size")? {
+            app.max_message_size(size).map_err(core)?;
+        }
+        if let Some(messages) = option::<usize>(ruby, options, "outgoing_queue")? {
+            app.outgoing_queue(messages).map_err(core)?;
+        }
+        if let Some(seconds) = option::<f64>(ruby, options, "drain_timeout")? {
+            let timeout = Duration::try_from_secs_f64(seconds).map_err(|_| {
+                errors::build(
+                    ruby,
+                    "ConfigError",
+                    "invalid_config",
+                    "drain_timeout must be a non-negative number of seconds",
+                )
+            })?;
+            app.drain_timeout(timeout);
+        }
+        if let Some(dir) = option::<String>(ruby, options, "static_dir")? {
+            app.static_dir(dir);
+        }
+        for (index, entry) in routes.into_iter().enumerate() {
+            let spec = route_spec(ruby, RHash::try_convert(entry)?)?;
+            let handler = RubyHandler { route: index, hooks: spec.hooks, queue: Arc::clone(&queue) };
+            let mut route = Route::new(spec.path, handler);
+            if let Some(schema) = spec.message_schema {
+                route = route.message_schema(schema);
+            }
+            if let Some(schema) = spec.response_schema {
+                route = route.response_schema(schema);
+            }
+            if let Some(size) = spec.max_message_size {
+                route = route.max_message_size(size);
+            }
+            app.route(route).map_err(core)?;
+        }
+        let host = option::<String>(ruby, options, "host")?.unwrap_or_else(|| "127.0.0.1".to_owned());
+        let port = option::<u16>(ruby, options, "port")?.unwrap_or(8000);
+        let workers = option::<usize>(ruby, options, "workers")?.unwrap_or(1).max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("spikard-io")
+            .enable_all()
+            .build()
+            .map_err(|err| errors::build(ruby, "ServerError", "serve_failed", &err.to_string()))?;
+        let (bound_tx, bound_rx) = mpsc::channel();
+        let outcome = Arc::new(Mutex::new(None));
+        let thread = {
+            let (queue, outcome) = (Arc::clone(&queue), Arc::clone(&outcome));
+            std::thread::Builder::new()
+                .name("spikard-server".to_owned())
+                .spawn(move || {
+                    let result = runtime.block_on(async move {
+                        let server = match app.bind(format!("{host}:{port}")).await {
+                            Ok(server) => server,
+                            Err(err) => {
+                                let _ = bound_tx.send(None);
+                                return Err(err);
+                            }
+                        };
+                        let _ = bound_tx.send(Some(server.handle()));
+                        server.run().await
+                    });
+                    drop(runtime);
+                    *outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                    // Dispatchers finish the queued jobs, then return: `Server#wait` joins them.
+                    queue.close();
+                })
+                .map_err(|err| errors::build(ruby, "ServerError", "serve_failed", &err.to_string()))?
+        };
+        if let Some(handle) = bound_rx.recv().ok().flatten() {
+            return Ok(Self { handle, queue, outcome });
+        }
+        let _ = thread.join();
+        let failed = outcome.lock().unwrap_or_else(PoisonError::into_inner).take();
+        Err(match failed {
+            Some(Err(err)) => errors::from_core(ruby, &err),
+            _ => errors::build(ruby, "ServerError", "serve_failed", "the server thread failed to start"),
+        })
+    }
+
+    fn host(&self) -> String {
+        self.handle.local_addr().ip().to_string()
+    }
+
+    fn port(&self) -> u16 {
+        self.handle.local_addr().port()
+    }
+
+    /// Run handlers on the calling (Ruby) thread until the server has stopped.
+    fn dispatch(ruby: &Ruby, rb_self: &Self, routes: RArray) -> Result<(), Error> {
+        dispatch::run(ruby, &rb_self.queue, routes)
+    }
+
+    /// Start a graceful shutdown (returns at once; see `wait`).
+    fn shutdown(&self) {
+        self.handle.shutdown();
+    }
+
+    fn publish(ruby: &Ruby, rb_self: &Self, topic: String, message: Value) -> Result<usize, Error> {
+        Ok(rb_self.handle.publish(&topic, &convert::to_json(ruby, message)?))
+    }
+
+    fn topic_count(&self, topic: String) -> usize {
+        self.handle.topic_count(&topic)
+    }
+
+    fn topics(&self) -> Vec<String> {
+        self.handle.topics()
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.outcome.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Raise the error the server stopped with, if any.
+    fn check(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        match &*rb_self.outcome.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(Err(err)) => Err(errors::from_core(ruby, err)),
+            _ => Ok(()),
+        }
+    }
+
+    fn metrics(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let m = rb_self.handle.metrics();
+        let hash = ruby.hash_new();
+        let set = |key: &str, value: u64| hash.aset(ruby.to_symbol(key), value);
+        set("connections_accepted", m.connections_accepted)?;
+        set("connections_rejected", m.connections_rejected)?;
+        set("connections_active", m.connections_active)?;
+        set("messages_received", m.messages_received)?;
+        set("invalid_json", m.invalid_json)?;
+        set("validation_failed", m.validation_failed)?;
+        set("handler_errors", m.handler_errors)?;
+        set("replies_dropped", m.replies_dropped)?;
+        set("slow_consumers_closed", m.slow_consumers_closed)?;
+        Ok(hash)
+    }
+}
+
+/// `Native.check_schemas(path, message_schema, response_schema)`: compile both (when given) so
+/// that a bad schema raises `Spikard::SchemaError` naming the route when it is registered.
+fn check_schemas(ruby: &Ruby, path: String, message: Value, response: Value) -> Result<(), Error> {
+    for (which, schema) in [("message", message), ("response", response)] {
+        if schema.is_nil() {
+            continue;
+        }
+        let schema = convert::to_json(ruby, schema)?;
+        spikard::CompiledSchema::compile(&path, which, &schema)
+            .map_err(|err| errors::from_core(ruby, &err))?;
+    }
+    Ok(())
+}
+
+/// Define `Spikard::Native::Server` and `Spikard::Native.check_schemas`.
+pub(crate) fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    native.define_module_function("check_schemas", function!(check_schemas, 3))?;
+    let class = native.define_class("Server", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("start", function!(NativeServer::start, 2))?;
+    class.define_method("host", method!(NativeServer::host, 0))?;
+    class.define_method("port", method!(NativeServer::port, 0))?;
+    class.define_method("dispatch", method!(NativeServer::dispatch, 1))?;
+    class.define_method("shutdown", method!(NativeServer::shutdown, 0))?;
+    class.define_method("check", method!(NativeServer::check, 0))?;
+    class.define_method("stopped?", method!(NativeServer::is_stopped, 0))?;
+    class.define_method("metrics", method!(NativeServer::metrics, 0))?;
+    class.define_method("publish", method!(NativeServer::publish, 2))?;
+    class.define_method("topic_count", method!(NativeServer::topic_count, 1))?;
+    class.define_method("topics", method!(NativeServer::topics, 0))?;
+    Ok(())
+}

@@ -1,0 +1,69 @@
+# frozen_string_literal: true
+
+# Chat rooms on the core's topics: the Rust core keeps each room's members and fans every
+# message out (serialised once, no Ruby per recipient); this file only says what to publish.
+#
+#   ruby -I packages/ruby/lib examples/ruby/chat.rb   then open http://127.0.0.1:8000/ in a browser,
+#                                                     or connect to ws://127.0.0.1:8000/rooms/lobby?user=alice
+#                                                     and send {"text": "hello"}
+#
+# /rooms/{room}?user=U, every member of the room receives:
+#   {"type": "join",    "user": U, "room": R, "members": n}   (the newcomer included)
+#   {"type": "message", "user": U, "room": R, "text": T}      (the sender included; no direct reply)
+#   {"type": "leave",   "user": U, "room": R, "members": n}   (the remaining members)
+# /chat: the design document's echo chat, {"text", "user"} in, {"echo": text, "from": user} back.
+# The files of examples/chat/ (the browser page) are served on every other path.
+# PORT overrides the port (default 8000; 0 picks a free one); Ctrl-C or SIGTERM shuts down
+# gracefully (every connection is closed with 1001 and the remaining members get the leave notices).
+require "spikard"
+
+# The browser page: examples/chat/, next to this file's directory.
+PAGE = File.expand_path("../chat", __dir__)
+
+# What a client sends to a room: the same schema the Rust, Node and Python chat examples use.
+ROOM_MESSAGE = {
+  type: "object",
+  properties: { text: { type: "string", minLength: 1, maxLength: 500 } },
+  required: ["text"],
+  additionalProperties: false
+}.freeze
+
+# What a client sends to /chat.
+CHAT_MESSAGE = {
+  type: "object",
+  properties: { text: { type: "string" }, user: { type: "string" } },
+  required: %w[text user]
+}.freeze
+
+# The user (`?user=`, default "anonymous") and the room (the path's `{room}`) of a connection.
+def names(ws) = [ws.query.fetch("user", "anonymous"), ws.params.fetch("room")]
+
+app = Spikard::App.new(static_dir: PAGE)
+
+rooms = app.websocket("/rooms/{room}", message_schema: ROOM_MESSAGE) do |message, ws|
+  user, room = names(ws)
+  ws.publish(room, { type: "message", user: user, room: room, text: message["text"] })
+  nil # everyone, the sender included, gets the message from the room: no direct reply
+end
+
+# Join the room, then tell everyone in it (the newcomer too) who came.
+rooms.on_connect do |ws|
+  user, room = names(ws)
+  ws.subscribe(room)
+  ws.publish(room, { type: "join", user: user, room: room, members: ws.topic_count(room) })
+end
+
+# The core has already taken the connection out of its room: this reaches the others.
+rooms.on_disconnect do |ws, _close|
+  user, room = names(ws)
+  ws.publish(room, { type: "leave", user: user, room: room, members: ws.topic_count(room) })
+end
+
+app.websocket("/chat", message_schema: CHAT_MESSAGE) do |message|
+  { echo: message["text"], from: message["user"] }
+end
+
+app.run(host: "127.0.0.1", port: Integer(ENV.fetch("PORT", "8000"))) do |server|
+  puts "Spikard chat: open http://127.0.0.1:#{server.port}/ in a browser"
+  $stdout.flush
+end

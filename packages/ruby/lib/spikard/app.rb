@@ -1,0 +1,101 @@
+# frozen_string_literal: true
+
+module Spikard
+  # A Spikard application: WebSocket routes and app-wide settings.
+  #
+  #   app = Spikard::App.new
+  #   app.websocket("/chat", message_schema: { type: "object", required: ["text"] }) do |message, ws|
+  #     { echo: message["text"] }
+  #   end
+  #   app.run(host: "127.0.0.1", port: 8000)
+  class App
+    # @return [Array<Route>] the registered routes, in registration order
+    attr_reader :routes
+
+    # @param max_message_size [Integer, nil] largest accepted message in bytes (default 1 MiB);
+    #   larger messages close the connection with 1009
+    # @param outgoing_queue [Integer, nil] messages queued per connection before a client that
+    #   does not read is closed with 1013 (default 1024)
+    # @param drain_timeout [Numeric, nil] seconds graceful shutdown waits for connections
+    #   (default 10)
+    # @param static_dir [String, nil] serve these files on every non-WebSocket path
+    # @param threads [Integer] Ruby threads running handlers (see docs/ruby.md, "Threads")
+    # @param workers [Integer] tokio threads serving the sockets
+    def initialize(max_message_size: nil, outgoing_queue: nil, drain_timeout: nil, static_dir: nil,
+                   threads: 1, workers: 1)
+      @options = {
+        max_message_size: max_message_size, outgoing_queue: outgoing_queue,
+        drain_timeout: drain_timeout&.to_f, static_dir: static_dir&.to_s, workers: Integer(workers)
+      }.compact
+      @threads = Integer(threads)
+      raise ConfigError.new("threads must be at least 1", "invalid_config") if @threads < 1
+
+      @routes = []
+    end
+
+    # Register a WebSocket route and return it.
+    #
+    # The handler is a block `|message, ws|`, a callable, a {Handler} subclass or instance, or
+    # any object with `on_message(message, ws)`. A block without parameters declares the route
+    # instead: `websocket("/chat") { on_connect { |ws| ... }; on_message { |m, ws| ... } }`.
+    # Hooks may also be given as options (`on_connect:`, `on_disconnect:`, `on_binary:`) or
+    # added to the returned {Route}. Schemas are Hashes with String or Symbol keys, checked now.
+    #
+    # @param path [String] e.g. `/chat` or `/rooms/{room}`
+    # @param handler [Object, nil]
+    # @param options [Hash] see {Route#initialize}
+    # @return [Route]
+    # @raise [SchemaError] for a schema that does not compile
+    # @raise [ConfigError] for a path registered twice
+    def websocket(path, handler = nil, **options, &block)
+      if @routes.any? { |route| route.path == path }
+        raise ConfigError.new("route #{path}: a route with this path is already registered", "duplicate_route")
+      end
+
+      route = Route.new(path, handler, **options, &block)
+      @routes << route
+      route
+    end
+
+    # Bind and start serving in the background.
+    # @param host [String]
+    # @param port [Integer] 0 picks a free port (see {Server#port})
+    # @return [Server]
+    # @raise [BindError, ConfigError, SchemaError]
+    def start(host: "127.0.0.1", port: 0)
+      native = Native::Server.start(@routes.map(&:spec), @options.merge(host: host.to_s, port: Integer(port)))
+      @server = Server.new(native, @routes, threads: @threads)
+    end
+
+    # Publish `message` to every subscriber of `topic` on the running server (see
+    # {Server#publish}).
+    # @param topic [String]
+    # @param message [Object] a JSON value
+    # @return [Integer] the number of connections it was queued for
+    # @raise [ServerError] when the app is not running
+    def publish(topic, message)
+      raise ServerError.new("the app is not running; start or run it first", "not_running") unless @server
+
+      @server.publish(topic, message)
+    end
+
+    # Serve until SIGINT (Ctrl-C) or SIGTERM, then shut down gracefully: every connection is
+    # closed with 1001 and its `on_disconnect` runs before this returns.
+    # @param host [String]
+    # @param port [Integer]
+    # @param log [IO, nil] where to print the listening address (nil: nowhere)
+    # @yieldparam server [Server] the running server, once bound (e.g. to print {Server#port}
+    #   when port 0 was asked for); the signal traps are already in place
+    # @return [void]
+    def run(host: "127.0.0.1", port: 8000, log: $stderr)
+      server = start(host: host, port: port)
+      log&.puts("spikard listening on #{server.url}")
+      previous = %w[INT TERM].to_h { |signal| [signal, trap(signal) { server.shutdown }] }
+      yield server if block_given?
+      server.wait
+    ensure
+      previous&.each { |signal, handler| trap(signal, handler || "DEFAULT") }
+      server&.stop
+    end
+  end
+end

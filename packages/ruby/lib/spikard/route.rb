@@ -1,0 +1,186 @@
+# frozen_string_literal: true
+
+module Spikard
+  # One WebSocket route: a path, the callables that handle it and its options. Made by
+  # {App#websocket}; hooks can be added to it afterwards, before the app starts:
+  #
+  #   chat = app.websocket("/chat") { |message, ws| ... }
+  #   chat.on_connect { |ws| ... }
+  #   chat.on_disconnect { |ws, close| ... }
+  class Route
+    # @return [String] the path pattern, e.g. `/rooms/{room}`
+    attr_reader :path
+    # @return [Hash, nil]
+    attr_reader :message_schema
+    # @return [Hash, nil]
+    attr_reader :response_schema
+    # @return [Integer, nil]
+    attr_reader :max_message_size
+
+    HOOKS = %i[on_message on_connect on_disconnect on_binary].freeze
+    private_constant :HOOKS
+
+    # @param path [String]
+    # @param handler [Handler, Class, #on_message, #call, nil] a handler object or class, or a
+    #   callable taking `(message, ws)`
+    # @param message_schema [Hash, nil] JSON Schema for messages (String or Symbol keys)
+    # @param response_schema [Hash, nil] JSON Schema for replies
+    # @param max_message_size [Integer, nil] bytes; overrides the app's limit
+    # @param binary [Boolean] accept binary frames, handled by `on_binary` (or the message block)
+    # @param on_connect [#call, nil] `(ws)`
+    # @param on_disconnect [#call, nil] `(ws, close)`
+    # @param on_binary [#call, nil] `(data, ws)`
+    def initialize(path, handler = nil, message_schema: nil, response_schema: nil, max_message_size: nil,
+                   binary: false, on_connect: nil, on_disconnect: nil, on_binary: nil, &block)
+      @path = String(path)
+      if handler && block&.arity&.nonzero?
+        raise ArgumentError, "route #{@path}: give a handler or a message block, not both"
+      end
+
+      @hooks = {}
+      @binary = binary ? true : false
+      adopt(handler) if handler
+      declare(&block) if block
+      @message_schema = message_schema unless message_schema.nil?
+      @response_schema = response_schema unless response_schema.nil?
+      @max_message_size = max_message_size unless max_message_size.nil?
+      self.on_connect(&on_connect) if on_connect
+      self.on_disconnect(&on_disconnect) if on_disconnect
+      self.on_binary(&on_binary) if on_binary
+      raise ArgumentError, "route #{@path}: no message handler (give a block, a callable or a handler)" unless @hooks[:on_message]
+
+      Native.check_schemas(@path, @message_schema, @response_schema)
+    end
+
+    # Set the message handler: `|message, ws|`, returning the reply or nil.
+    # @return [self]
+    def on_message(callable = nil, &block) = hook(:on_message, callable || block)
+
+    # Set the connect hook: `|ws|`; raise {Rejected} to refuse the connection.
+    # @return [self]
+    def on_connect(callable = nil, &block) = hook(:on_connect, callable || block)
+
+    # Set the disconnect hook: `|ws, close|`, run once per accepted connection.
+    # @return [self]
+    def on_disconnect(callable = nil, &block) = hook(:on_disconnect, callable || block)
+
+    # Set the binary handler `|data, ws|` (the route then accepts binary frames).
+    # @return [self]
+    def on_binary(callable = nil, &block)
+      @binary = true
+      hook(:on_binary, callable || block)
+    end
+
+    # @return [Boolean] whether binary frames are accepted
+    def binary?
+      @binary
+    end
+
+    # What the native server needs to build the route.
+    # @return [Hash]
+    def spec
+      {
+        path: @path, message_schema: @message_schema, response_schema: @response_schema,
+        max_message_size: @max_message_size, on_connect: @hooks.key?(:on_connect),
+        on_disconnect: @hooks.key?(:on_disconnect), binary: @binary
+      }
+    end
+
+    # The callables in the order the dispatcher expects: message, connect, disconnect, binary.
+    # @return [Array]
+    def callables
+      binary = @hooks[:on_binary] || (@binary ? @hooks[:on_message] : nil)
+      [@hooks[:on_message], @hooks[:on_connect], @hooks[:on_disconnect], binary].freeze
+    end
+
+    private
+
+    ARITY = { on_message: 2, on_connect: 1, on_disconnect: 2, on_binary: 2 }.freeze
+    private_constant :ARITY
+
+    def hook(name, callable)
+      raise ArgumentError, "route #{@path}: #{name} needs a block or a callable" unless callable.respond_to?(:call)
+
+      @hooks[name] = fit(callable, ARITY.fetch(name))
+      self
+    end
+
+    # Procs drop extra arguments by themselves; lambdas and methods taking fewer get a wrapper.
+    def fit(callable, count)
+      return callable if callable.is_a?(Proc) && !callable.lambda?
+
+      arity = callable.respond_to?(:arity) ? callable.arity : -1
+      return callable if arity.negative? || arity >= count
+
+      ->(*args) { callable.call(*args.first(arity)) }
+    end
+
+    def adopt(handler)
+      handler = handler.new if handler.is_a?(Class)
+      if handler.respond_to?(:on_message)
+        adopt_object(handler)
+      elsif handler.respond_to?(:call)
+        hook(:on_message, handler)
+      else
+        raise ArgumentError, "route #{@path}: #{handler.inspect} has neither on_message nor call"
+      end
+    end
+
+    def adopt_object(handler)
+      if handler.is_a?(Handler) && handler.method(:on_message).owner == Handler
+        raise ArgumentError, "route #{@path}: #{handler.class} must define on_message(message, ws)"
+      end
+
+      HOOKS.each do |name|
+        next unless handler.respond_to?(name)
+        next if handler.is_a?(Handler) && handler.method(name).owner == Handler
+
+        name == :on_binary ? on_binary(handler.method(name)) : hook(name, handler.method(name))
+      end
+      return unless handler.is_a?(Handler)
+
+      @message_schema = handler.class.message_schema
+      @response_schema = handler.class.response_schema
+      @max_message_size = handler.class.max_message_size
+    end
+
+    # A block without parameters declares the route: `on_message { ... }`, `on_connect { ... }`,
+    # `message_schema(...)`, ... run on a {Builder}. A block with parameters handles messages.
+    def declare(&block)
+      if block.arity.zero?
+        Builder.new(self).instance_exec(&block)
+      else
+        hook(:on_message, block)
+      end
+    end
+
+    # Sets schemas from a declaring block.
+    # @api private
+    def assign(name, value)
+      instance_variable_set(:"@#{name}", value)
+    end
+
+    # The receiver of a declaring block (see {App#websocket}).
+    class Builder
+      # @param route [Route]
+      def initialize(route)
+        @route = route
+      end
+
+      # @!method on_message(&block)
+      # @!method on_connect(&block)
+      # @!method on_disconnect(&block)
+      # @!method on_binary(&block)
+      %i[on_message on_connect on_disconnect on_binary].each do |name|
+        define_method(name) { |callable = nil, &block| @route.public_send(name, callable || block) && nil }
+      end
+
+      # @!method message_schema(schema)
+      # @!method response_schema(schema)
+      # @!method max_message_size(bytes)
+      %i[message_schema response_schema max_message_size].each do |name|
+        define_method(name) { |value| @route.__send__(:assign, name, value) && nil }
+      end
+    end
+  end
+end

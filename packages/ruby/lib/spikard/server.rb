@@ -1,0 +1,103 @@
+# frozen_string_literal: true
+
+module Spikard
+  # A running server, returned by {App#start}. The sockets are served by the core on its own
+  # threads with the GVL released; handlers run on the dispatcher threads this object owns.
+  class Server
+    # @return [Array<Thread>] the Ruby threads that run handlers
+    attr_reader :dispatchers
+
+    # @api private
+    # @param native [Native::Server]
+    # @param routes [Array<Route>]
+    # @param threads [Integer] dispatcher threads
+    def initialize(native, routes, threads:)
+      @native = native
+      callables = routes.map(&:callables).freeze
+      @dispatchers = Array.new(threads) do |index|
+        Thread.new(index) do |i|
+          Thread.current.name = "spikard-dispatch-#{i}"
+          native.dispatch(callables)
+        end
+      end
+    end
+
+    # @return [String] the bound address
+    def host = @native.host
+
+    # @return [Integer] the bound port (the real one when port 0 was asked for)
+    def port = @native.port
+
+    # @param path [String]
+    # @return [String] a `ws://` URL for `path` on this server
+    def url(path = "/")
+      host = self.host.include?(":") ? "[#{self.host}]" : self.host
+      "ws://#{host}:#{port}#{path}"
+    end
+
+    # Start a graceful shutdown and return at once: stop accepting, close every connection with
+    # 1001 and run every `on_disconnect`. Safe to call from a signal trap.
+    # @return [void]
+    def shutdown
+      @native.shutdown
+    end
+
+    # Block until the server has stopped (or `timeout` seconds passed) and every handler and
+    # hook has run. Other Ruby threads keep running meanwhile, and signal traps run: this joins
+    # the dispatcher threads, which end once the server has stopped.
+    # @param timeout [Numeric, nil]
+    # @return [Boolean] true when the server has stopped
+    # @raise [ServerError] when the server stopped because it failed
+    # @raise [Exception] what killed a dispatcher thread (`Thread#raise` on it), after the rest
+    def wait(timeout = nil)
+      deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      failure = nil
+      @dispatchers.each do |thread|
+        left = deadline && [deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max
+        return false unless thread.join(left)
+      rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised below
+        raise if thread.alive? # not the dispatcher's own exception (e.g. Interrupt here)
+
+        failure ||= e
+      end
+      raise failure if failure
+
+      @native.check
+      true
+    end
+
+    # Shut down gracefully and wait until every connection is closed and every hook has run.
+    # From inside a handler call {#shutdown} instead: handlers must return for the server to stop.
+    # @return [self]
+    # @raise [ThreadError] when called on one of the server's dispatcher threads
+    def stop
+      raise ThreadError, "Server#stop waits for handlers to return; call #shutdown from a handler" if @dispatchers.include?(Thread.current)
+
+      shutdown
+      wait
+      self
+    end
+
+    # @return [Boolean]
+    def stopped? = @native.stopped?
+
+    # Publish `message` to every connection subscribed to `topic` (see {WebSocket#subscribe}),
+    # from any thread. Serialised once in the core.
+    # @param topic [String]
+    # @param message [Object] a JSON value
+    # @return [Integer] the number of connections it was queued for
+    def publish(topic, message) = @native.publish(topic.to_s, message)
+
+    # @param topic [String]
+    # @return [Integer] how many connections are subscribed to `topic` now
+    def topic_count(topic) = @native.topic_count(topic.to_s)
+
+    # @return [Array<String>] every topic with at least one subscriber
+    def topics = @native.topics
+
+    # The core's counters: connections accepted, rejected and active, messages received,
+    # invalid JSON, validation failures, handler errors, replies dropped, slow consumers closed.
+    # @return [Hash{Symbol => Integer}]
+    def metrics = @native.metrics
+  end
+end

@@ -1,0 +1,61 @@
+# frozen_string_literal: true
+
+module Spikard
+  # How a connection ended, as given to `on_disconnect`: the close `code` (the client's when it
+  # closed first, the server's otherwise, 1006 when the socket just dropped) and its `reason`.
+  Close = Struct.new(:code, :reason)
+
+  # One WebSocket connection, given to handlers and hooks as `ws`. The native methods (`id`,
+  # `path`, `route`, `remote_addr`, `send`, `send_text`, `send_binary`, `close`, `closing?`,
+  # `query_pairs` and the room methods) are defined by the extension; this file adds the Ruby
+  # conveniences.
+  #
+  # Rooms: `subscribe(topic)` / `unsubscribe(topic)` (true when it changed something),
+  # `subscriptions`, `publish(topic, message)` and `publish_others(topic, message)` (the number
+  # of connections it was queued for) and `topic_count(topic)`. A connection leaves every topic
+  # when it closes, before `on_disconnect` runs.
+  #
+  # `send` queues a message without waiting and may be called from any Ruby thread while the
+  # connection is open (it shadows `Object#send`: use `__send__` for dynamic calls).
+  class WebSocket
+    # Per-connection state, kept between messages of this connection only.
+    # @return [Hash]
+    def state
+      @state ||= {}
+    end
+
+    # Path parameters of the matched route (`/rooms/{room}` gives `{"room" => "lobby"}`).
+    # @return [Hash{String => String}]
+    def path_params
+      @path_params ||= native_path_params.freeze
+    end
+    alias params path_params
+
+    # Query parameters of the upgrade request, first value of each key (see {#query_pairs}).
+    # @return [Hash{String => String}]
+    def query_params
+      @query_params ||= native_query_params.freeze
+    end
+    alias query query_params
+
+    # Headers of the upgrade request, names in lower case, repeated headers joined with ", ".
+    # @return [Hash{String => String}]
+    def headers
+      @headers ||= native_headers.freeze
+    end
+
+    # Refuse the connection from `on_connect` (raises {Rejected}).
+    # @param reason [String]
+    # @param status [Integer]
+    def reject!(reason = "connection rejected", status: 403)
+      raise Rejected.new(reason, status: status)
+    end
+
+    # @return [String]
+    def inspect
+      "#<Spikard::WebSocket id=#{id} path=#{path.inspect}>"
+    end
+
+    private :native_path_params, :native_query_params, :native_headers
+  end
+end

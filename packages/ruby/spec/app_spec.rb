@@ -1,0 +1,405 @@
+# frozen_string_literal: true
+
+require_relative "spec_helper"
+
+RSpec.describe Spikard::App do
+  def serve(app, &block) = Spikard::Testing.serve(app, &block)
+
+  describe "#websocket with a block" do
+    it "replies with what the block returns, Symbol keys as strings" do
+      app = described_class.new
+      app.websocket("/echo") { |message, ws| { got: message, path: ws.path, sym: :value } }
+      serve(app) do |server|
+        client = server.connect("/echo")
+        client.send_json({ "a" => 1 })
+        expect(client.receive_json).to eq("got" => { "a" => 1 }, "path" => "/echo", "sym" => "value")
+      end
+    end
+
+    it "sends nothing when the block returns nil" do
+      app = described_class.new
+      app.websocket("/quiet") { |message| message["say"] }
+      serve(app) do |server|
+        client = server.connect("/quiet")
+        client.send_json({})
+        client.send_json({ "say" => "second" })
+        expect(client.receive_json).to eq("second")
+      end
+    end
+
+    it "turns an exception into a handler_error envelope and keeps the connection" do
+      app = described_class.new
+      app.websocket("/fail") { |message| message["ok"] ? "fine" : raise(ArgumentError, "bad input") }
+      serve(app) do |server|
+        client = server.connect("/fail")
+        client.send_json({})
+        expect(client.receive_json).to include("type" => "error", "code" => "handler_error", "message" => "bad input")
+        client.send_json({ "ok" => true })
+        expect(client.receive_json).to eq("fine")
+      end
+    end
+
+    it "answers a reply that JSON cannot hold with handler_error" do
+      app = described_class.new
+      app.websocket("/odd") { |_message| { when: Object.new } }
+      serve(app) do |server|
+        client = server.connect("/odd")
+        client.send_json(1)
+        reply = client.receive_json
+        expect(reply["code"]).to eq("handler_error")
+        expect(reply["message"]).to include("cannot convert Object to JSON")
+      end
+    end
+
+    it "converts nested values both ways" do
+      app = described_class.new
+      app.websocket("/types") do |message|
+        { classes: message.map { |value| value.class.name }, back: message, big: 2**63, float: 1.5, list: [nil, true] }
+      end
+      serve(app) do |server|
+        client = server.connect("/types")
+        client.send_json([1, 2.5, "s", nil, true, { "k" => [] }])
+        expect(client.receive_json).to eq(
+          "classes" => %w[Integer Float String NilClass TrueClass Hash],
+          "back" => [1, 2.5, "s", nil, true, { "k" => [] }], "big" => 2**63, "float" => 1.5, "list" => [nil, true]
+        )
+      end
+    end
+  end
+
+  describe "hooks" do
+    it "accepts hooks as options, with the close code and reason" do
+      events = Queue.new
+      app = described_class.new
+      app.websocket("/h", on_connect: ->(ws) { events << [:connect, ws.path] },
+                          on_disconnect: ->(_ws, close) { events << [:disconnect, close.code, close.reason] }) { |m| m }
+      serve(app) do |server|
+        client = server.connect("/h")
+        expect(events.pop).to eq([:connect, "/h"])
+        client.close(4001, "done")
+        expect(events.pop).to eq([:disconnect, 4001, "done"])
+      end
+    end
+
+    it "accepts hooks chained on the returned route" do
+      events = Queue.new
+      app = described_class.new
+      route = app.websocket("/chained") { |m| m }
+      route.on_connect { |ws| ws.state[:joined] = true }
+      route.on_disconnect { |ws, close| events << [ws.state[:joined], close.code] }
+      serve(app) do |server|
+        server.connect("/chained").close(1000)
+        expect(events.pop).to eq([true, 1000])
+      end
+    end
+
+    it "accepts a declaring block without parameters" do
+      events = Queue.new
+      app = described_class.new
+      app.websocket("/declared") do
+        message_schema type: :object, required: [:text]
+        on_connect { |ws| ws.state[:n] = 0 }
+        on_message { |message, ws| { text: message["text"], n: ws.state[:n] += 1 } }
+        on_disconnect { |_ws, close| events << close.code }
+      end
+      serve(app) do |server|
+        client = server.connect("/declared")
+        client.send_json({ "text" => "a" })
+        expect(client.receive_json).to eq("text" => "a", "n" => 1)
+        client.send_json({})
+        expect(client.receive_json).to include("code" => "validation_failed")
+        client.close(1000)
+        expect(events.pop).to eq(1000)
+      end
+    end
+
+    it "refuses a handler and a message block together" do
+      expect { described_class.new.websocket("/x", ->(m) { m }) { |m| m } }.to raise_error(ArgumentError, /not both/)
+    end
+
+    it "refuses a declaring block that declares no message handler" do
+      expect { described_class.new.websocket("/x") { { ok: true } } }.to raise_error(ArgumentError, /no message handler/)
+    end
+
+    it "rejects with a status from on_connect and never runs on_disconnect" do
+      events = Queue.new
+      app = described_class.new
+      app.websocket("/private", on_connect: ->(ws) { ws.reject!("who are you?", status: 401) },
+                                on_disconnect: ->(_ws, _close) { events << :disconnect }) { |m| m }
+      app.websocket("/open", on_connect: ->(_ws) { events << :open }) { |m| m }
+      serve(app) do |server|
+        expect { server.connect("/private") }.to raise_error(Spikard::Testing::Rejected) { |error|
+          expect(error.status).to eq(401)
+          expect(JSON.parse(error.body)).to include("code" => "connection_rejected", "message" => "who are you?")
+        }
+        server.connect("/open").close
+        expect(events.pop).to eq(:open)
+        expect(events).to be_empty
+      end
+    end
+
+    it "refuses the upgrade with 500 when on_connect raises another error" do
+      app = described_class.new
+      app.websocket("/broken", on_connect: ->(_ws) { raise "no database" }) { |m| m }
+      serve(app) do |server|
+        expect { expect { server.connect("/broken") }.to output(/no database/).to_stderr }
+          .to raise_error(Spikard::Testing::Rejected) { |error| expect(error.status).to eq(500) }
+      end
+    end
+
+    it "runs on_disconnect with 1001 for open connections when the server stops" do
+      events = Queue.new
+      app = described_class.new
+      app.websocket("/stay", on_disconnect: ->(_ws, close) { events << close.code }) { |m| m }
+      server = app.start
+      client = server.connect("/stay")
+      client.send_json(1)
+      expect(client.receive_json).to eq(1)
+      stopping = Thread.new { server.stop }
+      expect(client.receive_data.code).to eq(1001) # answered at once by the test client
+      stopping.join
+      expect(events.pop(true)).to eq(1001)
+    end
+  end
+
+  describe "handler objects" do
+    let(:handler_class) do
+      Class.new(Spikard::Handler) do
+        message_schema "type" => "object", :properties => { text: { type: "string" } }, "required" => ["text"]
+        response_schema type: "object", required: ["echo"]
+
+        def on_connect(ws) = ws.state[:count] = 0
+
+        def on_message(message, ws)
+          ws.state[:count] += 1
+          message["text"] == "bad reply" ? { nope: 1 } : { echo: message["text"], count: ws.state[:count] }
+        end
+      end
+    end
+
+    it "serves a Spikard::Handler subclass with its class-level schemas" do
+      app = described_class.new
+      app.websocket("/obj", handler_class)
+      serve(app) do |server|
+        client = server.connect("/obj")
+        client.send_json({ "text" => 5 })
+        expect(client.receive_json).to include("code" => "validation_failed", "errors" => [include("path" => "/text")])
+        client.send_json({ "text" => "bad reply" })
+        client.send_json({ "text" => "hi" })
+        expect(client.receive_json).to eq("echo" => "hi", "count" => 2)
+        expect(server.metrics[:replies_dropped]).to eq(1)
+      end
+    end
+
+    it "refuses a Spikard::Handler subclass without on_message" do
+      expect { described_class.new.websocket("/h", Class.new(Spikard::Handler)) }
+        .to raise_error(ArgumentError, /must define on_message/)
+    end
+
+    it "serves any object with on_message, and callables of one parameter" do
+      plain = Object.new
+      def plain.on_message(message, _ws) = { plain: message }
+      app = described_class.new
+      app.websocket("/plain", plain)
+      app.websocket("/lambda", ->(message) { { lambda: message } })
+      serve(app) do |server|
+        a = server.connect("/plain")
+        a.send_json(1)
+        expect(a.receive_json).to eq("plain" => 1)
+        b = server.connect("/lambda")
+        b.send_json(2)
+        expect(b.receive_json).to eq("lambda" => 2)
+      end
+    end
+  end
+
+  describe "binary messages" do
+    it "sends a String from on_binary as binary and other values as JSON" do
+      app = described_class.new
+      route = app.websocket("/bin") { |message| message }
+      route.on_binary { |data, _ws| data.start_with?("j") ? { size: data.bytesize, binary: data.encoding.name } : data.reverse }
+      serve(app) do |server|
+        client = server.connect("/bin")
+        client.send_binary("\x00\x01\xFF".b)
+        expect(client.receive_data.to_h.slice(:type, :data)).to eq(type: :binary, data: "\xFF\x01\x00".b)
+        client.send_binary("json")
+        expect(client.receive_json).to eq("size" => 4, "binary" => "ASCII-8BIT")
+      end
+    end
+  end
+
+  describe "the connection" do
+    it "exposes id, route, params, query, headers and the client address" do
+      app = described_class.new
+      app.websocket("/rooms/{room}") do |_message, ws|
+        { id: ws.id, route: ws.route, params: ws.params, query: ws.query, pairs: ws.query_pairs,
+          header: ws.headers["x-test"], remote: ws.remote_addr.start_with?("127.0.0.1:"), closing: ws.closing? }
+      end
+      serve(app) do |server|
+        client = server.connect("/rooms/blue?tag=a&tag=b", headers: { "X-Test" => "yes" })
+        client.send_json(nil)
+        reply = client.receive_json
+        expect(reply).to include("route" => "/rooms/{room}", "params" => { "room" => "blue" },
+                                 "query" => { "tag" => "a" }, "pairs" => [%w[tag a], %w[tag b]],
+                                 "header" => "yes", "remote" => true, "closing" => false)
+        expect(reply["id"]).to be_a(Integer)
+      end
+    end
+
+    it "can push from another Ruby thread and raises ConnectionClosed once closed" do
+      connected = Queue.new
+      app = described_class.new
+      app.websocket("/push", on_connect: ->(ws) { connected << ws }) { |m| m }
+      serve(app) do |server|
+        client = server.connect("/push")
+        ws = connected.pop
+        Thread.new { ws.send({ pushed: true }) }.join
+        expect(client.receive_json).to eq("pushed" => true)
+        ws.close(4000, "bye")
+        expect(client.receive_data.to_h.slice(:code, :reason)).to eq(code: 4000, reason: "bye")
+        expect { ws.send({}) }.to raise_error(Spikard::ConnectionClosed) { |e| expect(e.code).to eq("connection_closed") }
+        expect { ws.close(999) }.to raise_error(ArgumentError)
+      end
+    end
+  end
+
+  describe "rooms" do
+    it "publishes to subscribers from a handler, from the app and from another thread" do
+      app = described_class.new
+      app.websocket("/room/{name}", on_connect: ->(ws) { ws.subscribe(ws.params["name"]) }) do |message, ws|
+        { others: ws.publish_others(ws.params["name"], message), topics: ws.subscriptions,
+          count: ws.topic_count(ws.params["name"]) }
+      end
+      serve(app) do |server|
+        a = server.connect("/room/x")
+        b = server.connect("/room/x")
+        c = server.connect("/room/y")
+        a.send_json({ "hi" => 1 })
+        expect(b.receive_json).to eq("hi" => 1)
+        expect(a.receive_json).to eq("others" => 1, "topics" => ["x"], "count" => 2)
+        expect(Thread.new { app.publish("x", { "all" => true }) }.value).to eq(2)
+        expect([a.receive_json, b.receive_json]).to eq([{ "all" => true }] * 2)
+        expect(server.publish("y", [1])).to eq(1)
+        expect(c.receive_json).to eq([1])
+        expect(server.topics.sort).to eq(%w[x y])
+        expect(server.topic_count("nobody")).to eq(0)
+      end
+    end
+
+    it "refuses to publish before the app runs" do
+      expect { described_class.new.publish("t", {}) }.to raise_error(Spikard::ServerError, /not running/)
+    end
+  end
+
+  describe "threads" do
+    it "runs handlers on dispatcher threads, not the caller's" do
+      app = described_class.new
+      app.websocket("/where") { |_m| Thread.current.name }
+      serve(app) do |server|
+        client = server.connect("/where")
+        client.send_json(0)
+        expect(client.receive_json).to eq("spikard-dispatch-0")
+      end
+    end
+
+    it "serves other connections while a handler blocks, with threads: 2" do
+      gate = Queue.new
+      app = described_class.new(threads: 2)
+      app.websocket("/slow") { |_m| gate.pop }
+      app.websocket("/fast") { |m| m }
+      serve(app) do |server|
+        slow = server.connect("/slow")
+        fast = server.connect("/fast")
+        slow.send_json(0)
+        fast.send_json("quick")
+        expect(fast.receive_json).to eq("quick")
+        gate << "released"
+        expect(slow.receive_json).to eq("released")
+      end
+    end
+
+    it "lets a handler shut the server down, but not wait for itself" do
+      errors = Queue.new
+      app = described_class.new
+      server = nil
+      app.websocket("/off") do |_message|
+        server.stop
+      rescue ThreadError => e
+        errors << e.message
+        server.shutdown
+        nil
+      end
+      server = app.start
+      client = server.connect("/off")
+      client.send_json(0)
+      expect(client.receive_data.code).to eq(1001)
+      expect(server.wait(5)).to be(true)
+      expect(errors.pop).to include("call #shutdown from a handler")
+    end
+
+    it "lets Thread#raise reach a waiting dispatcher; the others keep serving" do
+      app = described_class.new(threads: 2)
+      app.websocket("/e") { |m| m }
+      server = app.start
+      victim = server.dispatchers[0]
+      victim.report_on_exception = false
+      victim.raise(RuntimeError, "stop here")
+      expect { victim.join(5) }.to raise_error(RuntimeError, "stop here")
+      client = server.connect("/e")
+      client.send_json("still served")
+      expect(client.receive_json).to eq("still served")
+      client.close
+      expect { server.stop }.to raise_error(RuntimeError, "stop here")
+      expect(server.stopped?).to be(true)
+    end
+
+    it "keeps the order of many pipelined messages" do
+      app = described_class.new
+      app.websocket("/order") { |m| m }
+      serve(app) do |server|
+        client = server.connect("/order")
+        500.times { |i| client.send_json(i) }
+        expect(Array.new(500) { client.receive_json }).to eq((0...500).to_a)
+      end
+    end
+  end
+
+  describe "errors" do
+    it "raises SchemaError naming the route when a schema does not compile" do
+      expect { described_class.new.websocket("/bad", message_schema: { type: 12 }) { |m| m } }
+        .to raise_error(Spikard::SchemaError, %r{/bad}) { |e| expect(e.code).to eq("schema_compile") }
+    end
+
+    it "raises ConfigError for a duplicate route and for a bad path" do
+      app = described_class.new
+      app.websocket("/a") { |m| m }
+      expect { app.websocket("/a") { |m| m } }.to raise_error(Spikard::ConfigError) { |e| expect(e.code).to eq("duplicate_route") }
+      app.websocket("no-slash") { |m| m }
+      expect { app.start }.to raise_error(Spikard::ConfigError) { |e| expect(e.code).to eq("invalid_path") }
+    end
+
+    it "raises BindError when the port is taken" do
+      app = described_class.new
+      app.websocket("/a") { |m| m }
+      serve(app) do |server|
+        expect { app.start(port: server.port) }.to raise_error(Spikard::BindError) { |e| expect(e.code).to eq("bind_failed") }
+      end
+    end
+
+    it "refuses a zero size limit and zero threads" do
+      app = described_class.new(max_message_size: 0)
+      app.websocket("/a") { |m| m }
+      expect { app.start }.to raise_error(Spikard::ConfigError) { |e| expect(e.code).to eq("invalid_config") }
+      expect { described_class.new(threads: 0) }.to raise_error(Spikard::ConfigError)
+    end
+  end
+
+  describe "Spikard.app" do
+    it "builds an app inside the block, or hands it over with a parameter" do
+      inside = Spikard.app(max_message_size: 1024) { websocket("/one") { |m| m } }
+      outside = Spikard.app { |app| app.websocket("/two") { |m| m } }
+      expect(inside.routes.map(&:path)).to eq(["/one"])
+      expect(outside.routes.map(&:path)).to eq(["/two"])
+    end
+  end
+end

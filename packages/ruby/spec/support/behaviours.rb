@@ -1,0 +1,133 @@
+# frozen_string_literal: true
+
+# The named handler behaviours of fixtures/README.md, each written with the gem's public API.
+# They use every handler form on purpose: blocks, hooks as options, a declaring block, a
+# Spikard::Handler subclass and chained hooks.
+module Behaviours
+  # The hook log of one fixture, shared by its clients, waited on without polling.
+  class Log
+    def initialize
+      @events = []
+      @lock = Mutex.new
+      @changed = ConditionVariable.new
+    end
+
+    def <<(event)
+      @lock.synchronize do
+        @events << event
+        @changed.broadcast
+      end
+      self
+    end
+
+    # The events once there are at least `count`, or what is there after `timeout` seconds.
+    def wait_for(count, timeout)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      @lock.synchronize do
+        while @events.size < count
+          left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          break if left <= 0
+
+          @changed.wait(@lock, left)
+        end
+        @events.dup
+      end
+    end
+  end
+
+  # `reject`: a class-based handler whose on_connect refuses every connection.
+  class Rejecting < Spikard::Handler
+    def initialize(log)
+      super()
+      @log = log
+    end
+
+    def on_connect(ws) = ws.reject!("not allowed")
+    def on_message(message, _ws) = message
+    def on_disconnect(_ws, close) = @log << "disconnect:#{close.code}"
+  end
+
+  # `rooms`: topics named by the path parameter `room`, as a Spikard::Handler subclass.
+  class Rooms < Spikard::Handler
+    def on_connect(ws)
+      ws.subscribe(room(ws))
+      ws.publish(room(ws), { event: "join", user: user(ws) })
+    end
+
+    def on_message(message, ws)
+      case message.is_a?(Hash) && message["action"]
+      when "leave"
+        ws.unsubscribe(room(ws))
+        { left: room(ws) }
+      when "count" then { members: ws.topic_count(room(ws)) }
+      when "publish" then { delivered: ws.publish(message["topic"], { user: user(ws), text: message["text"] }) }
+      else
+        ws.publish(room(ws), { user: user(ws), text: message["text"] })
+        nil
+      end
+    end
+
+    def on_disconnect(ws, _close) = ws.publish(room(ws), { event: "leave", user: user(ws) })
+
+    private
+
+    def room(ws) = ws.params.fetch("room")
+    def user(ws) = ws.query.fetch("user", "anonymous")
+  end
+
+  module_function
+
+  # `close_on_message`, registered as a Method object (the callable form).
+  def close_on_message(message, ws)
+    ws.close(message.fetch("code"), message.fetch("reason", ""))
+    nil
+  end
+
+  # Register the fixture route `spec` on `app`, logging hook events to `log`.
+  def register(app, spec, log)
+    path = spec.fetch("path")
+    options = {
+      message_schema: spec["message_schema"], response_schema: spec["response_schema"],
+      max_message_size: spec.dig("options", "max_message_size")
+    }.compact
+    case spec.fetch("handler")
+    when "echo" then app.websocket(path, **options) { |message| message }
+    when "chat_reply"
+      app.websocket(path, **options) { |message| { echo: message["text"], from: message["user"] } }
+    when "raise" then app.websocket(path, **options) { |_message| raise "boom" }
+    when "reply_when_asked"
+      app.websocket(path, **options) { |message| message if message.is_a?(Hash) && message["reply"] == true }
+    when "lifecycle"
+      app.websocket(path, **options) do
+        on_connect { |_ws| log << "connect" }
+        on_message do |message, _ws|
+          log << "message"
+          message
+        end
+        on_disconnect { |_ws, close| log << "disconnect:#{close.code}" }
+      end
+    when "reject" then app.websocket(path, Rejecting.new(log), **options)
+    when "close_on_connect"
+      app.websocket(path, on_connect: ->(ws) { ws.close(1008, "not allowed") }, **options) { |message| message }
+    when "params"
+      app.websocket(path, **options) do |_message, ws|
+        { path_params: ws.params, query: ws.query, header: ws.headers["x-fixture"] }
+      end
+    when "counter"
+      app.websocket(path, **options) do |_message, ws|
+        ws.state[:count] = ws.state.fetch(:count, 0) + 1
+        { count: ws.state[:count] }
+      end
+    when "binary_echo" then app.websocket(path, binary: true, **options) { |message| message }
+    when "push"
+      app.websocket(path, **options) do |message, ws|
+        message.fetch("times").times { |i| ws.send({ push: i }) }
+        { done: true }
+      end
+    when "rooms" then app.websocket(path, Rooms, **options)
+    when "close_on_message" then app.websocket(path, method(:close_on_message), **options)
+    else
+      raise ArgumentError, "unknown handler behaviour #{spec["handler"].inspect}"
+    end
+  end
+end

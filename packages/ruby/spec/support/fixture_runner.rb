@@ -1,0 +1,121 @@
+# frozen_string_literal: true
+
+require "json"
+
+# Runs one shared fixture (fixtures/README.md) against a real server on 127.0.0.1:0 with real
+# WebSocket clients.
+class FixtureRunner
+  LANGUAGE = "ruby"
+  EXPECT_TIMEOUT = 5
+
+  # A step failed; the message names what was expected and what came.
+  class Mismatch < StandardError; end
+
+  def initialize(fixture)
+    @fixture = fixture
+    @log = Behaviours::Log.new
+    @clients = {}
+  end
+
+  def run
+    app = Spikard::App.new(**{ max_message_size: @fixture.dig("app", "max_message_size") }.compact)
+    @fixture.fetch("routes").each { |route| Behaviours.register(app, route, @log) }
+    Spikard::Testing.serve(app) do |server|
+      @server = server
+      @fixture.fetch("steps").each_with_index do |step, index|
+        run_step(step)
+      rescue StandardError => e
+        raise Mismatch, "step #{index} #{JSON.generate(step)}: #{e.class}: #{e.message}"
+      end
+    ensure
+      @clients.each_value(&:disconnect)
+    end
+  end
+
+  private
+
+  def run_step(step)
+    name = step.fetch("client", "default")
+    action, arg = step.find { |key, _| key != "client" }
+    case action
+    when "connect" then @clients[name] = @server.connect(arg.fetch("path"), headers: arg.fetch("headers", {}))
+    when "connect_rejected" then connect_rejected(arg)
+    when "expect_events" then expect_events(arg)
+    else client_step(client(name), action, arg)
+    end
+  end
+
+  def client_step(client, action, arg)
+    case action
+    when "send_json" then client.send_json(arg)
+    when "send_text" then client.send_text(arg)
+    when "send_text_bytes_hex" then client.send_text_bytes(unhex(arg))
+    when "send_binary_hex" then client.send_binary(unhex(arg))
+    when "send_ping" then client.ping(arg)
+    when "expect_pong" then expect_frame(client.receive, :pong, arg.b)
+    when "expect_binary_hex" then expect_frame(client.receive_data, :binary, unhex(arg))
+    when "expect_json" then expect_equal(client.receive_json, arg, "JSON")
+    when "expect_error" then expect_envelope(client.receive_json, arg)
+    when "expect_close" then expect_close(client.receive_data, arg)
+    when "close" then client.close(arg.fetch("code"), arg.fetch("reason", ""))
+    else raise Mismatch, "unknown step #{action.inspect}"
+    end
+  end
+
+  def client(name)
+    @clients.fetch(name) { raise Mismatch, "client #{name} is not connected" }
+  end
+
+  def connect_rejected(arg)
+    @server.connect(arg.fetch("path"))
+  rescue Spikard::Testing::Rejected => e
+    expect_equal(e.status, arg.fetch("status"), "HTTP status")
+    expect_equal(JSON.parse(e.body)["code"], "connection_rejected", "rejection body code")
+  else
+    raise Mismatch, "the upgrade succeeded"
+  end
+
+  def expect_events(want)
+    expect_equal(@log.wait_for(want.size, EXPECT_TIMEOUT), want, "events")
+  end
+
+  def expect_frame(frame, type, data)
+    return if frame.type == type && frame.data.b == data.b
+
+    raise Mismatch, "expected #{type} #{data.inspect}, got #{frame.to_h}"
+  end
+
+  def expect_close(frame, want)
+    matches = frame.type == :close && frame.code == want.fetch("code") &&
+              (!want.key?("reason") || frame.reason == want["reason"])
+    raise Mismatch, "expected close #{want}, got #{frame.to_h}" unless matches
+  end
+
+  def expect_envelope(got, want)
+    unless got["type"] == "error" && got["message"].is_a?(String) && got["errors"].is_a?(Array)
+      raise Mismatch, "not an error envelope: #{got}"
+    end
+
+    expect_equal(got["code"], want.fetch("code"), "code")
+    expect_equal(got["message"], want["message"], "message") if want.key?("message")
+    return unless want.key?("paths")
+
+    expect_equal(got["errors"].map { |e| e["path"] }.uniq.sort, want["paths"].uniq.sort, "error paths")
+  end
+
+  def expect_equal(got, want, what)
+    raise Mismatch, "#{what}: expected #{want.inspect}, got #{got.inspect}" unless json_equal?(got, want)
+  end
+
+  # JSON equality: 1 and 1.0 are the same number, as in the Rust runner's serde_json values.
+  def json_equal?(got, want)
+    case want
+    when Hash then got.is_a?(Hash) && got.keys.sort == want.keys.sort && want.all? { |k, v| json_equal?(got[k], v) }
+    when Array then got.is_a?(Array) && got.size == want.size && got.zip(want).all? { |g, w| json_equal?(g, w) }
+    when Numeric then got.is_a?(Numeric) && got == want
+    else got == want && got.class == want.class
+    end
+  end
+
+  def unhex(text) = [text].pack("H*")
+end
