@@ -32,17 +32,10 @@ impl WebSocketHandler for Echo {
     }
 }
 
-/// The chat message schema shared by every benchmarked chat server.
+/// The chat message schema shared by every benchmarked chat server (`bench/chat_schema.json`).
 pub(crate) fn chat_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "text": {"type": "string", "minLength": 1, "maxLength": 500},
-            "user": {"type": "string", "minLength": 1, "maxLength": 64}
-        },
-        "required": ["text", "user"],
-        "additionalProperties": false
-    })
+    serde_json::from_str(include_str!("../../../bench/chat_schema.json"))
+        .expect("bench/chat_schema.json is JSON")
 }
 
 /// Serve echo and chat on `host:port`; prints `READY <port>` once bound.
