@@ -15,7 +15,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 /// Default capacity of each connection's outgoing queue, in messages.
 pub const DEFAULT_OUTGOING_QUEUE: usize = 1024;
 /// Default read buffer per connection (see [`App::read_buffer_size`]).
-pub const DEFAULT_READ_BUFFER: usize = 4 * 1024;
+pub const DEFAULT_READ_BUFFER: usize = 2 * 1024;
 /// Default time graceful shutdown waits for connections to finish closing.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -139,7 +139,7 @@ impl App {
         Ok(self)
     }
 
-    /// Bytes each connection reads from its socket at a time (default 4 KiB). The buffer is
+    /// Bytes each connection reads from its socket at a time (default 2 KiB). The buffer is
     /// held per connection and cleared before every read, so a small one keeps idle connections
     /// cheap and small messages fast; larger messages take more reads.
     ///
