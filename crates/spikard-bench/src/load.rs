@@ -74,6 +74,18 @@ fn record(plan: &Plan, sent: Instant, now: Instant, histogram: &mut Histogram<u6
     }
 }
 
+/// Parse the complete frames in `buf[..filled]` into `kinds`, keep the partial rest at the
+/// start of `buf`, and grow `buf` when a frame does not fit in it yet.
+fn take_frames(buf: &mut Vec<u8>, filled: &mut usize, kinds: &mut Vec<Kind>) {
+    kinds.clear();
+    let used = frames::parse(&buf[..*filled], kinds);
+    buf.copy_within(used..*filled, 0);
+    *filled -= used;
+    if *filled == buf.len() {
+        buf.resize(buf.len() * 2, 0);
+    }
+}
+
 async fn closed_loop(mut stream: TcpStream, plan: &Plan, totals: &Totals) -> std::io::Result<()> {
     let mut histogram = histogram();
     let mut count = 0_u64;
@@ -88,9 +100,6 @@ async fn closed_loop(mut stream: TcpStream, plan: &Plan, totals: &Totals) -> std
     let mut filled = 0;
     let mut kinds = Vec::new();
     loop {
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
         let remaining = plan.measure_until.saturating_duration_since(Instant::now());
         let read = match tokio::time::timeout(remaining, stream.read(&mut buf[filled..])).await {
             Ok(read) => read?,
@@ -100,10 +109,7 @@ async fn closed_loop(mut stream: TcpStream, plan: &Plan, totals: &Totals) -> std
             return Err(std::io::Error::other("server closed"));
         }
         filled += read;
-        kinds.clear();
-        let used = frames::parse(&buf[..filled], &mut kinds);
-        buf.copy_within(used..filled, 0);
-        filled -= used;
+        take_frames(&mut buf, &mut filled, &mut kinds);
         let now = Instant::now();
         out.clear();
         for kind in &kinds {
@@ -164,9 +170,6 @@ async fn open_loop(stream: TcpStream, plan: &Plan, totals: &Totals, rate: f64) -
     let mut filled = 0;
     let mut kinds = Vec::new();
     let outcome = loop {
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
         let remaining = plan.measure_until.saturating_duration_since(Instant::now());
         let read = match tokio::time::timeout(remaining, reader.read(&mut buf[filled..])).await {
             Ok(Ok(0)) => break Err(std::io::Error::other("server closed")),
@@ -175,10 +178,7 @@ async fn open_loop(stream: TcpStream, plan: &Plan, totals: &Totals, rate: f64) -
             Err(_) => break Ok(()),
         };
         filled += read;
-        kinds.clear();
-        let used = frames::parse(&buf[..filled], &mut kinds);
-        buf.copy_within(used..filled, 0);
-        filled -= used;
+        take_frames(&mut buf, &mut filled, &mut kinds);
         let now = Instant::now();
         let mut queue = intended.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for kind in &kinds {

@@ -287,8 +287,17 @@ impl Connection {
         self.inner.parts.topics.count(topic)
     }
 
-    /// Leave every topic; called once the connection is closing, so no later subscribe sticks.
-    pub(crate) fn leave_all(&self) {
+    /// End the connection's life in the server: mark it closing (so no later subscribe sticks),
+    /// leave every topic, and stop its tasks. Used by the session's end and by a connection that
+    /// never reached its session.
+    pub(crate) fn finish(&self) {
+        self.mark_closing();
+        self.leave_all();
+        self.inner.token.cancel();
+    }
+
+    /// Leave every topic (see [`Connection::finish`] for the order this needs).
+    fn leave_all(&self) {
         let mut mine = self.inner.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
         for topic in mine.drain(..) {
             self.inner.parts.topics.unsubscribe(&topic, self.id());

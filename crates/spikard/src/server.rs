@@ -280,9 +280,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(conn) = self.0.take() {
-            conn.mark_closing();
-            conn.leave_all();
-            conn.token().cancel();
+            conn.finish();
         }
     }
 }

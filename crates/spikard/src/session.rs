@@ -39,9 +39,7 @@ pub(crate) async fn run(
     let (sink, mut stream) = socket.split();
     let writer = tokio::spawn(write_loop(sink, outgoing, conn.clone()));
     read_loop(&mut stream, &route, &conn).await;
-    conn.mark_closing();
-    conn.leave_all();
-    conn.token().cancel();
+    conn.finish();
     let _ = writer.await;
     let info = conn.close_info().unwrap_or(CloseInfo { code: close::ABNORMAL, reason: String::new() });
     conn.metrics().connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
