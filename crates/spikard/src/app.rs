@@ -8,6 +8,8 @@ use crate::{
     Error, Server,
     handler::WebSocketHandler,
     route::{Route, RouteState},
+    schema::CompiledSchema,
+    topics::TopicPattern,
 };
 
 /// Default largest message: 1 MiB.
@@ -49,6 +51,7 @@ pub struct App {
     pub(crate) routes: Vec<Arc<RouteState>>,
     pub(crate) router: matchit::Router<usize>,
     pub(crate) settings: Settings,
+    pub(crate) topic_schemas: Vec<(TopicPattern, CompiledSchema)>,
 }
 
 impl std::fmt::Debug for App {
@@ -80,6 +83,7 @@ impl App {
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
                 static_dir: None,
             },
+            topic_schemas: Vec::new(),
         }
     }
 
@@ -110,6 +114,41 @@ impl App {
             .insert(path.clone(), self.routes.len())
             .map_err(|err| Error::InvalidPath { route: path, message: err.to_string() })?;
         self.routes.push(Arc::new(state));
+        Ok(self)
+    }
+
+    /// Declare the schema of the messages published to the topics `pattern` matches: a topic
+    /// name (`"news"`), or a prefix followed by `*` (`"room:*"` matches `room:lobby`). Every
+    /// publish to a matching topic is validated once, before fan-out, and refused with
+    /// [`PublishError`](crate::PublishError) when it fails. When several patterns match, an exact
+    /// name beats a prefix and a longer prefix beats a shorter one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), spikard::Error> {
+    /// let mut app = spikard::App::new();
+    /// app.topic_schema("room:*", serde_json::json!({"type": "object", "required": ["text"]}))?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TopicSchemaCompile`] for a schema that does not compile, [`Error::InvalidConfig`]
+    /// for an empty pattern, a `*` other than at the end, or a pattern declared twice.
+    pub fn topic_schema(&mut self, pattern: &str, schema: serde_json::Value) -> Result<&mut Self, Error> {
+        let parsed = TopicPattern::parse(pattern).ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "topic pattern {pattern:?}: expected a topic name, optionally followed by one trailing *"
+            ))
+        })?;
+        if self.topic_schemas.iter().any(|(p, _)| p.same_as(&parsed)) {
+            return Err(Error::InvalidConfig(format!("topic pattern {pattern:?} already has a schema")));
+        }
+        let compiled = CompiledSchema::compile(pattern, "topic", &schema).map_err(|err| match err {
+            Error::SchemaCompile { message, .. } => {
+                Error::TopicSchemaCompile { pattern: pattern.to_owned(), message }
+            }
+            other => other,
+        })?;
+        self.topic_schemas.push((parsed, compiled));
         Ok(self)
     }
 

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     close,
     metrics::Metrics,
-    topics::{self, Topics},
+    topics::{PublishError, Topics},
 };
 
 /// A process-unique connection number.
@@ -271,14 +271,28 @@ impl Connection {
     }
 
     /// Publish `value` to every subscriber of `topic`, this connection included when it is
-    /// subscribed. Serialised once; returns the number of connections it was queued for.
-    pub fn publish<T: Serialize + ?Sized>(&self, topic: &str, value: &T) -> usize {
-        topics::encode(value).map_or(0, |text| self.inner.parts.topics.publish(topic, &text, None))
+    /// subscribed. Validated against the topic's schema (if any) and serialised once; returns the
+    /// number of connections it was queued for.
+    ///
+    /// # Errors
+    /// [`PublishError`] when the value fails the topic's schema or cannot be serialised; then it
+    /// was queued for nobody.
+    pub fn publish<T: Serialize + ?Sized>(&self, topic: &str, value: &T) -> Result<usize, PublishError> {
+        let parts = &self.inner.parts;
+        parts.topics.publish_value(topic, value, None, &parts.metrics)
     }
 
     /// Publish `value` to every subscriber of `topic` except this connection.
-    pub fn publish_others<T: Serialize + ?Sized>(&self, topic: &str, value: &T) -> usize {
-        topics::encode(value).map_or(0, |text| self.inner.parts.topics.publish(topic, &text, Some(self.id())))
+    ///
+    /// # Errors
+    /// As [`Connection::publish`].
+    pub fn publish_others<T: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> Result<usize, PublishError> {
+        let parts = &self.inner.parts;
+        parts.topics.publish_value(topic, value, Some(self.id()), &parts.metrics)
     }
 
     /// How many connections are subscribed to `topic` now.

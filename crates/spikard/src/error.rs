@@ -23,6 +23,14 @@ pub enum Error {
         /// What the schema compiler reported.
         message: String,
     },
+    /// A topic schema (see `App::topic_schema`) is not a valid JSON Schema.
+    #[error("topic {pattern}: schema does not compile: {message}")]
+    TopicSchemaCompile {
+        /// The topic pattern it was declared for.
+        pattern: String,
+        /// What the schema compiler reported.
+        message: String,
+    },
     /// A route path is not usable (empty, not starting with `/`, bad parameter syntax).
     #[error("route {route}: invalid path: {message}")]
     InvalidPath {
@@ -63,7 +71,7 @@ impl Error {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            Self::SchemaCompile { .. } => "schema_compile",
+            Self::SchemaCompile { .. } | Self::TopicSchemaCompile { .. } => "schema_compile",
             Self::InvalidPath { .. } => "invalid_path",
             Self::DuplicateRoute { .. } => "duplicate_route",
             Self::InvalidConfig(_) => "invalid_config",

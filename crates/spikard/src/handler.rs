@@ -40,6 +40,14 @@ impl From<&str> for HandlerError {
     }
 }
 
+/// A refused publish fails the handler with the publish error's message, so `?` works on
+/// [`Connection::publish`] inside a handler.
+impl From<crate::PublishError> for HandlerError {
+    fn from(err: crate::PublishError) -> Self {
+        Self::new(err.to_string())
+    }
+}
+
 /// `on_connect`'s refusal: the upgrade is answered with an HTTP error status and a
 /// `connection_rejected` envelope as body, and `on_disconnect` never runs.
 ///

@@ -15,6 +15,7 @@ pub(crate) struct Metrics {
     pub(crate) handler_errors: AtomicU64,
     pub(crate) replies_dropped: AtomicU64,
     pub(crate) slow_consumers_closed: AtomicU64,
+    pub(crate) publishes_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -34,6 +35,7 @@ impl Metrics {
             handler_errors: get(&self.handler_errors),
             replies_dropped: get(&self.replies_dropped),
             slow_consumers_closed: get(&self.slow_consumers_closed),
+            publishes_refused: get(&self.publishes_refused),
         }
     }
 }
@@ -60,4 +62,6 @@ pub struct MetricsSnapshot {
     pub replies_dropped: u64,
     /// Connections closed with 1013 because their outgoing queue stayed full.
     pub slow_consumers_closed: u64,
+    /// Publishes refused because the message failed its topic's schema.
+    pub publishes_refused: u64,
 }

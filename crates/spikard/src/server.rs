@@ -27,7 +27,7 @@ use crate::{
     metrics::Metrics,
     route::RouteState,
     session,
-    topics::{self, Topics},
+    topics::{PublishError, Topics},
 };
 
 struct Shared {
@@ -69,10 +69,18 @@ impl ServerHandle {
     }
 
     /// Publish `value` to every subscriber of `topic`, from anywhere (a background task, a
-    /// timer, another thread). Serialised once; returns the number of connections it was queued
-    /// for (0 for a topic without subscribers).
-    pub fn publish<T: serde::Serialize + ?Sized>(&self, topic: &str, value: &T) -> usize {
-        topics::encode(value).map_or(0, |text| self.shared.topics.publish(topic, &text, None))
+    /// timer, another thread). Validated against the topic's schema (if any) and serialised once;
+    /// returns the number of connections it was queued for (0 for a topic without subscribers).
+    ///
+    /// # Errors
+    /// [`PublishError`] when the value fails the topic's schema or cannot be serialised; then it
+    /// was queued for nobody.
+    pub fn publish<T: serde::Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> Result<usize, PublishError> {
+        self.shared.topics.publish_value(topic, value, None, &self.shared.metrics)
     }
 
     /// The connections subscribed to `topic` now.
@@ -119,7 +127,7 @@ impl Server {
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             metrics: Arc::new(Metrics::default()),
-            topics: Arc::new(Topics::default()),
+            topics: Arc::new(Topics::new(app.topic_schemas)),
         });
         Ok(Self { listener, handle: ServerHandle { shared, local_addr } })
     }

@@ -200,66 +200,78 @@ async fn reply_envelope(conn: &Connection, envelope: &ErrorEnvelope) {
     conn.send_reply(Message::Text(envelope.to_json().into())).await;
 }
 
-/// Drain the outgoing queue into the socket, batching writes, until a close frame went out or
-/// the connection was cancelled (then send the recorded close code, 1001 by default).
+/// Drain the outgoing queue into the socket, batching writes, until a close frame went out, the
+/// socket broke, or the connection was cancelled. Cancelled (shutdown, a slow consumer, a
+/// broken frame): send the recorded close code (1001 by default) after whatever frame was being
+/// written, for at most [`CLOSE_TIMEOUT`], so a client that reads again still gets it.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outgoing: mpsc::Receiver<Message>,
     conn: Connection,
 ) {
+    if let Err(Stop::Cancelled) = pump(&mut sink, &mut outgoing, &conn).await {
+        let info = conn
+            .close_info()
+            .unwrap_or(CloseInfo { code: close::GOING_AWAY, reason: "server shutting down".to_owned() });
+        conn.record_close(info.code, &info.reason);
+        let frame = CloseFrame { code: info.code, reason: info.reason.into() };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+/// Why the writer stopped before its queue ended or a close frame went out.
+enum Stop {
+    /// The connection was cancelled (possibly while a write was blocked on a client that stopped
+    /// reading).
+    Cancelled,
+    /// The socket broke.
+    Broken,
+}
+
+/// The writer's loop: `Ok` once a queued close frame went out or the queue ended.
+async fn pump(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outgoing: &mut mpsc::Receiver<Message>,
+    conn: &Connection,
+) -> Result<(), Stop> {
     let mut cancelled = pin!(conn.token().cancelled());
     loop {
         let message = tokio::select! {
             biased;
-            () = &mut cancelled => {
-                let info = conn.close_info().unwrap_or(CloseInfo {
-                    code: close::GOING_AWAY,
-                    reason: "server shutting down".to_owned(),
-                });
-                conn.record_close(info.code, &info.reason);
-                let frame = CloseFrame { code: info.code, reason: info.reason.into() };
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
-                return;
-            }
+            () = &mut cancelled => return Err(Stop::Cancelled),
             message = outgoing.recv() => message,
         };
-        let Some(mut message) = message else { return };
+        let Some(mut message) = message else { return Ok(()) };
         loop {
             let is_close = matches!(message, Message::Close(_));
-            if !write(&conn, cancelled.as_mut(), sink.feed(message)).await {
-                return;
-            }
+            write(conn, cancelled.as_mut(), sink.feed(message)).await?;
             if is_close {
-                let _ = write(&conn, cancelled.as_mut(), sink.flush()).await;
+                let _ = write(conn, cancelled.as_mut(), sink.flush()).await;
                 conn.close_sent().notify_one();
-                return;
+                return Ok(());
             }
             match outgoing.try_recv() {
                 Ok(next) => message = next,
                 Err(_) => break,
             }
         }
-        if !write(&conn, cancelled.as_mut(), sink.flush()).await {
-            return;
-        }
+        write(conn, cancelled.as_mut(), sink.flush()).await?;
     }
 }
 
 /// Finish one socket write unless the connection is cancelled while the write is blocked (a
-/// client that stopped reading); `false` when the writer must stop.
+/// client that stopped reading).
 async fn write(
     conn: &Connection,
     cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
     op: impl Future<Output = Result<(), axum::Error>>,
-) -> bool {
+) -> Result<(), Stop> {
     tokio::select! {
         biased;
-        result = op => {
-            if result.is_err() {
-                conn.force_close(close::ABNORMAL, "");
-            }
-            result.is_ok()
-        }
-        () = cancelled => false,
+        result = op => result.map_err(|_| {
+            conn.force_close(close::ABNORMAL, "");
+            Stop::Broken
+        }),
+        () = cancelled => Err(Stop::Cancelled),
     }
 }

@@ -5,6 +5,10 @@
 //! queues the same bytes for every subscriber, without calling any handler per recipient. A
 //! subscriber whose outgoing queue is full is closed with 1013 and the others still receive.
 //!
+//! A topic may carry a schema ([`App::topic_schema`]): a message published to it is validated
+//! once, before fan-out, and queued for nobody when it fails.
+//!
+//! [`App::topic_schema`]: crate::App::topic_schema
 //! [`Connection::subscribe`]: crate::Connection::subscribe
 //! [`Connection::unsubscribe`]: crate::Connection::unsubscribe
 
@@ -14,16 +18,163 @@ use std::{
 };
 
 use axum::extract::ws::{Message, Utf8Bytes};
+use serde::Serialize;
 
-use crate::connection::{Connection, ConnectionId};
+use crate::{
+    connection::{Connection, ConnectionId},
+    envelope::FieldError,
+    metrics::Metrics,
+    schema::CompiledSchema,
+};
+
+/// Why a message could not be published. Nothing was queued for anyone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The message does not match the schema declared for its topic.
+    #[error("message published to {topic:?} does not match the topic's schema: {}", summary(.errors))]
+    Invalid {
+        /// The topic it was published to.
+        topic: String,
+        /// Every failing location, as in a `validation_failed` envelope.
+        errors: Vec<FieldError>,
+    },
+    /// The value could not be serialised as JSON (a map with non-string keys, a failing
+    /// `Serialize` impl).
+    #[error("message published to {topic:?} cannot be serialised as JSON: {message}")]
+    Unserializable {
+        /// The topic it was published to.
+        topic: String,
+        /// What the serialiser reported.
+        message: String,
+    },
+}
+
+impl PublishError {
+    /// The stable code of this error, shared by every language package.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "publish_invalid",
+            Self::Unserializable { .. } => "publish_unserializable",
+        }
+    }
+
+    /// The topic the message was published to.
+    #[must_use]
+    pub fn topic(&self) -> &str {
+        match self {
+            Self::Invalid { topic, .. } | Self::Unserializable { topic, .. } => topic,
+        }
+    }
+
+    /// The schema failures (empty for [`PublishError::Unserializable`]).
+    #[must_use]
+    pub fn errors(&self) -> &[FieldError] {
+        match self {
+            Self::Invalid { errors, .. } => errors,
+            Self::Unserializable { .. } => &[],
+        }
+    }
+}
+
+/// `/text: value is too long; /user: ...`, the message itself shown as `/`.
+fn summary(errors: &[FieldError]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", if e.path.is_empty() { "/" } else { &e.path }, e.message))
+        .collect();
+    parts.join("; ")
+}
+
+/// A topic schema's pattern: an exact name, or a prefix (written with a trailing `*`).
+#[derive(Debug)]
+pub(crate) enum TopicPattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl TopicPattern {
+    /// Parse `news` or `news*`; `None` for an empty pattern or a `*` anywhere but at the end.
+    pub(crate) fn parse(pattern: &str) -> Option<Self> {
+        let (body, prefix) = match pattern.strip_suffix('*') {
+            Some(body) => (body, true),
+            None => (pattern, false),
+        };
+        if body.is_empty() || body.contains('*') {
+            return None;
+        }
+        Some(if prefix { Self::Prefix(body.to_owned()) } else { Self::Exact(body.to_owned()) })
+    }
+
+    /// How well this pattern matches `topic`: `None` when it does not, and a higher rank for an
+    /// exact name than for any prefix, and for a longer prefix than a shorter one.
+    fn rank(&self, topic: &str) -> Option<usize> {
+        match self {
+            Self::Exact(name) => (name == topic).then_some(usize::MAX),
+            Self::Prefix(prefix) => topic.starts_with(prefix.as_str()).then_some(prefix.len()),
+        }
+    }
+
+    /// `true` when both patterns are written the same way.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Exact(a), Self::Exact(b)) | (Self::Prefix(a), Self::Prefix(b)) => a == b,
+            _ => false,
+        }
+    }
+}
 
 /// The server's topic registry.
 #[derive(Debug, Default)]
 pub(crate) struct Topics {
     topics: RwLock<HashMap<Arc<str>, Vec<Connection>>>,
+    schemas: Vec<(TopicPattern, CompiledSchema)>,
 }
 
 impl Topics {
+    /// A registry whose topics are checked against `schemas`.
+    pub(crate) fn new(schemas: Vec<(TopicPattern, CompiledSchema)>) -> Self {
+        Self { topics: RwLock::default(), schemas }
+    }
+
+    /// The schema of the best-matching pattern for `topic`.
+    fn schema_for(&self, topic: &str) -> Option<&CompiledSchema> {
+        self.schemas
+            .iter()
+            .filter_map(|(pattern, schema)| pattern.rank(topic).map(|rank| (rank, schema)))
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, schema)| schema)
+    }
+
+    /// Validate `value` against the topic's schema, serialise it once and queue it for every
+    /// subscriber of `topic` except `skip`; the number of connections it was queued for.
+    pub(crate) fn publish_value<T: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        value: &T,
+        skip: Option<ConnectionId>,
+        metrics: &Metrics,
+    ) -> Result<usize, PublishError> {
+        let unserializable = |err: serde_json::Error| PublishError::Unserializable {
+            topic: topic.to_owned(),
+            message: err.to_string(),
+        };
+        let text = match self.schema_for(topic) {
+            None => serde_json::to_string(value).map_err(unserializable)?,
+            Some(schema) => {
+                let value = serde_json::to_value(value).map_err(unserializable)?;
+                let errors = schema.errors(&value);
+                if !errors.is_empty() {
+                    Metrics::incr(&metrics.publishes_refused);
+                    return Err(PublishError::Invalid { topic: topic.to_owned(), errors });
+                }
+                serde_json::to_string(&value).map_err(unserializable)?
+            }
+        };
+        Ok(self.publish(topic, &Utf8Bytes::from(text), skip))
+    }
+
     /// Add `conn` to `topic`; `false` when it was already subscribed.
     pub(crate) fn subscribe(&self, topic: &str, conn: &Connection) -> bool {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
@@ -77,9 +228,4 @@ impl Topics {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         topics.keys().map(|k| k.to_string()).collect()
     }
-}
-
-/// Serialise a value once for publishing.
-pub(crate) fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Option<Utf8Bytes> {
-    serde_json::to_string(value).ok().map(Utf8Bytes::from)
 }

@@ -92,7 +92,8 @@ impl WebSocketHandler for Behaviour {
             "rooms" => {
                 let room = conn.path_param("room").unwrap_or_default();
                 conn.subscribe(room);
-                conn.publish(room, &json!({"event": "join", "user": user(conn)}));
+                conn.publish(room, &json!({"event": "join", "user": user(conn)}))
+                    .map_err(|e| Rejection::forbidden(e.to_string()))?;
             }
             _ => {}
         }
@@ -140,11 +141,22 @@ impl WebSocketHandler for Behaviour {
                     Some("count") => Some(json!({"members": conn.topic_count(room)})),
                     Some("publish") => {
                         let topic = message["topic"].as_str().unwrap_or_default();
-                        let sent = conn.publish(topic, &json!({"user": user(conn), "text": message["text"]}));
+                        let sent =
+                            conn.publish(topic, &json!({"user": user(conn), "text": message["text"]}))?;
                         Some(json!({"delivered": sent}))
                     }
+                    Some("flood") => {
+                        let topic = message["topic"].as_str().unwrap_or_default();
+                        let count = message["count"].as_u64().unwrap_or(0);
+                        let fill =
+                            "x".repeat(usize::try_from(message["bytes"].as_u64().unwrap_or(0)).unwrap_or(0));
+                        for seq in 0..count {
+                            let _ = conn.publish(topic, &json!({"seq": seq, "fill": fill}));
+                        }
+                        Some(json!({"flooded": count}))
+                    }
                     _ => {
-                        conn.publish(room, &json!({"user": user(conn), "text": message["text"]}));
+                        conn.publish(room, &json!({"user": user(conn), "text": message["text"]}))?;
                         None
                     }
                 }
@@ -173,9 +185,9 @@ impl WebSocketHandler for Behaviour {
     async fn on_disconnect(&self, conn: &Connection, close: CloseInfo) {
         if self.name == "rooms" {
             let room = conn.path_param("room").unwrap_or_default();
-            conn.publish(room, &json!({"event": "leave", "user": user(conn)}));
+            let _ = conn.publish(room, &json!({"event": "leave", "user": user(conn)}));
         }
-        if matches!(self.name.as_str(), "lifecycle" | "reject") {
+        if matches!(self.name.as_str(), "lifecycle" | "reject" | "rooms") {
             self.log.push(format!("disconnect:{}", close.code));
         }
     }
@@ -192,6 +204,12 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
         let mut app = App::new();
         if let Some(size) = fixture["app"]["max_message_size"].as_u64() {
             app.max_message_size(usize::try_from(size)?)?;
+        }
+        if let Some(messages) = fixture["app"]["outgoing_queue"].as_u64() {
+            app.outgoing_queue(usize::try_from(messages)?)?;
+        }
+        for topic in fixture["app"]["topics"].as_array().into_iter().flatten() {
+            app.topic_schema(topic["pattern"].as_str().ok_or("pattern")?, topic["schema"].clone())?;
         }
         for route in fixture["routes"].as_array().ok_or("routes")? {
             let handler = Behaviour {
@@ -278,11 +296,20 @@ async fn run_step(
             let got = client.receive_json().await?;
             check_envelope(&got, arg).map_err(|e| format!("{e}; got {got}"))?;
         }
-        "expect_close" => match client.receive_data().await? {
-            Received::Close(Some((code, reason)))
-                if json!(code) == arg["code"] && arg.get("reason").is_none_or(|r| r == &json!(reason)) => {}
-            other => return Err(format!("expected close {arg}, got {other:?}").into()),
+        "expect_close" => loop {
+            match client.receive_data().await? {
+                Received::Close(Some((code, reason)))
+                    if json!(code) == arg["code"]
+                        && arg.get("reason").is_none_or(|r| r == &json!(reason)) =>
+                {
+                    break;
+                }
+                Received::Text(_) | Received::Binary(_) if arg["skip_data"] == json!(true) => {}
+                other => return Err(format!("expected close {arg}, got {other:?}").into()),
+            }
         },
+        // The test client reads only when a step asks it to: nothing to stop.
+        "stop_reading" => {}
         "close" => {
             let code = u16::try_from(arg["code"].as_u64().ok_or("code")?)?;
             client.close(code, arg["reason"].as_str().unwrap_or("")).await?;

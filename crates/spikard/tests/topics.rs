@@ -31,7 +31,7 @@ impl WebSocketHandler for Room {
     }
 
     async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
-        conn.publish_others(conn.path_param("room").unwrap(), &message);
+        conn.publish_others(conn.path_param("room").unwrap(), &message)?;
         Ok(None)
     }
 
@@ -84,11 +84,11 @@ async fn publishing_from_outside_reaches_members_and_ended_connections_leave() {
     let _other = server.connect("/rooms/sport").await.unwrap();
 
     let delivered =
-        tokio::spawn(async move { handle.publish("news", &json!({"headline": 1})) }).await.unwrap();
+        tokio::spawn(async move { handle.publish("news", &json!({"headline": 1})) }).await.unwrap().unwrap();
     assert_eq!(delivered, 2);
     assert_eq!(a.receive_json().await.unwrap(), json!({"headline": 1}));
     assert_eq!(b.receive_json().await.unwrap(), json!({"headline": 1}));
-    assert_eq!(server.handle().publish("nobody", &json!(1)), 0);
+    assert_eq!(server.handle().publish("nobody", &json!(1)), Ok(0));
     let mut topics = server.handle().topics();
     topics.sort();
     assert_eq!(topics, vec!["news", "sport"]);
@@ -104,4 +104,59 @@ async fn publishing_from_outside_reaches_members_and_ended_connections_leave() {
     assert_eq!(server.handle().topic_count("news"), 2);
     server.shutdown().await.unwrap();
     assert_eq!(count_remaining_disconnects(&mut ended).await, 3);
+}
+
+#[tokio::test]
+async fn a_topic_schema_refuses_a_failing_publish_before_anyone_gets_it() {
+    let (ended, _rx) = mpsc::unbounded_channel();
+    let mut app = App::new();
+    app.websocket("/rooms/{room}", Room { ended }).unwrap();
+    let schema = json!({"type": "object", "required": ["text"], "properties": {"text": {"maxLength": 3}}});
+    app.topic_schema("news*", schema).unwrap();
+    app.topic_schema("newsroom", json!({"type": "object", "required": ["desk"]})).unwrap();
+    let server = TestServer::start(app).await.unwrap();
+    let mut reader = server.connect("/rooms/news").await.unwrap();
+    let handle = server.handle();
+
+    let err = handle.publish("news", &json!({"text": "too long"})).unwrap_err();
+    assert_eq!(err.code(), "publish_invalid");
+    assert_eq!(err.topic(), "news");
+    assert_eq!(err.errors().iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), vec!["/text"]);
+    assert!(!err.to_string().contains("too long"), "the value must not be echoed: {err}");
+    // The exact pattern beats the prefix; unmatched topics are not checked.
+    let err = handle.publish("newsroom", &json!({"text": "ok"})).unwrap_err();
+    assert_eq!(err.errors()[0].path, "/desk");
+    assert_eq!(handle.publish("sport", &json!("anything")), Ok(0));
+    assert_eq!(handle.publish("news", &json!({"text": "ok"})), Ok(1));
+    assert_eq!(reader.receive_json().await.unwrap(), json!({"text": "ok"}));
+    assert_eq!(handle.metrics().publishes_refused, 2);
+
+    // A client publishing through a handler gets handler_error with the core's message.
+    let mut writer = server.connect("/rooms/news").await.unwrap();
+    writer.send_json(&json!({"text": "four"})).await.unwrap();
+    let envelope = writer.receive_json().await.unwrap();
+    assert_eq!(envelope["code"], "handler_error");
+    assert_eq!(
+        envelope["message"],
+        json!(
+            "message published to \"news\" does not match the topic's schema: /text: value is longer than 3 characters"
+        )
+    );
+    reader.send_json(&json!({"text": "ok"})).await.unwrap();
+    assert_eq!(writer.receive_json().await.unwrap(), json!({"text": "ok"}));
+    server.shutdown().await.unwrap();
+}
+
+#[test]
+fn topic_patterns_are_checked_at_registration() {
+    let mut app = App::new();
+    for bad in ["", "*", "a*b*", "*news"] {
+        let err = app.topic_schema(bad, json!({})).unwrap_err();
+        assert_eq!(err.code(), "invalid_config", "{bad:?}");
+    }
+    app.topic_schema("news", json!({})).unwrap();
+    assert_eq!(app.topic_schema("news", json!({})).unwrap_err().code(), "invalid_config");
+    let err = app.topic_schema("room:*", json!({"type": 12})).unwrap_err();
+    assert_eq!(err.code(), "schema_compile");
+    assert!(err.to_string().contains("room:*"), "{err}");
 }
