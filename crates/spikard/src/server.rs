@@ -10,7 +10,7 @@ use axum::{
     Router,
     body::Body,
     extract::{ConnectInfo, FromRequestParts, Query, State, WebSocketUpgrade},
-    http::{Request, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Request, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use tokio::net::TcpListener;
@@ -237,7 +237,7 @@ async fn entry(
         route: Arc::clone(&route.path),
         path_params,
         query,
-        headers: parts.headers,
+        headers: detached(&parts.headers),
         remote_addr,
         metrics: Arc::clone(&shared.metrics),
         topics: Arc::clone(&shared.topics),
@@ -274,6 +274,20 @@ async fn entry(
             tracker.track_future(session::run(socket, route, conn, outgoing))
         });
     Ok(response)
+}
+
+/// A copy of `headers` that owns its values. hyper's header values are slices of the buffer
+/// the request was read into (8 KiB or more), so keeping them would keep that whole buffer alive
+/// for as long as the connection lives.
+fn detached(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            out.append(name.clone(), copy);
+        }
+    }
+    out
 }
 
 /// A connection between `on_connect` and the start of its session.

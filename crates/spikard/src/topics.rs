@@ -161,6 +161,8 @@ impl Topics {
             message: err.to_string(),
         };
         let text = match self.schema_for(topic) {
+            // Nobody to send it to and nothing to check: skip the serialisation.
+            None if self.count(topic) == 0 => return Ok(0),
             None => serde_json::to_string(value).map_err(unserializable)?,
             Some(schema) => {
                 let value = serde_json::to_value(value).map_err(unserializable)?;
@@ -168,6 +170,9 @@ impl Topics {
                 if !errors.is_empty() {
                     Metrics::incr(&metrics.publishes_refused);
                     return Err(PublishError::Invalid { topic: topic.to_owned(), errors });
+                }
+                if self.count(topic) == 0 {
+                    return Ok(0);
                 }
                 serde_json::to_string(&value).map_err(unserializable)?
             }
