@@ -17,6 +17,18 @@ export declare class NativeApp {
   route(path: string, options: RouteOptions): number
   /** Largest accepted message in bytes for routes without their own limit. */
   maxMessageSize(bytes: number): void
+  /**
+   * Capacity of each connection's outgoing queue, in messages; a client that lets it fill
+   * up is closed with 1013.
+   */
+  outgoingQueue(messages: number): void
+  /**
+   * Declare the JSON Schema of the messages published to the topics `pattern` matches (a
+   * topic name, or a prefix followed by one trailing `*`); compiled now. Every publish to a
+   * matching topic is validated once, before fan-out; an exact name beats a prefix, a longer
+   * prefix a shorter one.
+   */
+  topicSchema(pattern: string, schema: unknown): void
   /** Serve the files of `dir` on every path that is not a WebSocket route. */
   staticDir(dir: string): void
   /**
@@ -26,9 +38,11 @@ export declare class NativeApp {
   listen(host: string, port: number, onEvents: (events: JsEvent[]) => void): Promise<BoundAddress>
   /**
    * Publish a JSON value to every subscriber of `topic`, from anywhere (a timer, another
-   * route's handler): serialised once in Rust, no JavaScript call per recipient. Returns the
-   * number of connections it was queued for; 0 when nobody is subscribed, which is always
-   * the case before `listen` resolved and after `close`.
+   * route's handler): validated against the topic's schema and serialised once in Rust, no
+   * JavaScript call per recipient. Returns the number of connections it was queued for; 0
+   * when nobody is subscribed, which is always the case before `listen` resolved and after
+   * `close` (then nothing is validated either). Throws `[publish_invalid] ...` (with `topic`
+   * and `errors`) when the schema refuses it.
    */
   publish(topic: string, value: unknown): number
   /** How many connections are subscribed to `topic` now. */
@@ -79,8 +93,9 @@ export declare class NativeConnection {
   get subscriptions(): Array<string>
   /**
    * Publish a JSON value to every subscriber of `topic` (this connection included when it is
-   * subscribed): serialised once in Rust, no JavaScript call per recipient. Returns the
-   * number of connections it was queued for.
+   * subscribed): validated against the topic's schema and serialised once in Rust, no
+   * JavaScript call per recipient. Returns the number of connections it was queued for;
+   * throws `[publish_invalid] ...` (with `topic` and `errors`) when the schema refuses it.
    */
   publish(topic: string, value: unknown): number
   /** Like `publish`, but never to this connection. */

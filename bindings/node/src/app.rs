@@ -13,7 +13,7 @@ use spikard::{App, Route, ServerHandle};
 use crate::{
     connection::count,
     dispatch::{Dispatcher, JsEvent},
-    error::{coded, to_napi},
+    error::{coded, publish_error, to_napi},
     handler::{Hooks, JsHandler},
 };
 
@@ -51,7 +51,7 @@ struct Running {
 }
 
 enum Stage {
-    Building(App),
+    Building(Box<App>),
     Listening(Running),
     Closed,
 }
@@ -76,7 +76,7 @@ impl NativeApp {
     #[napi(constructor)]
     pub fn new() -> Self {
         Self {
-            stage: Arc::new(Mutex::new(Stage::Building(App::new()))),
+            stage: Arc::new(Mutex::new(Stage::Building(Box::new(App::new())))),
             dispatcher: Arc::new(Dispatcher::default()),
             routes: 0,
         }
@@ -120,6 +120,22 @@ impl NativeApp {
         self.building(|app| app.max_message_size(bytes as usize).map(|_| ()).map_err(|e| to_napi(&e)))
     }
 
+    /// Capacity of each connection's outgoing queue, in messages; a client that lets it fill
+    /// up is closed with 1013.
+    #[napi]
+    pub fn outgoing_queue(&self, messages: u32) -> napi::Result<()> {
+        self.building(|app| app.outgoing_queue(messages as usize).map(|_| ()).map_err(|e| to_napi(&e)))
+    }
+
+    /// Declare the JSON Schema of the messages published to the topics `pattern` matches (a
+    /// topic name, or a prefix followed by one trailing `*`); compiled now. Every publish to a
+    /// matching topic is validated once, before fan-out; an exact name beats a prefix, a longer
+    /// prefix a shorter one.
+    #[napi(ts_args_type = "pattern: string, schema: unknown")]
+    pub fn topic_schema(&self, pattern: String, schema: Value) -> napi::Result<()> {
+        self.building(|app| app.topic_schema(&pattern, schema).map(|_| ()).map_err(|e| to_napi(&e)))
+    }
+
     /// Serve the files of `dir` on every path that is not a WebSocket route.
     #[napi]
     pub fn static_dir(&self, dir: String) -> napi::Result<()> {
@@ -143,7 +159,7 @@ impl NativeApp {
         let app = {
             let mut stage = self.stage.lock().unwrap_or_else(PoisonError::into_inner);
             match std::mem::replace(&mut *stage, Stage::Closed) {
-                Stage::Building(app) => app,
+                Stage::Building(app) => *app,
                 other => {
                     *stage = other;
                     return Err(coded("invalid_state", "listen can only be called once"));
@@ -151,6 +167,8 @@ impl NativeApp {
             }
         };
         self.dispatcher.start(&on_events)?;
+        // This is the JavaScript thread: it hands work to the tokio workers and back.
+        crate::scheduling::batch_policy();
         let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let stage = Arc::clone(&self.stage);
         let dispatcher = Arc::clone(&self.dispatcher);
@@ -180,12 +198,15 @@ impl NativeApp {
     }
 
     /// Publish a JSON value to every subscriber of `topic`, from anywhere (a timer, another
-    /// route's handler): serialised once in Rust, no JavaScript call per recipient. Returns the
-    /// number of connections it was queued for; 0 when nobody is subscribed, which is always
-    /// the case before `listen` resolved and after `close`.
+    /// route's handler): validated against the topic's schema and serialised once in Rust, no
+    /// JavaScript call per recipient. Returns the number of connections it was queued for; 0
+    /// when nobody is subscribed, which is always the case before `listen` resolved and after
+    /// `close` (then nothing is validated either). Throws `[publish_invalid] ...` (with `topic`
+    /// and `errors`) when the schema refuses it.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish(&self, topic: String, value: Value) -> u32 {
-        self.handle().map_or(0, |handle| count(handle.publish(&topic, &value)))
+    pub fn publish(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
+        let Some(handle) = self.handle() else { return Ok(0) };
+        handle.publish(&topic, &value).map(count).map_err(|err| publish_error(env, &err))
     }
 
     /// How many connections are subscribed to `topic` now.

@@ -6,13 +6,13 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use napi::bindgen_prelude::Buffer;
+use napi::{Env, bindgen_prelude::Buffer};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use spikard::{Connection, SendError, StatusCode};
 use tokio::sync::oneshot;
 
-use crate::error::coded;
+use crate::error::{coded, publish_error};
 
 /// How JavaScript answered an event.
 #[derive(Debug)]
@@ -221,17 +221,18 @@ impl NativeConnection {
     }
 
     /// Publish a JSON value to every subscriber of `topic` (this connection included when it is
-    /// subscribed): serialised once in Rust, no JavaScript call per recipient. Returns the
-    /// number of connections it was queued for.
+    /// subscribed): validated against the topic's schema and serialised once in Rust, no
+    /// JavaScript call per recipient. Returns the number of connections it was queued for;
+    /// throws `[publish_invalid] ...` (with `topic` and `errors`) when the schema refuses it.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish(&self, topic: String, value: Value) -> u32 {
-        count(self.conn().publish(&topic, &value))
+    pub fn publish(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
+        self.conn().publish(&topic, &value).map(count).map_err(|err| publish_error(env, &err))
     }
 
     /// Like `publish`, but never to this connection.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish_others(&self, topic: String, value: Value) -> u32 {
-        count(self.conn().publish_others(&topic, &value))
+    pub fn publish_others(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
+        self.conn().publish_others(&topic, &value).map(count).map_err(|err| publish_error(env, &err))
     }
 
     /// How many connections are subscribed to `topic` now.

@@ -18,3 +18,4 @@ pub mod connection;
 pub mod dispatch;
 mod error;
 mod handler;
+mod scheduling;

@@ -3,7 +3,11 @@
 use pyo3::{prelude::*, types::PyBytes};
 use spikard::Connection;
 
-use crate::{bridge::encoder, convert, errors::send_error};
+use crate::{
+    bridge::encoder,
+    convert,
+    errors::{publish_error, send_error},
+};
 
 /// One WebSocket connection: what it was opened with, and a way to talk to it.
 ///
@@ -106,16 +110,18 @@ impl PyConnection {
 
     /// Publish `value` as JSON to every subscriber of `topic` (this connection included when it
     /// is one); the number of connections it was queued for. The value is converted with the
-    /// GIL held; serialising it (once) and queueing it for every subscriber happen without it.
+    /// GIL held; validating it against the topic's schema, serialising it (once) and queueing
+    /// it for every subscriber happen without it. Raises `spikard.errors.PublishError` when it
+    /// fails the topic's schema (then it is queued for nobody).
     fn publish(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
         let json = convert::from_python(value, Some(encoder(py)?))?;
-        Ok(py.detach(|| self.conn.publish(topic, &json)))
+        py.detach(|| self.conn.publish(topic, &json)).map_err(|err| publish_error(py, &err))
     }
 
     /// Like `publish`, but never to this connection.
     fn publish_others(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
         let json = convert::from_python(value, Some(encoder(py)?))?;
-        Ok(py.detach(|| self.conn.publish_others(topic, &json)))
+        py.detach(|| self.conn.publish_others(topic, &json)).map_err(|err| publish_error(py, &err))
     }
 
     /// How many connections are subscribed to `topic` now.

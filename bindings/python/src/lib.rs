@@ -25,6 +25,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::PyApp>()?;
     m.add_class::<server::Server>()?;
     m.add_function(wrap_pyfunction!(server::check_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(server::check_topics, m)?)?;
     m.add_function(wrap_pyfunction!(scheduling::use_batch_policy, m)?)?;
     m.add("CONNECT", bridge::CONNECT)?;
     m.add("MESSAGE", bridge::MESSAGE)?;

@@ -13,7 +13,7 @@ use spikard::{CompiledSchema, Route, ServerHandle};
 use crate::{
     bridge::{self, Bridge, Shared},
     convert,
-    errors::core_error,
+    errors::{core_error, publish_error},
     handler::{Hooks, PyRoute},
     scheduling,
 };
@@ -51,6 +51,18 @@ pub(crate) fn check_schema(
     let which = if which == "response" { "response" } else { "message" };
     let schema = convert::from_python(schema, None)?;
     CompiledSchema::compile(route, which, &schema).map(drop).map_err(|err| core_error(py, &err))
+}
+
+/// Register every `(pattern, schema)` of `topics` on an empty app, in order, raising what the
+/// core raises for a bad pattern, a bad schema or a pattern declared twice.
+#[pyfunction]
+pub(crate) fn check_topics(py: Python<'_>, topics: Vec<(String, Bound<'_, PyAny>)>) -> PyResult<()> {
+    let mut app = spikard::App::new();
+    for (pattern, schema) in topics {
+        let schema = convert::from_python(&schema, None)?;
+        app.topic_schema(&pattern, schema).map_err(|err| core_error(py, &err))?;
+    }
+    Ok(())
 }
 
 /// Routes and settings of an app, before it is bound.
@@ -111,6 +123,21 @@ impl PyApp {
     /// Largest accepted message in bytes for routes without their own limit.
     fn set_max_message_size(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
         self.app()?.max_message_size(bytes).map_err(|err| core_error(py, &err))?;
+        Ok(())
+    }
+
+    /// Capacity of each connection's outgoing queue, in messages; a client whose queue is full
+    /// when the server pushes to it is closed with 1013.
+    fn set_outgoing_queue(&mut self, py: Python<'_>, messages: usize) -> PyResult<()> {
+        self.app()?.outgoing_queue(messages).map_err(|err| core_error(py, &err))?;
+        Ok(())
+    }
+
+    /// Check messages published to topics matching `pattern` (a name, or a prefix followed by
+    /// `*`) against `schema`, compiled now.
+    fn add_topic_schema(&mut self, py: Python<'_>, pattern: &str, schema: &Bound<'_, PyAny>) -> PyResult<()> {
+        let schema = convert::from_python(schema, None)?;
+        self.app()?.topic_schema(pattern, schema).map_err(|err| core_error(py, &err))?;
         Ok(())
     }
 
@@ -228,11 +255,12 @@ impl Server {
     }
 
     /// Publish `value` as JSON to every subscriber of `topic`, from any thread; the number of
-    /// connections it was queued for (0 for a topic without subscribers). Serialising and
-    /// queueing happen without the GIL.
+    /// connections it was queued for (0 for a topic without subscribers). Validating,
+    /// serialising and queueing happen without the GIL. Raises `spikard.errors.PublishError`
+    /// when it fails the topic's schema.
     fn publish(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
         let json = convert::from_python(value, Some(bridge::encoder(py)?))?;
-        Ok(py.detach(|| self.handle.publish(topic, &json)))
+        py.detach(|| self.handle.publish(topic, &json)).map_err(|err| publish_error(py, &err))
     }
 
     /// How many connections are subscribed to `topic` now.
@@ -261,6 +289,7 @@ impl Server {
             ("handler_errors", m.handler_errors),
             ("replies_dropped", m.replies_dropped),
             ("slow_consumers_closed", m.slow_consumers_closed),
+            ("publishes_refused", m.publishes_refused),
         ] {
             dict.set_item(name, value)?;
         }

@@ -60,7 +60,8 @@ impl NativeServer {
     /// `Server.start(routes, options)`: compile the routes, bind, and serve on a background
     /// thread. `routes` is an Array of Hashes (`path`, schemas, `max_message_size`, and whether
     /// `on_connect`, `on_disconnect` and `binary` are set); `options` a Hash of `host`, `port`,
-    /// `max_message_size`, `outgoing_queue`, `drain_timeout` (seconds), `static_dir`, `workers`.
+    /// `max_message_size`, `outgoing_queue`, `drain_timeout` (seconds), `static_dir`, `workers`
+    /// and `topics` (`[pattern, schema]` pairs).
     fn start(ruby: &Ruby, routes: RArray, options: RHash) -> Result<Self, Error> {
         let queue = Arc::new(JobQueue::default());
         let mut app = App::new();
@@ -84,6 +85,9 @@ impl NativeServer {
         }
         if let Some(dir) = option::<String>(ruby, options, "static_dir")? {
             app.static_dir(dir);
+        }
+        if let Some(topics) = option::<RArray>(ruby, options, "topics")? {
+            add_topics(ruby, &mut app, topics)?;
         }
         for (index, entry) in routes.into_iter().enumerate() {
             let spec = route_spec(ruby, RHash::try_convert(entry)?)?;
@@ -164,7 +168,8 @@ impl NativeServer {
     }
 
     fn publish(ruby: &Ruby, rb_self: &Self, topic: String, message: Value) -> Result<usize, Error> {
-        Ok(rb_self.handle.publish(&topic, &convert::to_json(ruby, message)?))
+        let message = convert::to_json(ruby, message)?;
+        rb_self.handle.publish(&topic, &message).map_err(|err| errors::from_publish(ruby, &err))
     }
 
     fn topic_count(&self, topic: String) -> usize {
@@ -200,6 +205,7 @@ impl NativeServer {
         set("handler_errors", m.handler_errors)?;
         set("replies_dropped", m.replies_dropped)?;
         set("slow_consumers_closed", m.slow_consumers_closed)?;
+        set("publishes_refused", m.publishes_refused)?;
         Ok(hash)
     }
 }
@@ -218,9 +224,26 @@ fn check_schemas(ruby: &Ruby, path: String, message: Value, response: Value) -> 
     Ok(())
 }
 
-/// Define `Spikard::Native::Server` and `Spikard::Native.check_schemas`.
+/// Declare `topics`, an Array of `[pattern, schema]` pairs, with `App::topic_schema`.
+fn add_topics(ruby: &Ruby, app: &mut App, topics: RArray) -> Result<(), Error> {
+    for entry in topics {
+        let (pattern, schema) = <(String, Value)>::try_convert(entry)?;
+        app.topic_schema(&pattern, convert::to_json(ruby, schema)?)
+            .map_err(|err| errors::from_core(ruby, &err))?;
+    }
+    Ok(())
+}
+
+/// `Native.check_topics([[pattern, schema], ...])`: declare them all on a scratch app so that a
+/// bad pattern, a pattern declared twice or a schema that does not compile raises when declared.
+fn check_topics(ruby: &Ruby, topics: RArray) -> Result<(), Error> {
+    add_topics(ruby, &mut App::new(), topics)
+}
+
+/// Define `Spikard::Native::Server`, `Spikard::Native.check_schemas` and `check_topics`.
 pub(crate) fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     native.define_module_function("check_schemas", function!(check_schemas, 3))?;
+    native.define_module_function("check_topics", function!(check_topics, 1))?;
     let class = native.define_class("Server", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_singleton_method("start", function!(NativeServer::start, 2))?;

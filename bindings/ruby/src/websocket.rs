@@ -116,11 +116,13 @@ impl WebSocket {
     }
 
     fn publish(ruby: &Ruby, rb_self: &Self, topic: String, message: Value) -> Result<usize, Error> {
-        Ok(rb_self.conn.publish(&topic, &convert::to_json(ruby, message)?))
+        let message = convert::to_json(ruby, message)?;
+        rb_self.conn.publish(&topic, &message).map_err(|err| errors::from_publish(ruby, &err))
     }
 
     fn publish_others(ruby: &Ruby, rb_self: &Self, topic: String, message: Value) -> Result<usize, Error> {
-        Ok(rb_self.conn.publish_others(&topic, &convert::to_json(ruby, message)?))
+        let message = convert::to_json(ruby, message)?;
+        rb_self.conn.publish_others(&topic, &message).map_err(|err| errors::from_publish(ruby, &err))
     }
 
     fn topic_count(&self, topic: String) -> usize {

@@ -59,6 +59,9 @@ export interface SpikardOptions {
   maxMessageSize?: number;
   /** Serve this directory's files on every path that is not a WebSocket route. */
   staticDir?: string;
+  /** Capacity of each connection's outgoing queue, in messages (default 1024): a client that
+   * stops reading until it is full is closed with 1013. */
+  outgoingQueue?: number;
 }
 
 /** Where to listen. */
@@ -144,6 +147,27 @@ export class Spikard {
       const dir = options.staticDir;
       call(() => this.#app.staticDir(dir));
     }
+    if (options.outgoingQueue !== undefined) {
+      const messages = options.outgoingQueue;
+      call(() => this.#app.outgoingQueue(messages));
+    }
+  }
+
+  /**
+   * Declare the schema of the messages published to the topics `pattern` matches: a topic name
+   * (`"news"`), or a prefix followed by one `*` (`"news*"` matches `news`, `newsroom`,
+   * `news/eu`). `schema` is raw JSON Schema, zod 4 or TypeBox, converted like a route's
+   * `messageSchema`. Every publish to a matching topic (from a context or from the app) is
+   * validated once, in Rust, before fan-out; a failing one is queued for nobody and throws a
+   * {@link PublishError}. An exact name beats a prefix, a longer prefix a shorter one.
+   *
+   * Throws a `SpikardError` `schema_compile` for a schema that does not compile,
+   * `invalid_config` for a bad or repeated pattern, `invalid_state` after `listen`.
+   */
+  topic(pattern: string, schema: SchemaLike): this {
+    const json = toJsonSchema(schema, "input");
+    call(() => this.#app.topicSchema(pattern, json));
+    return this;
   }
 
   /**
@@ -231,6 +255,7 @@ export class Spikard {
    * task, another route's handler. Serialised once in Rust, the same bytes queued for each
    * member (no JavaScript per recipient). Returns how many connections it was queued for; 0 for
    * an empty room, and so always 0 before `listen` resolved and after `close`. Throws a
+   * {@link PublishError} when the topic's schema refuses `value` (nothing is sent), a
    * `TypeError` when `value` has no JSON form (a `BigInt`, say).
    */
   publish(topic: string, value: unknown): number {

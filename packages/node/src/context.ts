@@ -4,7 +4,7 @@
  * @module
  */
 
-import { native as call, nativeJson } from "./errors.js";
+import { native as call, nativeJson, type PublishError } from "./errors.js";
 import type { NativeConnection } from "./native.js";
 
 /** How a connection ended, as given to `onDisconnect`. */
@@ -132,7 +132,8 @@ export class WebSocketContext<State extends object = Record<string, unknown>> {
    * Publish `value` to every member of `topic`, this connection included when it is a member.
    * It is serialised once in Rust and the same bytes are queued for each member: no JavaScript
    * runs per recipient. Returns how many connections it was queued for (0 for an empty room).
-   * Throws a `TypeError` when `value` has no JSON form (a `BigInt`, say).
+   * Throws a {@link PublishError} when the schema declared for the topic (`app.topic`) refuses
+   * `value`, and then nothing is sent; a `TypeError` when `value` has no JSON form.
    */
   publish(topic: string, value: unknown): number {
     return nativeJson(() => this.#native.publish(topic, value));

@@ -1,7 +1,7 @@
 /**
  * Error classes: {@link SpikardError} for what the core refuses (bad schema, duplicate route,
- * bind failure, ...), each with the core's stable `code`, and {@link Rejection} for `onConnect`
- * to refuse a connection.
+ * bind failure, ...), each with the core's stable `code`; {@link PublishError} for a message
+ * its topic's schema refuses; {@link Rejection} for `onConnect` to refuse a connection.
  *
  * @module
  */
@@ -16,6 +16,37 @@ export class SpikardError extends Error {
     super(message, options);
     this.name = "SpikardError";
     this.code = code;
+  }
+}
+
+/** One failing location of a message checked against a schema. */
+export interface FieldError {
+  /** JSON pointer to the failing value (`""` for the message itself). */
+  readonly path: string;
+  /** What is wrong there. */
+  readonly message: string;
+  /** The JSON Schema keyword that failed (`maxLength`, `required`, ...). */
+  readonly keyword: string;
+}
+
+/**
+ * A publish refused because the message does not match the schema declared for its topic
+ * (`app.topic(pattern, schema)`): nothing was queued for anyone. Its `message` is the core's
+ * text, the same in every language; uncaught in a handler, it becomes the `handler_error`
+ * envelope with that message.
+ */
+export class PublishError extends SpikardError {
+  /** The topic the message was published to. */
+  readonly topic: string;
+  /** Every failing location, as in a `validation_failed` envelope. */
+  readonly errors: readonly FieldError[];
+
+  /** A refusal of a message published to `topic`. */
+  constructor(code: string, message: string, topic: string, errors: readonly FieldError[], options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = "PublishError";
+    this.topic = topic;
+    this.errors = errors;
   }
 }
 
@@ -43,7 +74,13 @@ export function fromNative(err: unknown): unknown {
   if (err instanceof Error) {
     const match = CODED.exec(err.message);
     if (match !== null) {
-      return new SpikardError(match[1] ?? "unknown", match[2] ?? "", { cause: err });
+      const code = match[1] ?? "unknown";
+      const message = match[2] ?? "";
+      const { topic, errors } = err as { topic?: unknown; errors?: unknown };
+      if (typeof topic === "string" && Array.isArray(errors)) {
+        return new PublishError(code, message, topic, errors as FieldError[], { cause: err });
+      }
+      return new SpikardError(code, message, { cause: err });
     }
   }
   return err;

@@ -26,7 +26,7 @@ export {
 } from "./app.js";
 export { type CloseInfo, WebSocketContext } from "./context.js";
 export { type CollectedRoute, type RouteDecoratorOptions, onConnect, onDisconnect, websocket } from "./decorators.js";
-export { Rejection, SpikardError } from "./errors.js";
+export { type FieldError, PublishError, Rejection, SpikardError } from "./errors.js";
 export {
   type ConvertibleSchema,
   type FromJsonSchema,

@@ -124,6 +124,20 @@ export class TestClient {
     this.#socket.ping(payload);
   }
 
+  /**
+   * Stop reading from the socket: frames pile up in the kernel's buffers, then in the server's
+   * outgoing queue (a server closes such a client with 1013 once that queue is full). Until
+   * {@link TestClient.resume}, `receive*` only returns what was read before.
+   */
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  /** Read from the socket again after {@link TestClient.pause}. */
+  resume(): void {
+    this.#socket.resume();
+  }
+
   /** The next frame (pongs included), or the close. */
   async receive(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Received> {
     const deadline = Date.now() + timeoutMs;

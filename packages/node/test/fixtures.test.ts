@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { Rejection, Spikard, type WebSocketContext, type WebSocketOptions } from "spikard";
+import { type JsonSchema, Rejection, Spikard, type WebSocketContext, type WebSocketOptions } from "spikard";
 import { type Received, type TestClient, TestServer, UpgradeRejected, describe as show } from "spikard/testing";
 import { describe, expect, test } from "vitest";
 
@@ -29,7 +29,7 @@ interface Fixture {
     response_schema?: Json;
     options?: { max_message_size?: number };
   }[];
-  app?: { max_message_size?: number };
+  app?: { max_message_size?: number; outgoing_queue?: number; topics?: { pattern: string; schema: Json }[] };
   skip?: Record<string, string>;
   steps: Step[];
 }
@@ -146,6 +146,19 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
               return { members: ctx.topicCount(room(ctx)) };
             case "publish":
               return { delivered: ctx.publish(String(message.topic), { user: user(ctx), text: message.text ?? null }) };
+            case "flood": {
+              const count = Number(message.count ?? 0);
+              // A flat string ("x".repeat builds a rope that each publish would flatten again).
+              const fill = Buffer.alloc(Number(message.bytes ?? 0), "x").toString("latin1");
+              for (let seq = 0; seq < count; seq++) {
+                try {
+                  ctx.publish(String(message.topic), { seq, fill });
+                } catch {
+                  // A refused publish is ignored, as the behaviour says.
+                }
+              }
+              return { flooded: count };
+            }
             default:
               ctx.publish(room(ctx), { user: user(ctx), text: message.text ?? null });
               return undefined;
@@ -156,8 +169,9 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
             ctx.subscribe(room(ctx));
             ctx.publish(room(ctx), { event: "join", user: user(ctx) });
           },
-          onDisconnect: (ctx) => {
+          onDisconnect: (ctx, close) => {
             ctx.publish(room(ctx), { event: "leave", user: user(ctx) });
+            log.push(`disconnect:${close.code}`);
           },
         },
       );
@@ -194,7 +208,16 @@ function checkEnvelope(got: unknown, want: { code?: Json; paths?: Json; message?
   }
 }
 
-async function runStep(server: TestServer, clients: Map<string, TestClient>, log: Log, step: Step): Promise<void> {
+/** The clients that stopped reading (`stop_reading`) until their next `expect_*` step. */
+type Paused = Set<string>;
+
+async function runStep(
+  server: TestServer,
+  clients: Map<string, TestClient>,
+  paused: Paused,
+  log: Log,
+  step: Step,
+): Promise<void> {
   const name = typeof step.client === "string" ? step.client : "default";
   const entry = Object.entries(step).find(([key]) => key !== "client");
   if (entry === undefined) {
@@ -229,7 +252,13 @@ async function runStep(server: TestServer, clients: Map<string, TestClient>, log
   if (client === undefined) {
     throw new Error(`client ${name} is not connected`);
   }
+  if (action.startsWith("expect_") && paused.delete(name)) {
+    client.resume();
+  }
   switch (action) {
+    case "stop_reading":
+      paused.add(name);
+      return client.pause();
     case "send_json":
       return client.sendJson(arg);
     case "send_text":
@@ -250,7 +279,10 @@ async function runStep(server: TestServer, clients: Map<string, TestClient>, log
     case "expect_error":
       return checkEnvelope(await client.receiveJson(), spec);
     case "expect_close": {
-      const frame = await client.receiveData();
+      let frame = await client.receiveData();
+      while (spec.skip_data === true && frame.type !== "close") {
+        frame = await client.receiveData();
+      }
       expect(frame.type, show(frame)).toBe("close");
       if (frame.type === "close") {
         expect(frame.code).toBe(spec.code);
@@ -269,18 +301,23 @@ async function runStep(server: TestServer, clients: Map<string, TestClient>, log
 
 async function runFixture(fixture: Fixture): Promise<void> {
   const log = new Log();
-  const app = new Spikard(
-    fixture.app?.max_message_size === undefined ? {} : { maxMessageSize: fixture.app.max_message_size },
-  );
+  const app = new Spikard({
+    ...(fixture.app?.max_message_size === undefined ? {} : { maxMessageSize: fixture.app.max_message_size }),
+    ...(fixture.app?.outgoing_queue === undefined ? {} : { outgoingQueue: fixture.app.outgoing_queue }),
+  });
+  for (const topic of fixture.app?.topics ?? []) {
+    app.topic(topic.pattern, topic.schema as JsonSchema);
+  }
   for (const route of fixture.routes) {
     addRoute(app, log, route);
   }
   const server = await TestServer.start(app);
   const clients = new Map<string, TestClient>();
+  const paused: Paused = new Set();
   try {
     for (const [index, step] of fixture.steps.entries()) {
       try {
-        await runStep(server, clients, log, step);
+        await runStep(server, clients, paused, log, step);
       } catch (err) {
         throw new Error(`step ${index} ${JSON.stringify(step)}: ${(err as Error).message}`, { cause: err });
       }

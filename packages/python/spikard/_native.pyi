@@ -14,6 +14,7 @@ __all__ = [
     "Job",
     "Server",
     "check_schema",
+    "check_topics",
     "use_batch_policy",
 ]
 
@@ -24,6 +25,9 @@ DISCONNECT: Final[int]
 
 def check_schema(route: str, which: str, schema: Any) -> None:
     """Compile ``schema``; raise ``SchemaCompileError`` naming ``route`` when it is invalid."""
+
+def check_topics(topics: list[tuple[str, Any]]) -> None:
+    """Register every ``(pattern, schema)`` on an empty app; raise what the core raises."""
 
 def use_batch_policy() -> None:
     """Run the calling thread under SCHED_BATCH (Linux), unless SPIKARD_SCHED_BATCH=0."""
@@ -109,6 +113,8 @@ class App:
         on_binary: bool = False,
     ) -> None: ...
     def set_max_message_size(self, bytes: int) -> None: ...
+    def set_outgoing_queue(self, messages: int) -> None: ...
+    def add_topic_schema(self, pattern: str, schema: Any) -> None: ...
     def set_static_dir(self, directory: str | PathLike[str]) -> None: ...
     def set_drain_timeout(self, seconds: float) -> None: ...
     def bind(self, host: str, port: int) -> Server: ...

@@ -12,9 +12,9 @@ from typing import Any, ParamSpec, TypeVar
 
 from spikard import _native
 from spikard._runtime import Dispatcher, event_loop
-from spikard.errors import DuplicateRouteError
+from spikard.errors import DuplicateRouteError, SchemaExtractionError
 from spikard.routing import WebSocketRoute, _caller_locals
-from spikard.schema import JsonSchema
+from spikard.schema import JsonSchema, json_schema
 
 __all__ = ["Server", "Spikard"]
 
@@ -43,11 +43,14 @@ class Spikard:
         max_message_size: int | None = None,
         static_dir: str | os.PathLike[str] | None = None,
         drain_timeout: float | None = None,
+        outgoing_queue: int | None = None,
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket`.
         max_message_size: largest message in bytes for routes without their own limit
             (default 1 MiB); larger messages close the connection with 1009.
+        outgoing_queue: capacity of each connection's outgoing queue, in messages (default
+            1024); a client that stops reading is closed with 1013 once its queue is full.
         static_dir: serve this directory's files on every other path (``index.html`` for
             directories), e.g. a browser client.
         drain_timeout: seconds graceful shutdown waits for connections to close (default 10).
@@ -58,6 +61,8 @@ class Spikard:
         self.max_message_size = max_message_size
         self.static_dir = static_dir
         self.drain_timeout = drain_timeout
+        self.outgoing_queue = outgoing_queue
+        self._topic_schemas: dict[str, JsonSchema | bool] = {}
         for route in routes:
             self.add_route(route)
 
@@ -104,6 +109,44 @@ class Spikard:
 
         return decorate
 
+    def topic(self, pattern: str, *, schema: Any) -> None:
+        """Declare the schema of the topics (rooms) matching ``pattern``: every message
+        published to them (``ws.publish``, ``ws.publish_others``, ``app.publish``) must satisfy
+        it, or the publish raises :class:`~spikard.PublishError` and nobody receives it.
+
+        ``pattern`` is a topic name (``"news"``) or a prefix followed by one ``*`` (``"news*"``
+        matches ``news``, ``newsroom`` and ``news/eu``); an exact name beats a prefix, a longer
+        prefix beats a shorter one. ``schema`` takes every form a route's schema does: a
+        TypedDict, a Pydantic model, a msgspec Struct, a dataclass or any supported annotation
+        (its serialization schema: what the published value turns into), or a JSON Schema
+        ``dict`` (or ``True``/``False``). The Rust core validates each published message once,
+        before fan-out, without the GIL. Declare topics before the app starts.
+
+        Raises:
+            ConfigError: ``pattern`` is empty or has a ``*`` elsewhere than at its end, or is
+                already declared.
+            SchemaCompileError: the schema is not a valid JSON Schema.
+            SchemaExtractionError: the annotation has no JSON Schema.
+            RuntimeError: the app is running.
+        """
+        if self._servers:
+            raise RuntimeError("declare topic schemas before the app starts")
+        if isinstance(schema, (dict, bool)):
+            compiled: JsonSchema | bool = schema
+        else:
+            try:
+                derived = json_schema(schema, mode="serialization")
+            except SchemaExtractionError as exc:
+                raise SchemaExtractionError(f"topic {pattern}: cannot derive the schema: {exc}") from None
+            compiled = True if derived is None else derived
+        _native.check_topics([*self._topic_schemas.items(), (pattern, compiled)])
+        self._topic_schemas[pattern] = compiled
+
+    @property
+    def topic_schemas(self) -> dict[str, JsonSchema | bool]:
+        """The declared topic schemas as JSON Schemas, by pattern, in declaration order."""
+        return dict(self._topic_schemas)
+
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Server:
         """Bind ``host:port`` and serve in the background (port 0 picks a free port).
 
@@ -123,6 +166,10 @@ class Spikard:
             native.set_static_dir(os.fspath(self.static_dir))
         if self.drain_timeout is not None:
             native.set_drain_timeout(self.drain_timeout)
+        if self.outgoing_queue is not None:
+            native.set_outgoing_queue(self.outgoing_queue)
+        for pattern, schema in self._topic_schemas.items():
+            native.add_topic_schema(pattern, schema)
         for index, route in enumerate(self._routes):
             native.add_route(
                 route.path,
@@ -161,6 +208,8 @@ class Spikard:
 
         Raises:
             TypeError: ``data`` has no JSON form (nothing is sent).
+            PublishError: ``data`` does not match the topic's schema (see :meth:`topic`;
+                nothing is sent).
         """
         return self.publish_sync(topic, data)
 

@@ -197,6 +197,8 @@ class WebSocket:
 
         Raises:
             TypeError: ``data`` has no JSON form (nothing is sent).
+            PublishError: ``data`` does not match the topic's schema (declared with
+                :meth:`Spikard.topic <spikard.Spikard.topic>`); nothing is sent.
         """
         return self._conn.publish(topic, data)
 

@@ -7,12 +7,17 @@ parsing messages.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypedDict
+
 __all__ = [
     "BindError",
     "ConfigError",
     "ConnectionClosedError",
     "DuplicateRouteError",
+    "FieldError",
     "InvalidPathError",
+    "PublishError",
     "Reject",
     "SchemaCompileError",
     "SchemaExtractionError",
@@ -86,6 +91,43 @@ class ConnectionClosedError(SpikardError):
     code = "connection_closed"
 
 
+class FieldError(TypedDict):
+    """One failing location of a value checked against a JSON Schema."""
+
+    path: str
+    """JSON pointer to the failing value (``""`` for the value itself)."""
+    message: str
+    """What is wrong there."""
+    keyword: str
+    """The JSON Schema keyword that failed (``"type"``, ``"maxLength"``, ...)."""
+
+
+class PublishError(SpikardError, ValueError):
+    """A message published to a topic does not match the schema declared for it with
+    :meth:`Spikard.topic <spikard.Spikard.topic>`; it was queued for nobody.
+
+    Raised by ``ws.publish``, ``ws.publish_others``, ``app.publish`` and ``app.publish_sync``.
+    Uncaught in a handler, it becomes the usual ``handler_error`` envelope, whose ``message`` is
+    this error's message (the same text in every Spikard language).
+
+    Attributes:
+        code: ``"publish_invalid"``.
+        topic: the topic the message was published to.
+        errors: every failing location, as in a ``validation_failed`` envelope.
+    """
+
+    code = "publish_invalid"
+
+    def __init__(
+        self, message: str, *, topic: str, errors: Iterable[FieldError] = (), code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.errors: list[FieldError] = list(errors)
+        if code is not None:
+            self.code = code
+
+
 class Reject(Exception):
     """Raise in ``on_connect`` to refuse a connection.
 
@@ -120,3 +162,8 @@ def _from_native(code: str, message: str, route: str | None) -> SpikardError:
     """Build the exception for a core error code (called by ``spikard._native``)."""
     cls = _BY_CODE.get(code, SpikardError)
     return cls(message, route=route)
+
+
+def _publish_from_native(code: str, message: str, topic: str, errors: list[FieldError]) -> PublishError:
+    """Build the :class:`PublishError` for a refused publish (called by ``spikard._native``)."""
+    return PublishError(message, topic=topic, errors=errors, code=code)

@@ -58,7 +58,7 @@ def test_every_python_block_is_tested() -> None:
     fenced = [m for m in ANY_BLOCK.finditer(text) if m[1] in ("python", "javascript")]
     marked = [m for m in BLOCK.finditer(text) if m["lang"] in ("python", "javascript")]
     assert len(fenced) == len(marked), "a Python or JavaScript block lacks its <!-- test: NAME --> marker"
-    assert set(DOC_BLOCKS) == set(SCENARIOS) | {"client", "browser", "testing", "rooms-push"}
+    assert set(DOC_BLOCKS) == set(SCENARIOS) | {"client", "browser", "testing", "rooms-push", "rooms-schema"}
 
 
 def echo_scenario(served: Served) -> None:
@@ -209,6 +209,19 @@ def test_rooms_push_block(tmp_path: Path) -> None:
     shown = re.search(r"It prints `(.*?)` and `(.*?)`\.", DOC.read_text())
     assert shown is not None, "the output shown after the rooms-push block"
     assert done.stdout.splitlines() == [shown[1], shown[2]]
+
+
+def test_rooms_schema_block(tmp_path: Path) -> None:
+    path = tmp_path / "rooms_schema_block.py"
+    path.write_text(DOC_BLOCKS["rooms-schema"])
+    done = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    shown = re.search(r"It prints `(.*?)` \(nobody.*?\), then\n`(.*?)`, then\n`(.*?)`\.", DOC.read_text())
+    assert shown is not None, "the output shown after the rooms-schema block"
+    assert done.stdout.splitlines() == [shown[1], shown[2], shown[3]]
+    assert "spikard.errors.PublishError" in done.stderr, "the uncaught error is logged"
 
 
 def readme_python_blocks() -> list[str]:

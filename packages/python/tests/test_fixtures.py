@@ -9,6 +9,7 @@ behaviours with the public API, served on 127.0.0.1:0, and driven step by step w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -20,12 +21,15 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from spikard import Reject, Spikard, WebSocket, WebSocketRoute, websocket
+from spikard import PublishError, Reject, Spikard, WebSocket, WebSocketRoute, websocket
 from spikard.testing import TestClient
 
 LANGUAGE = "python"
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 TIMEOUT = 5.0
+# Frames a client buffers before its reader pauses the transport: a client that stops calling
+# recv (the `stop_reading` step) then really stops reading from its socket.
+CLIENT_MAX_QUEUE = 16
 FILES = sorted((FIXTURES / "websocket").glob("*.json"))
 FORMAT = jsonschema.Draft202012Validator(json.loads((FIXTURES / "schema.json").read_text()))
 
@@ -165,11 +169,13 @@ def behaviour(name: str, path: str, log: HookLog, **options: Any) -> WebSocketRo
 
         return close_on_message
     if name == "rooms":
-        return rooms_route(route)
+        return rooms_route(route, log)
     raise LookupError(f"unknown handler behaviour {name!r}: implement it or skip the fixture for python")
 
 
-def rooms_route(route: Callable[[Callable[..., Any]], WebSocketRoute[..., Any]]) -> WebSocketRoute[..., Any]:
+def rooms_route(
+    route: Callable[[Callable[..., Any]], WebSocketRoute[..., Any]], log: HookLog
+) -> WebSocketRoute[..., Any]:
     """The ``rooms`` behaviour: one room per path parameter ``room``, user from query ``user``."""
 
     def names(ws: WebSocket) -> tuple[str, str]:
@@ -187,6 +193,12 @@ def rooms_route(route: Callable[[Callable[..., Any]], WebSocketRoute[..., Any]])
         if action == "publish":
             delivered = await ws.publish(message["topic"], {"user": user, "text": message["text"]})
             return {"delivered": delivered}
+        if action == "flood":
+            fill = "x" * message["bytes"]
+            for seq in range(message["count"]):
+                with contextlib.suppress(PublishError):
+                    await ws.publish(message["topic"], {"seq": seq, "fill": fill})
+            return {"flooded": message["count"]}
         await ws.publish(room, {"user": user, "text": message["text"]})
         return None
 
@@ -197,15 +209,21 @@ def rooms_route(route: Callable[[Callable[..., Any]], WebSocketRoute[..., Any]])
         await ws.publish(room, {"event": "join", "user": user})
 
     @rooms.on_disconnect
-    async def leave(ws: WebSocket) -> None:
+    async def leave(ws: WebSocket, code: int) -> None:
         user, room = names(ws)  # the connection has already left the room
         await ws.publish(room, {"event": "leave", "user": user})
+        log.push(f"disconnect:{code}")
 
     return rooms
 
 
 def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
-    app = Spikard(max_message_size=fixture.get("app", {}).get("max_message_size"))
+    settings = fixture.get("app", {})
+    app = Spikard(
+        max_message_size=settings.get("max_message_size"), outgoing_queue=settings.get("outgoing_queue")
+    )
+    for topic in settings.get("topics", []):
+        app.topic(topic["pattern"], schema=topic["schema"])
     for spec in fixture["routes"]:
         options: dict[str, Any] = {
             key: spec[key] for key in ("message_schema", "response_schema") if key in spec
@@ -256,6 +274,7 @@ class Runner:
             proxy=None,
             ping_interval=None,
             max_size=None,
+            max_queue=CLIENT_MAX_QUEUE,
             open_timeout=TIMEOUT,
         )
 
@@ -303,21 +322,33 @@ class Runner:
         elif action == "expect_binary_hex":
             got = await self.receive(name)
             assert got == bytes.fromhex(arg), f"expected binary {arg}, got {got!r}"
+        elif action == "stop_reading":
+            # Nothing to do but not call recv until the next expect_* step: once
+            # CLIENT_MAX_QUEUE frames are buffered, the client pauses reading its socket.
+            assert name in self.sockets, f"client {name!r} is not connected"
         elif action == "expect_close":
-            try:
-                got = await self.receive(name)
-            except ConnectionClosed as closed:
-                frame = closed.rcvd
-                assert frame is not None, "the connection ended without a close frame"
-                assert frame.code == arg["code"], f"close code {frame.code} != {arg['code']}"
-                if "reason" in arg:
-                    assert frame.reason == arg["reason"]
-            else:
-                pytest.fail(f"expected close {arg}, got {got!r}")
+            await self.expect_close(name, arg)
         elif action == "close":
             await self.sockets[name].close(arg["code"], arg.get("reason", ""))
         else:
             pytest.fail(f"unknown step {action!r}")
+
+    async def expect_close(self, name: str, want: dict[str, Any]) -> None:
+        """The next frame is the server's close frame (data frames skipped with ``skip_data``)."""
+        socket = self.sockets[name]
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                got = await socket.recv()
+                while want.get("skip_data"):
+                    got = await socket.recv()
+        except ConnectionClosed as closed:
+            frame = closed.rcvd
+            assert frame is not None, "the connection ended without a close frame"
+            assert frame.code == want["code"], f"close code {frame.code} != {want['code']}"
+            if "reason" in want:
+                assert frame.reason == want["reason"]
+        else:
+            pytest.fail(f"expected close {want}, got {got!r}")
 
     async def close_all(self) -> None:
         for socket in self.sockets.values():

@@ -286,6 +286,68 @@ RSpec.describe Spikard::App do
       end
     end
 
+    it "checks messages published to a topic with a schema, exact names before prefixes" do
+      caught = Queue.new
+      app = Spikard.app do
+        topic "news*", schema: { type: "object", properties: { text: { type: "string", maxLength: 5 } } }
+        topic "news/free", schema: true
+        websocket("/news/{desk}", on_connect: ->(ws) { ws.subscribe("news/#{ws.params["desk"]}") }) do |message, ws|
+          topic = message.fetch("topic")
+          if message["catch"]
+            begin
+              ws.publish_others(topic, { text: message["text"] })
+            rescue Spikard::PublishError => e
+              caught << e
+              { caught: e.code }
+            end
+          else
+            { delivered: ws.publish(topic, { text: message["text"] }) }
+          end
+        end
+      end
+      expect(app.topic_schemas.keys).to eq(%w[news* news/free])
+      serve(app) do |server|
+        reader = server.connect("/news/eu")
+        writer = server.connect("/news/free")
+        writer.send_json({ "topic" => "news/eu", "text" => "far too long" })
+        failure = writer.receive_json
+        expect(failure).to include("type" => "error", "code" => "handler_error", "errors" => [])
+        writer.send_json({ "topic" => "news/eu", "text" => "far too long", "catch" => true })
+        expect(writer.receive_json).to eq("caught" => "publish_invalid")
+        error = caught.pop
+        expect(error).to be_a(Spikard::Error)
+        expect([error.code, error.topic, error.message]).to eq(["publish_invalid", "news/eu", failure["message"]])
+        expect(error.message).to start_with('message published to "news/eu" does not match the topic\'s schema: /text')
+        expect(error.errors.map(&:to_h)).to eq([{ path: "/text", message: error.errors[0].message, keyword: "maxLength" }])
+        expect(error.errors[0]["keyword"]).to eq("maxLength")
+
+        expect { server.publish("news/eu", { text: 1 }) }.to raise_error(Spikard::PublishError) { |e|
+          expect([e.topic, e.errors.map(&:path), e.errors.map(&:keyword)]).to eq(["news/eu", ["/text"], ["type"]])
+        }
+        expect { app.publish("newsroom", { text: "too long" }) }.to raise_error(Spikard::PublishError, /"newsroom"/)
+        # The exact pattern (schema `true`) beats the prefix; topics matching nothing are unchecked.
+        writer.send_json({ "topic" => "news/free", "text" => "long but free" })
+        expect([writer.receive_json, writer.receive_json]).to eq([{ "text" => "long but free" }, { "delivered" => 1 }])
+        expect(server.publish("sport", { text: "anything goes" })).to eq(0)
+        # The refused messages reached nobody: the reader's first message is the valid one.
+        expect(server.publish("news/eu", { text: "short" })).to eq(1)
+        expect(reader.receive_json).to eq("text" => "short")
+        expect(server.metrics[:publishes_refused]).to eq(4)
+      end
+    end
+
+    it "refuses a topic schema that does not compile, a bad pattern and a pattern declared twice" do
+      app = described_class.new
+      expect { app.topic("news", schema: { type: 12 }) }
+        .to raise_error(Spikard::SchemaError, /news/) { |e| expect(e.code).to eq("schema_compile") }
+      expect { app.topic("a*b", schema: {}) }
+        .to raise_error(Spikard::ConfigError) { |e| expect(e.code).to eq("invalid_config") }
+      app.topic("news", schema: {})
+      expect { app.topic("news", schema: { type: "object" }) }
+        .to raise_error(Spikard::ConfigError, /already has a schema/) { |e| expect(e.code).to eq("invalid_config") }
+      expect(app.topic_schemas).to eq("news" => {})
+    end
+
     it "refuses to publish before the app runs" do
       expect { described_class.new.publish("t", {}) }.to raise_error(Spikard::ServerError, /not running/)
     end

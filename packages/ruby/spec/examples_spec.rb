@@ -2,10 +2,9 @@
 
 require_relative "spec_helper"
 require "net/http"
-require "tmpdir"
 
-# The examples and the documented snippets, run as a person would: as programs, on a real
-# port, stopped with a signal.
+# The examples and the README's snippet, run as a person would: as programs, on a real port,
+# stopped with a signal (docs/ruby.md's blocks are run by docs_spec.rb).
 RSpec.describe "examples and documentation" do
   let(:examples) { File.join(REPO_ROOT, "examples", "ruby") }
 
@@ -70,33 +69,11 @@ RSpec.describe "examples and documentation" do
     expect(snippet.lines(chomp: true).reject(&:empty?) - example).to eq([])
   end
 
-  # Runs the first Ruby block of a Markdown file on a free port; it must serve `/chat`.
-  def run_snippet(markdown_file)
-    snippet = ruby_blocks(File.read(markdown_file)).first
-    expect(snippet).not_to be_nil, "#{markdown_file} has no ```ruby block"
-    Dir.mktmpdir do |dir|
-      program = File.join(dir, "snippet.rb")
-      File.write(program, snippet.gsub(/port: \d+/, "port: 0"))
-      child = spawn_server(program)
-      client = Spikard::Testing::Client.connect(child.url("/chat"))
-      client.send_json({ "text" => "hi" })
-      expect(client.receive_json).to include("code" => "validation_failed", "errors" => [include("path" => "/user")])
-      client.send_json({ "text" => "hi", "user" => "ada" })
-      expect(client.receive_json).to eq("echo" => "hi", "from" => "ada")
-      child.signal("INT")
-      expect(client.receive_data.code).to eq(1001)
-      expect(child.exit_status).to be_success
-    end
-  end
-
-  it "runs the quick start of docs/ruby.md" do
-    run_snippet(File.join(REPO_ROOT, "docs", "ruby.md"))
-  end
-
   it "runs the Ruby example of the README" do
     readme = File.join(REPO_ROOT, "README.md")
-    skip "README.md has no Ruby example yet" if ruby_blocks(File.read(readme)).empty?
+    snippet = ruby_blocks(File.read(readme)).first
+    skip "README.md has no Ruby example yet" unless snippet
 
-    run_snippet(readme)
+    run_chat_program(snippet)
   end
 end

@@ -11,6 +11,8 @@ module Spikard
   class App
     # @return [Array<Route>] the registered routes, in registration order
     attr_reader :routes
+    # @return [Hash{String => Hash}] the declared topic schemas, by pattern (see {#topic})
+    attr_reader :topic_schemas
 
     # @param max_message_size [Integer, nil] largest accepted message in bytes (default 1 MiB);
     #   larger messages close the connection with 1009
@@ -31,6 +33,27 @@ module Spikard
       raise ConfigError.new("threads must be at least 1", "invalid_config") if @threads < 1
 
       @routes = []
+      @topic_schemas = {}.freeze
+    end
+
+    # Declare the JSON Schema of the messages published to the topics `pattern` matches: a topic
+    # name (`"news"`), or a prefix followed by one `*` (`"news*"` matches `news`, `newsroom` and
+    # `news/eu`). Every publish to a matching topic (from {WebSocket#publish},
+    # {WebSocket#publish_others}, {#publish} or {Server#publish}) is validated once, in the core,
+    # before fan-out; a failing message is queued for nobody and the call raises
+    # {PublishError}. When several patterns match, an exact name beats a prefix and a longer
+    # prefix beats a shorter one. In a {Spikard.app} block: `topic "news*", schema: {...}`.
+    #
+    # @param pattern [String]
+    # @param schema [Hash, Boolean] a JSON Schema (String or Symbol keys), checked now
+    # @return [self]
+    # @raise [SchemaError] for a schema that does not compile
+    # @raise [ConfigError] for a bad pattern or a pattern declared twice
+    def topic(pattern, schema:)
+      declared = @topic_schemas.to_a.push([String(pattern), schema])
+      Native.check_topics(declared)
+      @topic_schemas = declared.to_h.freeze
+      self
     end
 
     # Register a WebSocket route and return it.
@@ -63,7 +86,8 @@ module Spikard
     # @return [Server]
     # @raise [BindError, ConfigError, SchemaError]
     def start(host: "127.0.0.1", port: 0)
-      native = Native::Server.start(@routes.map(&:spec), @options.merge(host: host.to_s, port: Integer(port)))
+      options = @options.merge(host: host.to_s, port: Integer(port), topics: @topic_schemas.to_a)
+      native = Native::Server.start(@routes.map(&:spec), options)
       @server = Server.new(native, @routes, threads: @threads)
     end
 
@@ -73,6 +97,7 @@ module Spikard
     # @param message [Object] a JSON value
     # @return [Integer] the number of connections it was queued for
     # @raise [ServerError] when the app is not running
+    # @raise [PublishError] when the message does not match its topic's schema
     def publish(topic, message)
       raise ServerError.new("the app is not running; start or run it first", "not_running") unless @server
 

@@ -86,6 +86,7 @@ module Spikard
     # @param topic [String]
     # @param message [Object] a JSON value
     # @return [Integer] the number of connections it was queued for
+    # @raise [PublishError] when the message does not match its topic's schema ({App#topic})
     def publish(topic, message) = @native.publish(topic.to_s, message)
 
     # @param topic [String]
@@ -96,7 +97,8 @@ module Spikard
     def topics = @native.topics
 
     # The core's counters: connections accepted, rejected and active, messages received,
-    # invalid JSON, validation failures, handler errors, replies dropped, slow consumers closed.
+    # invalid JSON, validation failures, handler errors, replies dropped, slow consumers closed,
+    # publishes refused by a topic schema.
     # @return [Hash{Symbol => Integer}]
     def metrics = @native.metrics
   end

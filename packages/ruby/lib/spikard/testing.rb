@@ -58,7 +58,9 @@ module Spikard
     # (UTF-8 for text, binary otherwise); `code` and `reason` are set for :close.
     Frame = Struct.new(:type, :data, :code, :reason)
 
-    # A WebSocket client (RFC 6455) on a real TCP socket, for tests. Not thread-safe.
+    # A WebSocket client (RFC 6455) on a real TCP socket, for tests. Not thread-safe. It reads
+    # the socket only inside {#receive} (and the methods built on it), never in the background:
+    # between those calls it is a client that stopped reading.
     class Client
       GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
       OPCODES = { 0x0 => :continuation, 0x1 => :text, 0x2 => :binary, 0x8 => :close, 0x9 => :ping, 0xA => :pong }.freeze

@@ -49,6 +49,11 @@ module Behaviours
 
   # `rooms`: topics named by the path parameter `room`, as a Spikard::Handler subclass.
   class Rooms < Spikard::Handler
+    def initialize(log)
+      super()
+      @log = log
+    end
+
     def on_connect(ws)
       ws.subscribe(room(ws))
       ws.publish(room(ws), { event: "join", user: user(ws) })
@@ -61,18 +66,33 @@ module Behaviours
         { left: room(ws) }
       when "count" then { members: ws.topic_count(room(ws)) }
       when "publish" then { delivered: ws.publish(message["topic"], { user: user(ws), text: message["text"] }) }
+      when "flood" then flood(ws, message.fetch("topic"), message.fetch("count"), message.fetch("bytes"))
       else
         ws.publish(room(ws), { user: user(ws), text: message["text"] })
         nil
       end
     end
 
-    def on_disconnect(ws, _close) = ws.publish(room(ws), { event: "leave", user: user(ws) })
+    def on_disconnect(ws, close)
+      ws.publish(room(ws), { event: "leave", user: user(ws) })
+      @log << "disconnect:#{close.code}"
+    end
 
     private
 
     def room(ws) = ws.params.fetch("room")
     def user(ws) = ws.query.fetch("user", "anonymous")
+
+    # Publish `count` messages of `bytes` filler each; refused or undelivered ones are ignored.
+    def flood(ws, topic, count, bytes)
+      fill = "x" * bytes
+      count.times do |seq|
+        ws.publish(topic, { seq: seq, fill: fill })
+      rescue Spikard::PublishError
+        next
+      end
+      { flooded: count }
+    end
   end
 
   module_function
@@ -124,7 +144,7 @@ module Behaviours
         message.fetch("times").times { |i| ws.send({ push: i }) }
         { done: true }
       end
-    when "rooms" then app.websocket(path, Rooms, **options)
+    when "rooms" then app.websocket(path, Rooms.new(log), **options)
     when "close_on_message" then app.websocket(path, method(:close_on_message), **options)
     else
       raise ArgumentError, "unknown handler behaviour #{spec["handler"].inspect}"

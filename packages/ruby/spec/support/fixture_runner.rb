@@ -18,7 +18,9 @@ class FixtureRunner
   end
 
   def run
-    app = Spikard::App.new(**{ max_message_size: @fixture.dig("app", "max_message_size") }.compact)
+    settings = @fixture.fetch("app", {})
+    app = Spikard::App.new(**settings.slice("max_message_size", "outgoing_queue").transform_keys(&:to_sym))
+    settings.fetch("topics", []).each { |topic| app.topic(topic.fetch("pattern"), schema: topic.fetch("schema")) }
     @fixture.fetch("routes").each { |route| Behaviours.register(app, route, @log) }
     Spikard::Testing.serve(app) do |server|
       @server = server
@@ -56,7 +58,10 @@ class FixtureRunner
     when "expect_binary_hex" then expect_frame(client.receive_data, :binary, unhex(arg))
     when "expect_json" then expect_equal(client.receive_json, arg, "JSON")
     when "expect_error" then expect_envelope(client.receive_json, arg)
-    when "expect_close" then expect_close(client.receive_data, arg)
+    when "expect_close" then expect_close(arg.fetch("skip_data", false) ? skip_to_close(client) : client.receive_data, arg)
+    # Testing::Client reads its socket only inside receive calls: until the next expect_* step
+    # nothing is read, so frames pile up in the kernel's buffers and then in the server's queue.
+    when "stop_reading" then nil
     when "close" then client.close(arg.fetch("code"), arg.fetch("reason", ""))
     else raise Mismatch, "unknown step #{action.inspect}"
     end
@@ -89,6 +94,16 @@ class FixtureRunner
     matches = frame.type == :close && frame.code == want.fetch("code") &&
               (!want.key?("reason") || frame.reason == want["reason"])
     raise Mismatch, "expected close #{want}, got #{frame.to_h}" unless matches
+  end
+
+  # The first frame that is not a data frame (nor a pong), within EXPECT_TIMEOUT overall.
+  def skip_to_close(client)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + EXPECT_TIMEOUT
+    loop do
+      frame = client.receive_data
+      return frame unless %i[text binary].include?(frame.type)
+      raise Mismatch, "no close frame within #{EXPECT_TIMEOUT}s" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    end
   end
 
   def expect_envelope(got, want)

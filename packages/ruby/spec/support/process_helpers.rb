@@ -2,6 +2,7 @@
 
 require "open3"
 require "timeout"
+require "tmpdir"
 
 # Runs a Ruby program that calls `App#run` in a child process, on a free port, and stops it
 # with a signal the way a person would with Ctrl-C.
@@ -30,6 +31,25 @@ module ProcessHelpers
     raise "#{file} did not start: #{line}#{stderr.read unless waiter.alive?}" unless port
 
     Child.new(waiter.pid, Integer(port), stdout, stderr, waiter)
+  end
+
+  # Run `code`, a program that calls `app.run(..., port: N)`, on a free port (N becomes 0); it
+  # must serve the design document's `/chat`. Stopped with SIGINT, it must close with 1001 and
+  # exit cleanly.
+  def run_chat_program(code)
+    Dir.mktmpdir do |dir|
+      program = File.join(dir, "snippet.rb")
+      File.write(program, code.gsub(/port: \d+/, "port: 0"))
+      child = spawn_server(program)
+      client = Spikard::Testing::Client.connect(child.url("/chat"))
+      client.send_json({ "text" => "hi" })
+      expect(client.receive_json).to include("code" => "validation_failed", "errors" => [include("path" => "/user")])
+      client.send_json({ "text" => "hi", "user" => "ada" })
+      expect(client.receive_json).to eq("echo" => "hi", "from" => "ada")
+      child.signal("INT")
+      expect(client.receive_data.code).to eq(1001)
+      expect(child.exit_status).to be_success
+    end
   end
 
   # The fenced ```ruby blocks of a Markdown file.
