@@ -5,8 +5,16 @@ measurement, waits for its `READY <port> [<pid>]` line (or Spikard's `spikard li
 ws://HOST:PORT`), runs the Rust load generator `target/release/spikard-bench` pinned to CPU 0 with
 `--server-pid`, and interleaves the servers A/B/C/A/B/C for every scenario. Medians over rounds,
 ratios in messages per server CPU-second. The full run writes `docs/benchmarks.md` and
-`docs/benchmarks.png`; `--quick` prints one `ratio <ours>/<peer> = X` line per comparison and
-writes its report under `target/bench/` (it is not the committed result).
+`docs/benchmarks.png`; `--quick` (echo 20 B and broadcast) prints one `ratio <ours>/<peer> = X`
+line per comparison and writes its report under `target/bench/` (it is not the committed result).
+
+Broadcast (`spikard-bench broadcast`): 1 sender and `--subscribers` (100) subscribers on
+`/broadcast`, where the server publishes every message to everyone in the room but its sender
+(ours: `publish_others`, the core fans out; Node `ws`: a JS loop over the room calling
+`client.send`). Closed loop over the whole room: `--broadcast-in-flight` messages in flight, a
+message leaving the window only once every subscriber has it. The figure is deliveries (one
+message to one subscriber) per server CPU-second; latency runs from the send to the last
+subscriber's receipt.
 
 Add a server: append a `Server(...)` to SERVERS (its command gets `PORT` in the environment and
 `{port}`/`{root}` substituted in its arguments; `check` is a command that must succeed for the
@@ -67,6 +75,8 @@ class Server:
     """Serves the validated chat route at `/chat`."""
     binary: bool = True
     """Echoes binary frames on `/echo`."""
+    broadcast: bool = False
+    """Serves the `/broadcast` room (every message to everyone else in it)."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment variables."""
     native: str | None = None
@@ -112,28 +122,29 @@ SERVERS: list[Server] = [
            [str(LOADGEN), "serve", "--host", "127.0.0.1", "--port", "{port}"],
            ["test", "-x", str(LOADGEN)], "build it: cargo build --release -p spikard-bench",
            RUST_VERSION,
-           "tokio current-thread runtime", chat=True, binary=False),
+           "tokio current-thread runtime", chat=True, binary=False, broadcast=True),
     Server("python", "Spikard Python", True,
            [PY, "{root}/bench/ours/spikard_python.py"],
            _py_check("spikard._native"), "build it: maturin develop --release (root pyproject.toml)",
-           _py_versions("spikard"), "uvloop when installed", chat=True,
+           _py_versions("spikard"), "uvloop when installed", chat=True, broadcast=True,
            native="packages/python/spikard/_native*.so"),
     Server("node", "Spikard Node", True,
            ["node", "{root}/bench/ours/spikard_node.mjs"],
            ["node", "--input-type=module", "-e", "await import('spikard')"],
            "build it: npm run build --workspaces (release addon)",
            _node_version("{root}/packages/node/package.json", "spikard"),
-           "", chat=True, native="bindings/node/spikard*.node"),
+           "", chat=True, broadcast=True, native="bindings/node/spikard*.node"),
     Server("ruby", "Spikard Ruby", True,
            [*RUBY_SPIKARD, "{root}/bench/ours/spikard_ruby.rb"],
            [*RUBY_SPIKARD, "-e", "require 'spikard'"], "build it: task ruby:build (release extension)",
            [*RUBY_SPIKARD, "-e", "require 'spikard'; puts \"spikard #{Spikard::VERSION}, ruby #{RUBY_VERSION}\""],
-           "", chat=True, native="packages/ruby/lib/spikard/spikard_native.so"),
+           "", chat=True, broadcast=True, native="packages/ruby/lib/spikard/spikard_native.so"),
     # ---- peers -----------------------------------------------------------------------------
     Server("websockets", "Python websockets", False,
            [PY, "{root}/bench/peers/websockets_peer.py"],
            _py_check("websockets", "uvloop"), "pip install -r bench/requirements.txt",
-           _py_versions("websockets", "uvloop"), "asyncio server on uvloop, compression=None"),
+           _py_versions("websockets", "uvloop"), "asyncio server on uvloop, compression=None; broadcast()",
+           broadcast=True),
     Server("aiohttp", "aiohttp", False,
            [PY, "{root}/bench/peers/aiohttp_peer.py"],
            _py_check("aiohttp", "uvloop"), "pip install -r bench/requirements.txt",
@@ -154,7 +165,7 @@ SERVERS: list[Server] = [
            ["node", "{root}/bench/peers/ws_peer.mjs"],
            ["test", "-f", str(BENCH / "node_modules" / "ws" / "package.json")], "cd bench && npm install",
            _node_version("{root}/bench/node_modules/ws/package.json", "ws"),
-           "perMessageDeflate: false"),
+           "perMessageDeflate: false; broadcast: JS loop over the room, client.send", broadcast=True),
     Server("bun", "Bun", False,
            [str(BUN), "{root}/bench/peers/bun_peer.ts"],
            ["test", "-x", str(BUN)], "cd bench && npm install (@oven/bun-linux-x64)",
@@ -183,14 +194,18 @@ class Scenario:
 
     key: str
     title: str
-    route: str  # "echo" or "chat"
+    route: str  # "echo", "chat" or "broadcast"
     payload: str
     rate: float | None = None
+    quick_peers: tuple[str, ...] | None = None
+    """In `--quick`, only these peers run it (ours always); None: every peer of the run."""
 
     def fits(self, server: Server) -> bool:
         """Whether `server` can serve this scenario."""
         if self.route == "chat":
             return server.chat
+        if self.route == "broadcast":
+            return server.broadcast
         return server.binary or not self.payload.startswith("bin")
 
 
@@ -202,18 +217,25 @@ SCENARIOS = [
     Scenario("chat-valid", "Validated chat, valid ~100 B message", "chat", "chat-valid"),
     Scenario("chat-invalid", "Validated chat, invalid ~100 B message (error envelope back)", "chat", "chat-invalid"),
     Scenario("latency-text20", "Echo, 20 B text, open loop at a fixed rate (latency)", "echo", "text20", rate=10_000.0),
+    Scenario("broadcast", "Broadcast, ~100 B chat message", "broadcast", "chat-valid", quick_peers=("ws",)),
 ]
 BY_SCENARIO = {s.key: s for s in SCENARIOS}
 
 # (ours key, ours scenario, peer key, peer scenario, goal ratio): the issue's goals.
-GOALS = [
+GOALS: list[tuple[str, str, str, str, float | None]] = [
     ("rust", "echo-text20", "bun", "echo-text20", 1.0),
     ("python", "echo-text20", "picows", "echo-text20", 1.0),
     ("python", "echo-text20", "websockets", "echo-text20", 2.0),
     ("python", "chat-valid", "python", "echo-text20", 0.9),
     ("node", "echo-text20", "ws", "echo-text20", 1.2),
     ("ruby", "echo-text20", "faye", "echo-text20", 3.0),
+    ("rust", "broadcast", "ws", "broadcast", None),
+    ("python", "broadcast", "ws", "broadcast", 3.0),
+    ("node", "broadcast", "ws", "broadcast", 3.0),
+    ("ruby", "broadcast", "ws", "broadcast", 3.0),
+    ("python", "broadcast", "websockets", "broadcast", None),
 ]
+QUICK_SCENARIOS = ("echo-text20", "broadcast")
 IDLE_GOAL_BYTES = 4096
 
 
@@ -318,6 +340,10 @@ class Config:
     duration: float
     connections: int
     in_flight: int
+    subscribers: int
+    broadcast_in_flight: int
+    broadcast_warmup: float
+    broadcast_duration: float
     idle_connections: int
     scenarios: list[Scenario]
     servers: list[Server]
@@ -327,8 +353,34 @@ class Config:
     log_dir: Path
 
 
+def window(cfg: Config, scenario: Scenario) -> tuple[float, float]:
+    """Warm-up and measured seconds of `scenario`."""
+    if scenario.route == "broadcast":
+        return cfg.broadcast_warmup, cfg.broadcast_duration
+    return cfg.warmup, cfg.duration
+
+
 def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> list[str]:
     """The load generator's arguments for one measurement."""
+    warmup, duration = window(cfg, scenario)
+    if scenario.route == "broadcast":
+        return [
+            "broadcast",
+            "--url",
+            f"ws://127.0.0.1:{port}/broadcast",
+            "--subscribers",
+            str(cfg.subscribers),
+            "--in-flight",
+            str(cfg.broadcast_in_flight),
+            "--payload",
+            scenario.payload,
+            "--duration",
+            f"{duration:g}",
+            "--warmup",
+            f"{warmup:g}",
+            "--server-pid",
+            str(pid),
+        ]
     args = [
         "load",
         "--url",
@@ -340,9 +392,9 @@ def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> lis
         "--payload",
         scenario.payload,
         "--duration",
-        f"{cfg.duration:g}",
+        f"{duration:g}",
         "--warmup",
-        f"{cfg.warmup:g}",
+        f"{warmup:g}",
         "--server-pid",
         str(pid),
     ]
@@ -378,6 +430,8 @@ def run_matrix(cfg: Config) -> dict:
     results: dict = {"runs": {}, "idle": {}, "failures": {}}
     for scenario in cfg.scenarios:
         servers = [s for s in cfg.servers if scenario.fits(s)]
+        if cfg.quick and scenario.quick_peers is not None:
+            servers = [s for s in servers if s.ours or s.key in scenario.quick_peers]
         for rnd in range(1, cfg.rounds + 1):
             for server in servers:
                 label = f"[{scenario.key} round {rnd}/{cfg.rounds}] {server.key}"
@@ -387,15 +441,16 @@ def run_matrix(cfg: Config) -> dict:
                         server,
                         scenario.route,
                         lambda port, pid, sc=scenario: load_args(cfg, sc, port, pid),
-                        cfg.warmup + cfg.duration + 120,
+                        sum(window(cfg, scenario)) + 120,
                     )
                 except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
                     results["failures"].setdefault(scenario.key, {})[server.key] = str(exc)
                     print(f"{label}: FAILED {exc}", flush=True)
                     continue
                 results["runs"].setdefault(scenario.key, {}).setdefault(server.key, []).append(out)
+                unit = "deliveries" if scenario.route == "broadcast" else "msg"
                 print(
-                    f"{label}: {out['msgs_per_sec']:,.0f} msg/s, "
+                    f"{label}: {out['msgs_per_sec']:,.0f} {unit}/s, "
                     f"{out['msgs_per_server_cpu_sec'] or 0:,.0f} per server CPU-s, "
                     f"client {out['client_cpu_percent']:.0f}%, p99 {out['latency_us']['p99']} us, "
                     f"errors {out['errors']}",
@@ -463,17 +518,22 @@ def headline(results: dict, scenario: str, server: str) -> float | None:
 def comparisons(cfg: Config, results: dict) -> list[dict]:
     """The issue's goals where both sides ran; in quick mode every ours/peer pair of the quick set."""
     rows = []
-    pairs = [(o, os_, p, ps, g) for (o, os_, p, ps, g) in GOALS]
+    pairs = list(GOALS)
     if cfg.quick:
         ours = [s.key for s in cfg.servers if s.ours]
         peers = [s.key for s in cfg.servers if not s.ours]
-        goal_of = {(o, p): g for (o, os_, p, ps, g) in GOALS if os_ == ps == "echo-text20"}
-        pairs = [(o, "echo-text20", p, "echo-text20", goal_of.get((o, p))) for o in ours for p in peers]
+        goal_of = {(o, os_, p): g for (o, os_, p, ps, g) in GOALS if os_ == ps}
+        pairs = [(o, sc, p, sc, goal_of.get((o, sc, p))) for sc in QUICK_SCENARIOS for o in ours for p in peers]
     for ours, ours_sc, peer, peer_sc, goal in pairs:
         a, b = headline(results, ours_sc, ours), headline(results, peer_sc, peer)
         if a is None or b is None or b == 0:
             continue
-        label = f"spikard-{ours}/{peer}" if ours_sc == peer_sc else f"spikard-{ours} {ours_sc}/{peer} {peer_sc}"
+        if ours_sc != peer_sc:
+            label = f"spikard-{ours} {ours_sc}/{peer} {peer_sc}"
+        elif ours_sc == "echo-text20":
+            label = f"spikard-{ours}/{peer}"
+        else:
+            label = f"spikard-{ours}/{peer} [{ours_sc}]"
         rows.append(
             {
                 "label": label,
@@ -555,7 +615,8 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 
 def write_chart(cfg: Config, results: dict, path: Path) -> None:
-    """Bar charts: messages per server CPU-second for echo 20 B, and idle bytes per connection."""
+    """Bar charts: messages per server CPU-second for echo 20 B, deliveries per server CPU-second for
+    broadcast, and idle bytes per connection."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -570,6 +631,16 @@ def write_chart(cfg: Config, results: dict, path: Path) -> None:
                 "Echo 20 B: messages per server CPU-second (median)",
                 keys,
                 [headline(results, "echo-text20", k) or 0 for k in keys],
+            )
+        )
+    runs = results["runs"].get("broadcast", {})
+    if runs:
+        keys = sorted(runs, key=lambda k: headline(results, "broadcast", k) or 0)
+        panels.append(
+            (
+                f"Broadcast to {cfg.subscribers} subscribers: deliveries per server CPU-second (median)",
+                keys,
+                [headline(results, "broadcast", k) or 0 for k in keys],
             )
         )
     if results["idle"]:
@@ -647,13 +718,24 @@ def write_report(
         "|---|---|---|",
         *[f"| {s.name} | {vers.get(s.key, '')} | {s.notes} |" for s in cfg.servers],
     ]
+    if any(sc.route == "broadcast" for sc in cfg.scenarios):
+        at = lines.index("## Machine") - 1
+        lines[at:at] = [
+            f"- Broadcast: 1 sender and {cfg.subscribers} subscribers on `/broadcast`; the server publishes every "
+            "message to everyone in the room but its sender (Spikard: `publish_others`, one call into the language "
+            "per message, the Rust core fans out; Node `ws`: a JS loop over the room calling `client.send`; Python "
+            f"`websockets`: its `broadcast()`). Closed loop over the whole room: {cfg.broadcast_in_flight} message(s) "
+            "in flight, a message leaving the window only once every subscriber has received it. **Headline: "
+            "deliveries (one message to one subscriber) per server CPU-second**; latency from the send to the last "
+            f"subscriber's receipt; {cfg.broadcast_warmup:g} s warm-up, {cfg.broadcast_duration:g} s measured.",
+        ]
     if skipped:
         lines += ["", "Skipped (not available when this ran):", ""]
         lines += [f"- {BY_KEY[k].name}: {reason}" for k, reason in skipped.items()]
     if compare:
         lines += [
             "",
-            "## Ratios (messages per server CPU-second, same run)",
+            "## Ratios (messages, for broadcast deliveries, per server CPU-second, same run)",
             "",
             "| comparison | ratio | goal | verdict |",
             "|---|---:|---:|---|",
@@ -673,13 +755,22 @@ def write_report(
         if not runs and not fails:
             continue
         rate = f" at {scenario.rate:,.0f} msg/s total" if scenario.rate else ""
+        about = f"Route `/{scenario.route}`, payload `{scenario.payload}`."
+        unit = "msgs"
+        if scenario.route == "broadcast":
+            rate = f": 1 sender, {cfg.subscribers} subscribers, {cfg.broadcast_in_flight} in flight"
+            about += (
+                " A delivery is one message received by one subscriber; latency is from the send to the last "
+                "subscriber's receipt."
+            )
+            unit = "deliveries"
         lines += [
             "",
             f"## {scenario.title}{rate}",
             "",
-            f"Route `/{scenario.route}`, payload `{scenario.payload}`.",
+            about,
             "",
-            "| server | msgs per server CPU-s | msgs/s | server CPU | client CPU | p50 µs | p90 µs | p99 µs "
+            f"| server | {unit} per server CPU-s | {unit}/s | server CPU | client CPU | p50 µs | p90 µs | p99 µs "
             "| p99.9 µs | max µs | errors | rounds |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
@@ -794,12 +885,19 @@ def available(servers: list[Server]) -> tuple[list[Server], dict[str, str]]:
 def parse_config(argv: list[str]) -> Config:
     """Command-line options to a Config."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="echo text20 subset, under 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="echo text20 and broadcast subset, under 3 minutes")
     parser.add_argument("--rounds", type=int, help="rounds (default 3)")
     parser.add_argument("--duration", type=float, help="measured seconds (default 12, quick 4)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds (default 3, quick 1)")
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--in-flight", type=int, default=1)
+    parser.add_argument("--subscribers", type=int, default=100, help="broadcast subscribers (default 100)")
+    parser.add_argument(
+        "--broadcast-in-flight",
+        type=int,
+        default=8,
+        help="broadcast messages in flight, each until every subscriber has it (default 8)",
+    )
     parser.add_argument("--idle-connections", type=int, default=5000)
     parser.add_argument(
         "--servers",
@@ -826,15 +924,22 @@ def parse_config(argv: list[str]) -> Config:
             parser.error(f"unknown scenarios {unknown}; known: {','.join(BY_SCENARIO)}")
         scenarios = [BY_SCENARIO[k] for k in args.scenarios.split(",")]
     else:
-        scenarios = [BY_SCENARIO["echo-text20"]] if quick else list(SCENARIOS)
+        scenarios = [BY_SCENARIO[k] for k in QUICK_SCENARIOS] if quick else list(SCENARIOS)
     log_dir = ROOT / "target" / "bench" / "logs"
+    warmup = args.warmup if args.warmup is not None else (1.0 if quick else 3.0)
+    duration = args.duration or (4.0 if quick else 12.0)
     return Config(
         quick=quick,
         rounds=args.rounds or 3,
-        warmup=args.warmup if args.warmup is not None else (1.0 if quick else 3.0),
-        duration=args.duration or (4.0 if quick else 12.0),
+        warmup=warmup,
+        duration=duration,
         connections=args.connections,
         in_flight=args.in_flight,
+        subscribers=args.subscribers,
+        broadcast_in_flight=args.broadcast_in_flight,
+        # Quick: a shorter broadcast window keeps the whole run under 3 minutes.
+        broadcast_warmup=args.warmup if args.warmup is not None else (0.5 if quick else 3.0),
+        broadcast_duration=args.duration or (2.5 if quick else 12.0),
         idle_connections=args.idle_connections,
         scenarios=scenarios,
         servers=servers,

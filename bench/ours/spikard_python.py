@@ -1,8 +1,11 @@
-"""Spikard Python benchmark server: `/echo` (no schema, binary echoed too) and the validated `/chat`.
+"""Spikard Python benchmark server: `/echo` (no schema, binary echoed too), the validated `/chat`
+and the `/broadcast` room.
 
 `/chat` validates against `bench/chat_schema.json` in the Rust core and replies
-`{"echo": text, "from": user}`. Reads `PORT` (0 = any free port), prints `READY <port>` once
-bound, serves until SIGTERM or Ctrl-C.
+`{"echo": text, "from": user}`. `/broadcast` joins the room on connect and publishes every message
+to everyone else in it (one call into Python per message; the core fans out).
+
+Reads `PORT` (0 = any free port), prints `READY <port>` once bound, serves until SIGTERM or Ctrl-C.
 """
 
 import json
@@ -11,6 +14,7 @@ from pathlib import Path
 
 from spikard import Spikard
 
+ROOM = "bench"
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "chat_schema.json").read_text())
 app = Spikard()
 
@@ -31,6 +35,18 @@ async def echo_binary(message: bytes) -> bytes:
 async def chat(message):
     """Reply to a valid chat message."""
     return {"echo": message["text"], "from": message["user"]}
+
+
+@app.websocket("/broadcast")
+async def broadcast(message, ws):
+    """Publish the message to everyone else in the room; no reply."""
+    await ws.publish_others(ROOM, message)
+
+
+@broadcast.on_connect
+async def join(ws):
+    """Join the room before the upgrade completes."""
+    await ws.subscribe(ROOM)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,34 @@
-"""Echo peer: Python `websockets` (the asyncio server), uvloop, no compression, any path."""
+"""Peer: Python `websockets` (the asyncio server), uvloop, no compression.
+
+`/broadcast` is a room: every message goes to every other client in it with websockets'
+`broadcast()` helper; any other path echoes.
+"""
 
 import asyncio
 
 from peer_common import HOST, announce, port_from_env, use_uvloop
-from websockets.asyncio.server import serve
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+ROOM: set[ServerConnection] = set()
 
 
-async def echo(ws) -> None:
-    """Send every text or binary message back unchanged."""
+async def handler(ws: ServerConnection) -> None:
+    """Echo every text or binary message, or fan it out on `/broadcast`."""
+    if ws.request is not None and ws.request.path == "/broadcast":
+        ROOM.add(ws)
+        try:
+            async for message in ws:
+                broadcast((client for client in ROOM if client is not ws), message)
+        finally:
+            ROOM.discard(ws)
+        return
     async for message in ws:
         await ws.send(message)
 
 
 async def main(loop_name: str) -> None:
     """Serve until cancelled."""
-    async with serve(echo, HOST, port_from_env(), compression=None, max_size=2**24) as server:
+    async with serve(handler, HOST, port_from_env(), compression=None, max_size=2**24) as server:
         port = server.sockets[0].getsockname()[1]
         announce(port, note=f"websockets on {loop_name}")
         await asyncio.Future()

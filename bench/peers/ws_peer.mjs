@@ -1,6 +1,7 @@
-// Echo peer: Node `ws` (WebSocketServer), perMessageDeflate off, any path.
-// Reads PORT (0 = any free port) and prints `READY <port>` once listening.
-import { WebSocketServer } from "ws";
+// Peer: Node `ws` (WebSocketServer), perMessageDeflate off. `/broadcast` is a room: every
+// message goes to every other client in it, fanned out in JS the way the ws README does it;
+// any other path echoes. Reads PORT (0 = any free port) and prints `READY <port>` once listening.
+import { WebSocket, WebSocketServer } from "ws";
 
 const server = new WebSocketServer({
   host: process.env.HOST ?? "127.0.0.1",
@@ -9,7 +10,22 @@ const server = new WebSocketServer({
   maxPayload: 2 ** 24,
 });
 
-server.on("connection", (socket) => {
+/** The clients of `/broadcast`. */
+const room = new Set();
+
+server.on("connection", (socket, request) => {
+  if (request.url === "/broadcast") {
+    room.add(socket);
+    socket.on("close", () => room.delete(socket));
+    socket.on("message", (data, isBinary) => {
+      for (const client of room) {
+        if (client !== socket && client.readyState === WebSocket.OPEN) {
+          client.send(data, { binary: isBinary });
+        }
+      }
+    });
+    return;
+  }
   socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }));
 });
 

@@ -50,7 +50,8 @@ impl Totals {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+/// An empty latency histogram (microseconds).
+pub(crate) fn histogram() -> Histogram<u64> {
     // 1 us .. 60 s at 3 significant digits; these bounds are valid, so this cannot fail.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
@@ -76,7 +77,7 @@ fn record(plan: &Plan, sent: Instant, now: Instant, histogram: &mut Histogram<u6
 
 /// Parse the complete frames in `buf[..filled]` into `kinds`, keep the partial rest at the
 /// start of `buf`, and grow `buf` when a frame does not fit in it yet.
-fn take_frames(buf: &mut Vec<u8>, filled: &mut usize, kinds: &mut Vec<Kind>) {
+pub(crate) fn take_frames(buf: &mut Vec<u8>, filled: &mut usize, kinds: &mut Vec<Kind>) {
     kinds.clear();
     let used = frames::parse(&buf[..*filled], kinds);
     buf.copy_within(used..*filled, 0);

@@ -1,10 +1,13 @@
 //! `spikard-bench`: the load generator and native servers behind `task bench`.
 //!
-//! - `serve`: native Rust echo and validated chat servers (prints `READY <port>`).
+//! - `serve`: native Rust echo, validated chat and broadcast servers (prints `READY <port>`).
 //! - `load`: N connections, closed loop with K messages in flight each, or an open loop at a
 //!   fixed rate; prints one JSON object with throughput, server CPU and latency percentiles.
+//! - `broadcast`: S subscribers and one sender on a room route, K messages in flight until every
+//!   subscriber has them; prints the same JSON object counting deliveries.
 //! - `idle`: holds N upgraded idle connections and reports the server's memory per connection.
 
+mod broadcast;
 mod frames;
 mod load;
 mod procfs;
@@ -26,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the native Rust echo (/echo) and chat (/chat) servers.
+    /// Run the native Rust echo (/echo), chat (/chat) and broadcast (/broadcast) servers.
     Serve {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
@@ -54,6 +57,30 @@ enum Command {
         /// Total messages per second (open loop); closed loop when absent.
         #[arg(long)]
         rate: Option<f64>,
+        /// The server's pid, to measure its CPU time over the window.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Fan-out: subscribers and one sender on a room route that publishes every message to
+    /// everyone but its sender; print one JSON result counting deliveries.
+    Broadcast {
+        /// ws://host:port/path
+        #[arg(long)]
+        url: String,
+        /// Subscriber connections (the sender comes on top).
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
+        /// Messages in flight: sent but not yet received by every subscriber.
+        #[arg(long, default_value_t = 1)]
+        in_flight: usize,
+        #[arg(long, value_enum, default_value_t = Payload::Text20)]
+        payload: Payload,
+        /// Measured seconds.
+        #[arg(long, default_value_t = 12.0)]
+        duration: f64,
+        /// Seconds of load before measuring.
+        #[arg(long, default_value_t = 3.0)]
+        warmup: f64,
         /// The server's pid, to measure its CPU time over the window.
         #[arg(long)]
         server_pid: Option<u32>,
@@ -130,6 +157,19 @@ fn main() -> ExitCode {
                 }))
             })
         }
+        Command::Broadcast { url, subscribers, in_flight, payload, duration, warmup, server_pid } => {
+            runtime().and_then(|rt| {
+                rt.block_on(fan_out(&BroadcastArgs {
+                    url,
+                    subscribers,
+                    in_flight,
+                    payload,
+                    duration,
+                    warmup,
+                    server_pid,
+                }))
+            })
+        }
         Command::Idle { url, connections, server_pid } => {
             runtime().and_then(|rt| rt.block_on(idle(&url, connections, server_pid)))
         }
@@ -186,38 +226,121 @@ async fn load(args: LoadArgs) -> Result<(), String> {
         .into_iter()
         .map(|s| tokio::spawn(load::run_connection(s, Arc::clone(&plan), Arc::clone(&totals))))
         .collect();
-    tokio::time::sleep_until(measure_from).await;
-    let server_before = args.server_pid.and_then(|p| procfs::cpu_time(Some(p)));
-    let client_before = procfs::cpu_time(None);
-    tokio::time::sleep_until(measure_until).await;
-    let server_after = args.server_pid.and_then(|p| procfs::cpu_time(Some(p)));
-    let client_after = procfs::cpu_time(None);
+    let cpu = Cpu::over_window(args.server_pid, measure_from, measure_until).await;
     for task in tasks {
         let _ = task.await;
     }
     let messages = totals.messages.load(std::sync::atomic::Ordering::Relaxed);
-    let seconds = args.duration;
-    let server_cpu = server_before.zip(server_after).map(|(b, a)| a.saturating_sub(b).as_secs_f64());
-    let client_cpu = client_before
-        .zip(client_after)
-        .map_or(0.0, |(b, a)| a.saturating_sub(b).as_secs_f64() / seconds * 100.0);
     let latency = totals.latency.lock().map_err(|e| e.to_string())?.take();
-    let percentile = |q: f64| latency.as_ref().map_or(0, |h| h.value_at_quantile(q));
-    let result = json!({
+    let errors = totals.errors.load(std::sync::atomic::Ordering::Relaxed);
+    println!("{}", result(messages, args.duration, &cpu, latency.as_ref(), errors));
+    Ok(())
+}
+
+/// Server and client CPU over the measured window.
+struct Cpu {
+    /// Server CPU-seconds, when its pid was given and readable.
+    server: Option<f64>,
+    /// This process's CPU as a percentage of one core.
+    client_percent: f64,
+}
+
+impl Cpu {
+    /// Sleep until `from`, then until `until`, reading both processes' CPU time at each end.
+    async fn over_window(server_pid: Option<u32>, from: Instant, until: Instant) -> Self {
+        tokio::time::sleep_until(from).await;
+        let server_before = server_pid.and_then(|p| procfs::cpu_time(Some(p)));
+        let client_before = procfs::cpu_time(None);
+        tokio::time::sleep_until(until).await;
+        let server_after = server_pid.and_then(|p| procfs::cpu_time(Some(p)));
+        let client_after = procfs::cpu_time(None);
+        let seconds = until.duration_since(from).as_secs_f64();
+        Self {
+            server: server_before.zip(server_after).map(|(b, a)| a.saturating_sub(b).as_secs_f64()),
+            client_percent: client_before
+                .zip(client_after)
+                .map_or(0.0, |(b, a)| a.saturating_sub(b).as_secs_f64() / seconds * 100.0),
+        }
+    }
+}
+
+/// The JSON result every measuring mode prints (`messages` are replies or deliveries).
+fn result(
+    messages: u64,
+    seconds: f64,
+    cpu: &Cpu,
+    latency: Option<&Histogram<u64>>,
+    errors: u64,
+) -> serde_json::Value {
+    let percentile = |q: f64| latency.map_or(0, |h| h.value_at_quantile(q));
+    json!({
         "messages": messages,
         "seconds": seconds,
         "msgs_per_sec": messages as f64 / seconds,
-        "server_cpu_seconds": server_cpu,
-        "msgs_per_server_cpu_sec": server_cpu.filter(|c| *c > 0.0).map(|c| messages as f64 / c),
-        "client_cpu_percent": client_cpu,
+        "server_cpu_seconds": cpu.server,
+        "msgs_per_server_cpu_sec": cpu.server.filter(|c| *c > 0.0).map(|c| messages as f64 / c),
+        "client_cpu_percent": cpu.client_percent,
         "latency_us": {
             "p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99),
-            "p999": percentile(0.999), "max": latency.as_ref().map_or(0, Histogram::max),
+            "p999": percentile(0.999), "max": latency.map_or(0, Histogram::max),
         },
-        "errors": totals.errors.load(std::sync::atomic::Ordering::Relaxed),
-    });
-    println!("{result}");
+        "errors": errors,
+    })
+}
+
+struct BroadcastArgs {
+    url: String,
+    subscribers: usize,
+    in_flight: usize,
+    payload: Payload,
+    duration: f64,
+    warmup: f64,
+    server_pid: Option<u32>,
+}
+
+async fn fan_out(args: &BroadcastArgs) -> Result<(), String> {
+    println!("{}", broadcast_result(args).await?);
     Ok(())
+}
+
+/// Run one broadcast measurement and return its JSON result.
+async fn broadcast_result(args: &BroadcastArgs) -> Result<serde_json::Value, String> {
+    procfs::raise_nofile_limit();
+    if args.subscribers == 0 {
+        return Err("--subscribers must be at least 1".to_owned());
+    }
+    // Subscribers first: each has joined the room once its upgrade completes.
+    let subscribers = connect_all(&args.url, args.subscribers).await?;
+    let sender = connect_all(&args.url, 1).await?.pop().ok_or("no sender connection")?;
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(args.warmup);
+    let measure_until = measure_from + Duration::from_secs_f64(args.duration);
+    let window = args.in_flight.max(1);
+    let fanout = Arc::new(broadcast::Fanout::new(broadcast::Plan {
+        frame: args.payload.frame(),
+        subscribers: args.subscribers,
+        window,
+        measure_from,
+        measure_until,
+    }));
+    let mut tasks: Vec<_> = subscribers
+        .into_iter()
+        .map(|s| tokio::spawn(broadcast::subscriber(s, Arc::clone(&fanout))))
+        .collect();
+    tasks.push(tokio::spawn(broadcast::sender(sender, Arc::clone(&fanout))));
+    let cpu = Cpu::over_window(args.server_pid, measure_from, measure_until).await;
+    for task in tasks {
+        let _ = task.await;
+    }
+    let deliveries = fanout.deliveries.load(std::sync::atomic::Ordering::Relaxed);
+    let errors = fanout.errors.load(std::sync::atomic::Ordering::Relaxed);
+    let (published, latency) = fanout.completed();
+    let mut out = result(deliveries, args.duration, &cpu, Some(&latency).filter(|h| !h.is_empty()), errors);
+    out["subscribers"] = json!(args.subscribers);
+    out["in_flight"] = json!(window);
+    out["published"] = json!(published);
+    out["published_per_sec"] = json!(published as f64 / args.duration);
+    Ok(out)
 }
 
 async fn idle(url: &str, connections: usize, server_pid: u32) -> Result<(), String> {
@@ -238,4 +361,41 @@ async fn idle(url: &str, connections: usize, server_pid: u32) -> Result<(), Stri
         })
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The native broadcast route under a short fan-out run: every delivery is accounted for.
+    #[tokio::test]
+    async fn broadcast_counts_every_delivery_to_every_subscriber() {
+        let server = serve::app().unwrap().bind("127.0.0.1:0").await.unwrap();
+        let port = server.local_addr().port();
+        let handle = server.handle();
+        let running = tokio::spawn(server.run());
+        let subscribers = 5;
+        let out = broadcast_result(&BroadcastArgs {
+            url: format!("ws://127.0.0.1:{port}/broadcast"),
+            subscribers,
+            in_flight: 4,
+            payload: Payload::ChatValid,
+            duration: 0.5,
+            warmup: 0.1,
+            server_pid: None,
+        })
+        .await
+        .unwrap();
+        handle.shutdown();
+        let _ = running.await;
+        assert_eq!(out["errors"], 0, "{out}");
+        let published = out["published"].as_u64().unwrap();
+        let deliveries = out["messages"].as_u64().unwrap();
+        assert!(published > 10, "{out}");
+        // Deliveries inside the window: every completed message to every subscriber, plus at most
+        // the window's messages that were partly delivered at either end.
+        let slack = 2 * 4 * subscribers as u64;
+        assert!(deliveries.abs_diff(published * subscribers as u64) <= slack, "{out}");
+        assert!(out["latency_us"]["p50"].as_u64().unwrap() > 0, "{out}");
+    }
 }

@@ -1,10 +1,14 @@
-//! Native Rust Spikard servers used as "ours" in the benchmarks: `/echo` and the validated
-//! `/chat`, on a single-threaded runtime (one worker, like every peer).
+//! Native Rust Spikard servers used as "ours" in the benchmarks: `/echo`, the validated `/chat`
+//! and the `/broadcast` room, on a single-threaded runtime (one worker, like every peer).
 
 use serde_json::{Value, json};
 use spikard::{
-    App, BinaryReply, Bytes, Connection, HandlerError, Route, WebSocketHandler, async_trait, handler_fn,
+    App, BinaryReply, Bytes, Connection, HandlerError, Rejection, Route, WebSocketHandler, async_trait,
+    handler_fn,
 };
+
+/// The room every `/broadcast` connection joins.
+pub(crate) const ROOM: &str = "bench";
 
 /// Echoes text (as JSON) and binary messages.
 struct Echo;
@@ -32,31 +36,53 @@ impl WebSocketHandler for Echo {
     }
 }
 
+/// Joins [`ROOM`] on connect and publishes every message to everyone else in it (no reply).
+struct Broadcast;
+
+#[async_trait]
+impl WebSocketHandler for Broadcast {
+    async fn on_connect(&self, conn: &Connection) -> Result<(), Rejection> {
+        conn.subscribe(ROOM);
+        Ok(())
+    }
+
+    async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
+        conn.publish_others(ROOM, &message)?;
+        Ok(None)
+    }
+}
+
 /// The chat message schema shared by every benchmarked chat server (`bench/chat_schema.json`).
 pub(crate) fn chat_schema() -> Value {
     serde_json::from_str(include_str!("../../../bench/chat_schema.json"))
         .expect("bench/chat_schema.json is JSON")
 }
 
-/// Serve echo and chat on `host:port`; prints `READY <port>` once bound.
+/// The app with the `/echo`, `/chat` and `/broadcast` routes.
+pub(crate) fn app() -> Result<App, spikard::Error> {
+    let mut app = App::new();
+    app.websocket("/echo", Echo)?;
+    app.websocket("/broadcast", Broadcast)?;
+    app.route(
+        Route::new(
+            "/chat",
+            handler_fn(|_c: Connection, m: Value| async move {
+                Ok::<_, HandlerError>(Some(json!({"echo": m["text"], "from": m["user"]})))
+            }),
+        )
+        .message_schema(chat_schema()),
+    )?;
+    Ok(app)
+}
+
+/// Serve echo, chat and broadcast on `host:port`; prints `READY <port>` once bound.
 pub(crate) fn run(host: &str, port: u16) -> Result<(), spikard::Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| spikard::Error::InvalidConfig(format!("tokio runtime: {e}")))?;
     runtime.block_on(async {
-        let mut app = App::new();
-        app.websocket("/echo", Echo)?;
-        app.route(
-            Route::new(
-                "/chat",
-                handler_fn(|_c: Connection, m: Value| async move {
-                    Ok::<_, HandlerError>(Some(json!({"echo": m["text"], "from": m["user"]})))
-                }),
-            )
-            .message_schema(chat_schema()),
-        )?;
-        let server = app.bind(format!("{host}:{port}")).await?;
+        let server = app()?.bind(format!("{host}:{port}")).await?;
         println!("READY {}", server.local_addr().port());
         server.run_until_signal().await
     })
