@@ -593,14 +593,24 @@ def machine() -> dict[str, str]:
 def run_validation() -> list[dict]:
     """The validation micro-benchmarks of the Python and Node validators, pinned to the server CPU."""
     rows = []
-    for cmd in ([PY, str(BENCH / "validation_peers.py")], ["node", str(BENCH / "validation_ajv.mjs")]):
+    commands = (
+        [str(ROOT / "target" / "release" / "spikard-bench"), "validate"],
+        [PY, str(BENCH / "validation_peers.py")],
+        ["node", str(BENCH / "validation_ajv.mjs")],
+    )
+    for cmd in commands:
         print(f"[validation] {' '.join(Path(c).name if '/' in c else c for c in cmd)}", flush=True)
         done = subprocess.run(["taskset", "-c", SERVER_CPU, *cmd], capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
             rows.append({"library": " ".join(cmd), "error": done.stderr.strip()[-200:]})
             continue
         report = json.loads(done.stdout.strip().splitlines()[-1])
-        runtime = f"CPython {report['python']}" if "python" in report else f"Node {report['node']}"
+        if "rust" in report:
+            runtime = f"Rust ({report['rust']})"
+        elif "python" in report:
+            runtime = f"CPython {report['python']}"
+        else:
+            runtime = f"Node {report['node']}"
         for row in report["results"]:
             rows.append({**row, "runtime": runtime})
     return rows
@@ -817,7 +827,8 @@ def write_report(
             "",
             "The chat schema (`bench/chat_schema.json`) in the validators of the languages we serve; each "
             "figure parses the raw ~100 B message and validates it (best of 3 runs of 1 s, pinned to CPU "
-            f"{SERVER_CPU}). The core's own figure is its criterion benchmark (`cargo bench`), run separately.",
+            f"{SERVER_CPU}); the core's row is `spikard-bench validate` (its criterion benchmark: "
+            "`cargo bench -p spikard-bench`).",
             "",
             "| library | runtime | valid msgs/s | invalid msgs/s |",
             "|---|---|---:|---:|",

@@ -12,6 +12,7 @@ mod frames;
 mod load;
 mod procfs;
 mod serve;
+mod validate;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -29,6 +30,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Parse + validate the chat message in the core; prints one JSON line like the validation
+    /// benchmarks of the other languages.
+    Validate {
+        /// Seconds per run.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        /// Runs; the best counts.
+        #[arg(long, default_value_t = 3)]
+        repeats: u32,
+    },
     /// Run the native Rust echo (/echo), chat (/chat) and broadcast (/broadcast) servers.
     Serve {
         #[arg(long, default_value = "127.0.0.1")]
@@ -173,6 +184,7 @@ fn main() -> ExitCode {
         Command::Idle { url, connections, server_pid } => {
             runtime().and_then(|rt| rt.block_on(idle(&url, connections, server_pid)))
         }
+        Command::Validate { seconds, repeats } => validate::run(seconds, repeats),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
