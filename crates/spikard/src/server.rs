@@ -12,6 +12,7 @@ use axum::{
     extract::{ConnectInfo, FromRequestParts, Query, State, WebSocketUpgrade},
     http::{HeaderMap, HeaderValue, Request, StatusCode, header},
     response::{IntoResponse, Response},
+    serve::ListenerExt,
 };
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -152,7 +153,14 @@ impl Server {
         let shared = Arc::clone(&self.handle.shared);
         let router = Router::new().fallback(entry).with_state(Arc::clone(&shared));
         let token = shared.token.clone();
-        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        // Small frames go out at once instead of waiting for the previous one's ACK (Nagle), as
+        // in every WebSocket server people compare us with.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(token.cancelled_owned())
             .await;
         shared.tracker.close();
