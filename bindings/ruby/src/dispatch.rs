@@ -30,6 +30,7 @@ const ON_BINARY: isize = 3;
 /// `Thread#kill`); the rest of its batch goes back to the queue for the other dispatchers (when
 /// there is none, those calls are answered as "shutting down" once the server stops).
 pub(crate) fn run(ruby: &Ruby, queue: &JobQueue, routes: RArray) -> Result<(), Error> {
+    let _dispatching = queue.enter();
     let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
     loop {
         queue.try_batch(&mut batch);

@@ -13,7 +13,7 @@ use serde_json::Value;
 use spikard::{BinaryReply, Bytes, CloseInfo, Connection, HandlerError, Rejection};
 use tokio::sync::oneshot;
 
-/// Largest batch a dispatcher takes at once.
+/// Largest batch a dispatcher takes at once when it is the only one.
 pub(crate) const BATCH: usize = 64;
 
 /// What a Ruby handler is asked to do.
@@ -71,6 +71,28 @@ struct State {
     closed: bool,
     /// Bumped by every interrupt, so each waiter sees the interrupts that came while it waited.
     interrupts: u64,
+    /// Dispatcher threads running now.
+    dispatchers: usize,
+}
+
+impl State {
+    /// How many jobs one dispatcher may take at once: a batch when it is alone, one job when
+    /// there are several, so that a handler that blocks (the reason to run several) holds up
+    /// only its own job, never others taken with it.
+    fn take(&mut self, out: &mut Vec<Job>) {
+        let limit = if self.dispatchers > 1 { 1 } else { BATCH };
+        let n = self.jobs.len().min(limit);
+        out.extend(self.jobs.drain(..n));
+    }
+}
+
+/// A dispatcher thread's registration with the queue; leaves on drop.
+pub(crate) struct Dispatching<'a>(&'a JobQueue);
+
+impl Drop for Dispatching<'_> {
+    fn drop(&mut self) {
+        self.0.lock().dispatchers -= 1;
+    }
 }
 
 /// A closable multi-producer, multi-consumer queue of jobs.
@@ -83,6 +105,12 @@ pub(crate) struct JobQueue {
 impl JobQueue {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Register the calling thread as a dispatcher until the guard is dropped.
+    pub(crate) fn enter(&self) -> Dispatching<'_> {
+        self.lock().dispatchers += 1;
+        Dispatching(self)
     }
 
     /// Queue a job; gives it back when the queue is closed.
@@ -101,15 +129,14 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Move up to [`BATCH`] jobs into `out`, waiting until there is one, an interrupt, or the
+    /// Move up to [`BATCH`] jobs (one when several dispatchers run) into `out`, waiting until there is one, an interrupt, or the
     /// queue is closed and drained. Never touches Ruby: run it without the GVL.
     pub(crate) fn wait_batch(&self, out: &mut Vec<Job>) -> Woken {
         let mut state = self.lock();
         let seen = state.interrupts;
         loop {
             if !state.jobs.is_empty() {
-                let n = state.jobs.len().min(BATCH);
-                out.extend(state.jobs.drain(..n));
+                state.take(out);
                 let more = !state.jobs.is_empty();
                 drop(state);
                 if more {
@@ -130,9 +157,7 @@ impl JobQueue {
 
     /// Take queued jobs without waiting (the GVL may be held: this only locks a mutex).
     pub(crate) fn try_batch(&self, out: &mut Vec<Job>) {
-        let mut state = self.lock();
-        let n = state.jobs.len().min(BATCH);
-        out.extend(state.jobs.drain(..n));
+        self.lock().take(out);
     }
 
     /// Wake every waiter so that it returns [`Woken::Interrupted`] (Ruby's unblocking function).

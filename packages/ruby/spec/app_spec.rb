@@ -377,6 +377,8 @@ RSpec.describe Spikard::App do
         expect(fast.receive_json).to eq("quick")
         gate << "released"
         expect(slow.receive_json).to eq("released")
+      ensure
+        gate << "released" # a failure above must not leave the server waiting on the handler
       end
     end
 
