@@ -160,10 +160,8 @@ impl Topics {
             topic: topic.to_owned(),
             message: err.to_string(),
         };
-        let text = match self.schema_for(topic) {
-            // Nobody to send it to and nothing to check: skip the serialisation.
-            None if self.count(topic) == 0 => return Ok(0),
-            None => serde_json::to_string(value).map_err(unserializable)?,
+        let checked = match self.schema_for(topic) {
+            None => None,
             Some(schema) => {
                 let value = serde_json::to_value(value).map_err(unserializable)?;
                 let errors = schema.errors(&value);
@@ -171,12 +169,18 @@ impl Topics {
                     Metrics::incr(&metrics.publishes_refused);
                     return Err(PublishError::Invalid { topic: topic.to_owned(), errors });
                 }
-                if self.count(topic) == 0 {
-                    return Ok(0);
-                }
-                serde_json::to_string(&value).map_err(unserializable)?
+                Some(value)
             }
         };
+        // Nobody to send it to: skip the serialisation (after the check, which still applies).
+        if self.count(topic) == 0 {
+            return Ok(0);
+        }
+        let text = match &checked {
+            Some(value) => serde_json::to_string(value),
+            None => serde_json::to_string(value),
+        }
+        .map_err(unserializable)?;
         Ok(self.publish(topic, &Utf8Bytes::from(text), skip))
     }
 
