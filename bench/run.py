@@ -363,6 +363,10 @@ def window(cfg: Config, scenario: Scenario) -> tuple[float, float]:
 def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> list[str]:
     """The load generator's arguments for one measurement."""
     warmup, duration = window(cfg, scenario)
+    common = [
+        *("--payload", scenario.payload, "--duration", f"{duration:g}", "--warmup", f"{warmup:g}"),
+        *("--server-pid", str(pid)),
+    ]
     if scenario.route == "broadcast":
         return [
             "broadcast",
@@ -372,14 +376,7 @@ def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> lis
             str(cfg.subscribers),
             "--in-flight",
             str(cfg.broadcast_in_flight),
-            "--payload",
-            scenario.payload,
-            "--duration",
-            f"{duration:g}",
-            "--warmup",
-            f"{warmup:g}",
-            "--server-pid",
-            str(pid),
+            *common,
         ]
     args = [
         "load",
@@ -389,14 +386,7 @@ def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> lis
         str(cfg.connections),
         "--in-flight",
         str(cfg.in_flight),
-        "--payload",
-        scenario.payload,
-        "--duration",
-        f"{duration:g}",
-        "--warmup",
-        f"{warmup:g}",
-        "--server-pid",
-        str(pid),
+        *common,
     ]
     if scenario.rate:
         args += ["--rate", f"{scenario.rate:g}"]
