@@ -18,6 +18,8 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_OUTGOING_QUEUE: usize = 1024;
 /// Default read buffer per connection (see [`App::read_buffer_size`]).
 pub const DEFAULT_READ_BUFFER: usize = 2 * 1024;
+/// Default longest hold of published messages: see [`App::fanout_flush_interval`].
+pub const DEFAULT_FANOUT_FLUSH: Duration = Duration::from_millis(1);
 /// Default time graceful shutdown waits for connections to finish closing.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -28,6 +30,7 @@ pub(crate) struct Settings {
     pub(crate) outgoing_queue: usize,
     pub(crate) read_buffer_size: usize,
     pub(crate) drain_timeout: Duration,
+    pub(crate) fanout_flush: Duration,
     pub(crate) static_dir: Option<PathBuf>,
 }
 
@@ -81,6 +84,7 @@ impl App {
                 outgoing_queue: DEFAULT_OUTGOING_QUEUE,
                 read_buffer_size: DEFAULT_READ_BUFFER,
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+                fanout_flush: DEFAULT_FANOUT_FLUSH,
                 static_dir: None,
             },
             topic_schemas: Vec::new(),
@@ -195,6 +199,17 @@ impl App {
     /// How long graceful shutdown waits for connections to close (default 10 s).
     pub fn drain_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.settings.drain_timeout = timeout;
+        self
+    }
+
+    /// The longest a subscriber's writer holds published messages (default 1 ms; zero turns
+    /// holding off). While some connection is still handling messages that were already
+    /// waiting (a burst), what it publishes is held and then leaves in one socket write per
+    /// subscriber instead of one per message. The hold ends when no connection is in a burst,
+    /// when this interval has passed, or when a reply, a direct send or a close is queued for
+    /// the subscriber: those are never held.
+    pub fn fanout_flush_interval(&mut self, interval: Duration) -> &mut Self {
+        self.settings.fanout_flush = interval;
         self
     }
 

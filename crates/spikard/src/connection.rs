@@ -22,6 +22,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    burst::Bursts,
     close,
     metrics::Metrics,
     topics::{PublishError, Topics},
@@ -92,6 +93,9 @@ struct Inner {
     subscriptions: Mutex<Vec<Arc<str>>>,
     outgoing: mpsc::Sender<Message>,
     closing: AtomicBool,
+    /// Something other than a published message was queued since the writer last looked: the
+    /// writer flushes at once instead of waiting out the fan-out flush interval.
+    urgent: AtomicBool,
     close_info: Mutex<Option<CloseInfo>>,
     close_sent: Notify,
     token: CancellationToken,
@@ -127,6 +131,7 @@ impl Connection {
             subscriptions: Mutex::new(Vec::new()),
             outgoing: tx,
             closing: AtomicBool::new(false),
+            urgent: AtomicBool::new(false),
             close_info: Mutex::new(None),
             close_sent: Notify::new(),
             token,
@@ -230,6 +235,13 @@ impl Connection {
     }
 
     pub(crate) fn queue(&self, message: Message) -> Result<(), SendError> {
+        self.inner.urgent.store(true, Ordering::Release);
+        self.queue_published(message)
+    }
+
+    /// Queue a message published to a topic: the writer may hold it for the fan-out flush
+    /// interval to send it with the ones that follow.
+    pub(crate) fn queue_published(&self, message: Message) -> Result<(), SendError> {
         if self.is_closing() {
             return Err(SendError::Closed);
         }
@@ -321,6 +333,7 @@ impl Connection {
     /// Queue a reply from the message loop, waiting for room in the queue instead of failing:
     /// a client that does not read its replies slows down its own reads.
     pub(crate) async fn send_reply(&self, message: Message) {
+        self.inner.urgent.store(true, Ordering::Release);
         let message = match self.inner.outgoing.try_send(message) {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
             Err(mpsc::error::TrySendError::Full(message)) => message,
@@ -331,6 +344,11 @@ impl Connection {
         }
     }
 
+    /// Whether something other than a published message was queued since the last call.
+    pub(crate) fn take_urgent(&self) -> bool {
+        self.inner.urgent.swap(false, Ordering::AcqRel)
+    }
+
     /// Close the connection with `code` and `reason`, after every message queued before.
     /// Closing twice keeps the first code.
     pub fn close(&self, code: u16, reason: &str) {
@@ -339,6 +357,7 @@ impl Connection {
         }
         self.record_close(code, reason);
         let frame = CloseFrame { code, reason: reason.into() };
+        self.inner.urgent.store(true, Ordering::Release);
         if self.inner.outgoing.try_send(Message::Close(Some(frame))).is_err() {
             // Queue full or writer gone: close without waiting for the queue.
             self.inner.token.cancel();
@@ -380,6 +399,11 @@ impl Connection {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.parts.metrics
+    }
+
+    /// The server's readers in the middle of a burst (see [`crate::burst`]).
+    pub(crate) fn bursts(&self) -> &Bursts {
+        &self.inner.parts.topics.bursts
     }
 
     pub(crate) fn close_sent(&self) -> &Notify {

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod burst;
 pub mod close;
 mod connection;
 pub mod envelope;
@@ -53,7 +54,8 @@ pub mod testing;
 mod topics;
 
 pub use app::{
-    App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OUTGOING_QUEUE, DEFAULT_READ_BUFFER,
+    App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_FANOUT_FLUSH, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OUTGOING_QUEUE,
+    DEFAULT_READ_BUFFER,
 };
 pub use async_trait::async_trait;
 pub use axum::http::{HeaderMap, StatusCode};

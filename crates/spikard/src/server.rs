@@ -264,6 +264,7 @@ async fn entry(
     shared.metrics.connections_active.fetch_add(1, Ordering::Relaxed);
     let failed = (Arc::clone(&route), conn.clone(), Arc::clone(&shared));
     let tracker = shared.tracker.clone();
+    let fanout_flush = shared.settings.fanout_flush;
     let response = upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
@@ -279,7 +280,7 @@ async fn entry(
         })
         .on_upgrade(move |socket| {
             pending.disarm();
-            tracker.track_future(session::run(socket, route, conn, outgoing))
+            tracker.track_future(session::run(socket, route, conn, outgoing, fanout_flush))
         });
     Ok(response)
 }

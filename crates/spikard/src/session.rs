@@ -11,13 +11,14 @@ use std::{
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{
     FutureExt, SinkExt, StreamExt,
-    stream::{SplitSink, SplitStream},
+    stream::{Peekable, SplitSink, SplitStream},
 };
 use serde_json::Value;
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::{
+    burst::Burst,
     close,
     connection::{CloseInfo, Connection},
     envelope::{ErrorCode, ErrorEnvelope},
@@ -35,10 +36,11 @@ pub(crate) async fn run(
     route: Arc<RouteState>,
     conn: Connection,
     outgoing: mpsc::Receiver<Message>,
+    fanout_flush: Duration,
 ) {
-    let (sink, mut stream) = socket.split();
-    let writer = tokio::spawn(write_loop(sink, outgoing, conn.clone()));
-    read_loop(&mut stream, &route, &conn).await;
+    let (sink, stream) = socket.split();
+    let writer = tokio::spawn(write_loop(sink, outgoing, conn.clone(), fanout_flush));
+    read_loop(&mut stream.peekable(), &route, &conn).await;
     conn.finish();
     let _ = writer.await;
     let info = conn.close_info().unwrap_or(CloseInfo { code: close::ABNORMAL, reason: String::new() });
@@ -51,7 +53,11 @@ pub(crate) async fn run(
 }
 
 /// Read frames until the socket ends or the closing handshake times out.
-async fn read_loop(stream: &mut SplitStream<WebSocket>, route: &RouteState, conn: &Connection) {
+///
+/// The reader is in a burst (see [`crate::burst`]) from a frame's arrival until its handler has
+/// finished and no further frame is waiting.
+async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteState, conn: &Connection) {
+    let mut burst = Burst::new(conn.bursts());
     // Built once and polled again on every turn: re-creating them per frame costs more than the
     // frame's own work on small messages.
     let mut cancelled = pin!(conn.token().cancelled());
@@ -96,7 +102,11 @@ async fn read_loop(stream: &mut SplitStream<WebSocket>, route: &RouteState, conn
                     }
                     continue;
                 }
+                burst.enter();
                 handle_frame(message, route, conn).await;
+                if Pin::new(&mut *stream).peek().now_or_never().is_none() {
+                    burst.leave();
+                }
             }
         }
     }
@@ -208,8 +218,9 @@ async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outgoing: mpsc::Receiver<Message>,
     conn: Connection,
+    interval: Duration,
 ) {
-    if let Err(Stop::Cancelled) = pump(&mut sink, &mut outgoing, &conn).await {
+    if let Err(Stop::Cancelled) = pump(&mut sink, &mut outgoing, &conn, interval).await {
         let info = conn
             .close_info()
             .unwrap_or(CloseInfo { code: close::GOING_AWAY, reason: "server shutting down".to_owned() });
@@ -229,10 +240,17 @@ enum Stop {
 }
 
 /// The writer's loop: `Ok` once a queued close frame went out or the queue ended.
+///
+/// Every frame waiting in the queue is written before one flush. A batch of published messages
+/// only (no reply, direct send or close) is held while some connection's reader is in a burst
+/// (see [`crate::burst`]), for at most `interval`, taking in what is queued meanwhile: a
+/// subscriber gets what a burst published in one socket write instead of one per message.
+/// Anything else queued meanwhile ends the hold at once.
 async fn pump(
     sink: &mut SplitSink<WebSocket, Message>,
     outgoing: &mut mpsc::Receiver<Message>,
     conn: &Connection,
+    interval: Duration,
 ) -> Result<(), Stop> {
     let mut cancelled = pin!(conn.token().cancelled());
     loop {
@@ -241,21 +259,68 @@ async fn pump(
             () = &mut cancelled => return Err(Stop::Cancelled),
             message = outgoing.recv() => message,
         };
-        let Some(mut message) = message else { return Ok(()) };
-        loop {
-            let is_close = matches!(message, Message::Close(_));
-            write(conn, cancelled.as_mut(), sink.feed(message)).await?;
-            if is_close {
-                let _ = write(conn, cancelled.as_mut(), sink.flush()).await;
-                conn.close_sent().notify_one();
-                return Ok(());
-            }
-            match outgoing.try_recv() {
-                Ok(next) => message = next,
-                Err(_) => break,
+        let Some(message) = message else { return Ok(()) };
+        if feed(sink, outgoing, conn, cancelled.as_mut(), message).await? == Fed::Closed {
+            return Ok(());
+        }
+        if !conn.take_urgent() && !interval.is_zero() && conn.bursts().any() {
+            let mut hold = pin!(tokio::time::sleep(interval));
+            loop {
+                let mut ended = pin!(conn.bursts().ended());
+                ended.as_mut().enable();
+                if !conn.bursts().any() {
+                    break;
+                }
+                let message = tokio::select! {
+                    biased;
+                    () = &mut cancelled => return Err(Stop::Cancelled),
+                    () = &mut ended => break,
+                    () = &mut hold => break,
+                    message = outgoing.recv() => message,
+                };
+                let Some(message) = message else { break };
+                if feed(sink, outgoing, conn, cancelled.as_mut(), message).await? == Fed::Closed {
+                    return Ok(());
+                }
+                if conn.take_urgent() {
+                    break;
+                }
             }
         }
         write(conn, cancelled.as_mut(), sink.flush()).await?;
+    }
+}
+
+/// What [`feed`] left behind.
+#[derive(PartialEq, Eq)]
+enum Fed {
+    /// Frames are buffered in the sink, waiting for a flush.
+    Buffered,
+    /// A close frame went out (flushed): the writer is done.
+    Closed,
+}
+
+/// Write `message` and every message already waiting behind it into the sink without flushing,
+/// except a close frame, which is flushed at once and ends the batch.
+async fn feed(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outgoing: &mut mpsc::Receiver<Message>,
+    conn: &Connection,
+    mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
+    mut message: Message,
+) -> Result<Fed, Stop> {
+    loop {
+        let is_close = matches!(message, Message::Close(_));
+        write(conn, cancelled.as_mut(), sink.feed(message)).await?;
+        if is_close {
+            let _ = write(conn, cancelled.as_mut(), sink.flush()).await;
+            conn.close_sent().notify_one();
+            return Ok(Fed::Closed);
+        }
+        match outgoing.try_recv() {
+            Ok(next) => message = next,
+            Err(_) => return Ok(Fed::Buffered),
+        }
     }
 }
 

@@ -21,6 +21,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
 
 use crate::{
+    burst::Bursts,
     connection::{Connection, ConnectionId},
     envelope::FieldError,
     metrics::Metrics,
@@ -130,12 +131,14 @@ impl TopicPattern {
 pub(crate) struct Topics {
     topics: RwLock<HashMap<Arc<str>, Vec<Connection>>>,
     schemas: Vec<(TopicPattern, CompiledSchema)>,
+    /// Readers in the middle of a burst: what they publish is flushed when they are done.
+    pub(crate) bursts: Bursts,
 }
 
 impl Topics {
     /// A registry whose topics are checked against `schemas`.
     pub(crate) fn new(schemas: Vec<(TopicPattern, CompiledSchema)>) -> Self {
-        Self { topics: RwLock::default(), schemas }
+        Self { topics: RwLock::default(), schemas, bursts: Bursts::default() }
     }
 
     /// The schema of the best-matching pattern for `topic`.
@@ -216,7 +219,7 @@ impl Topics {
         members
             .iter()
             .filter(|m| Some(m.id()) != skip)
-            .filter(|m| m.queue(Message::Text(text.clone())).is_ok())
+            .filter(|m| m.queue_published(Message::Text(text.clone())).is_ok())
             .count()
     }
 
