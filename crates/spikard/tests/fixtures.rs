@@ -208,6 +208,9 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
         if let Some(messages) = fixture["app"]["outgoing_queue"].as_u64() {
             app.outgoing_queue(usize::try_from(messages)?)?;
         }
+        if let Some(ms) = fixture["app"]["fanout_flush_ms"].as_u64() {
+            app.fanout_flush_interval(Duration::from_millis(ms));
+        }
         for topic in fixture["app"]["topics"].as_array().into_iter().flatten() {
             app.topic_schema(topic["pattern"].as_str().ok_or("pattern")?, topic["schema"].clone())?;
         }
