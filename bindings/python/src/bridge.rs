@@ -162,7 +162,9 @@ impl Bridge {
 
     /// Every waiting job, oldest first (empty when there is none).
     fn take(&self) -> Vec<Job> {
-        self.shared.woken.store(false, Ordering::Release);
+        // Drain the wake-up bytes first, then clear `woken`: in the other order a wake-up
+        // between the two would have its byte drained and leave `woken` set with no byte
+        // pending, and every later wake-up would be skipped (the loop never woken again).
         let mut sink = [0_u8; 64];
         loop {
             match (&self.shared.wake_reader).read(&mut sink) {
@@ -171,6 +173,7 @@ impl Bridge {
                 _ => break,
             }
         }
+        self.shared.woken.store(false, Ordering::Release);
         let jobs = {
             let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
             std::mem::take(&mut queue.jobs)

@@ -7,7 +7,11 @@ use std::{
     time::Duration,
 };
 
-use pyo3::{exceptions::PyRuntimeError, prelude::*, types::PyDict};
+use pyo3::{
+    exceptions::{PyRuntimeError, PyValueError},
+    prelude::*,
+    types::PyDict,
+};
 use spikard::{CompiledSchema, Route, ServerHandle};
 
 use crate::{
@@ -152,6 +156,16 @@ impl PyApp {
         let timeout =
             Duration::try_from_secs_f64(seconds).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         self.app()?.drain_timeout(timeout);
+        Ok(())
+    }
+
+    /// The longest a subscriber's writer holds published messages while a reader is in a
+    /// burst, in seconds (0 holds nothing).
+    fn set_fanout_flush_interval(&mut self, seconds: f64) -> PyResult<()> {
+        let interval = Duration::try_from_secs_f64(seconds).map_err(|_| {
+            PyValueError::new_err("fanout_flush_interval must be a non-negative number of seconds")
+        })?;
+        self.app()?.fanout_flush_interval(interval);
         Ok(())
     }
 

@@ -44,6 +44,7 @@ class Spikard:
         static_dir: str | os.PathLike[str] | None = None,
         drain_timeout: float | None = None,
         outgoing_queue: int | None = None,
+        fanout_flush_interval: float | None = None,
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket`.
@@ -51,6 +52,10 @@ class Spikard:
             (default 1 MiB); larger messages close the connection with 1009.
         outgoing_queue: capacity of each connection's outgoing queue, in messages (default
             1024); a client that stops reading is closed with 1013 once its queue is full.
+        fanout_flush_interval: the longest, in seconds, that a subscriber's published messages
+            are held while some connection is still handling messages that were already
+            waiting (default 0.001; 0 holds nothing). What such a burst publishes then leaves
+            in one socket write per subscriber. Replies and direct sends are never held.
         static_dir: serve this directory's files on every other path (``index.html`` for
             directories), e.g. a browser client.
         drain_timeout: seconds graceful shutdown waits for connections to close (default 10).
@@ -62,6 +67,7 @@ class Spikard:
         self.static_dir = static_dir
         self.drain_timeout = drain_timeout
         self.outgoing_queue = outgoing_queue
+        self.fanout_flush_interval = fanout_flush_interval
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
         for route in routes:
             self.add_route(route)
@@ -168,6 +174,8 @@ class Spikard:
             native.set_drain_timeout(self.drain_timeout)
         if self.outgoing_queue is not None:
             native.set_outgoing_queue(self.outgoing_queue)
+        if self.fanout_flush_interval is not None:
+            native.set_fanout_flush_interval(self.fanout_flush_interval)
         for pattern, schema in self._topic_schemas.items():
             native.add_topic_schema(pattern, schema)
         for index, route in enumerate(self._routes):

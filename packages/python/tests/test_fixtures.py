@@ -219,8 +219,11 @@ def rooms_route(
 
 def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
     settings = fixture.get("app", {})
+    flush_ms = settings.get("fanout_flush_ms")
     app = Spikard(
-        max_message_size=settings.get("max_message_size"), outgoing_queue=settings.get("outgoing_queue")
+        max_message_size=settings.get("max_message_size"),
+        outgoing_queue=settings.get("outgoing_queue"),
+        fanout_flush_interval=None if flush_ms is None else flush_ms / 1000,
     )
     for topic in settings.get("topics", []):
         app.topic(topic["pattern"], schema=topic["schema"])

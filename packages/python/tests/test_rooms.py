@@ -375,3 +375,14 @@ def test_topic_declarations_are_checked_when_made() -> None:
     assert app.topic_schemas["any"] is True
     with TestClient(app), pytest.raises(RuntimeError, match="before the app starts"):
         app.topic("late", schema={})
+
+
+def test_a_negative_fanout_flush_interval_is_refused_when_the_app_starts() -> None:
+    app = Spikard(fanout_flush_interval=-1)
+
+    @app.websocket("/x")
+    async def x(message: Any) -> Any:
+        return message
+
+    with pytest.raises(ValueError, match="fanout_flush_interval"), TestClient(app):
+        pass
