@@ -23,6 +23,11 @@ export declare class NativeApp {
    */
   outgoingQueue(messages: number): void
   /**
+   * The longest a subscriber's writer holds published messages while a connection is still
+   * handling messages that were already waiting, in milliseconds (0 holds nothing).
+   */
+  fanoutFlushInterval(milliseconds: number): void
+  /**
    * Declare the JSON Schema of the messages published to the topics `pattern` matches (a
    * topic name, or a prefix followed by one trailing `*`); compiled now. Every publish to a
    * matching topic is validated once, before fan-out; an exact name beats a prefix, a longer

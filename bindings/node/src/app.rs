@@ -127,6 +127,22 @@ impl NativeApp {
         self.building(|app| app.outgoing_queue(messages as usize).map(|_| ()).map_err(|e| to_napi(&e)))
     }
 
+    /// The longest a subscriber's writer holds published messages while a connection is still
+    /// handling messages that were already waiting, in milliseconds (0 holds nothing).
+    #[napi]
+    pub fn fanout_flush_interval(&self, milliseconds: f64) -> napi::Result<()> {
+        if !(milliseconds.is_finite() && milliseconds >= 0.0) {
+            return Err(napi::Error::new(
+                napi::Status::InvalidArg,
+                "fanoutFlushMs must be a non-negative number of milliseconds",
+            ));
+        }
+        self.building(|app| {
+            app.fanout_flush_interval(std::time::Duration::from_secs_f64(milliseconds / 1000.0));
+            Ok(())
+        })
+    }
+
     /// Declare the JSON Schema of the messages published to the topics `pattern` matches (a
     /// topic name, or a prefix followed by one trailing `*`); compiled now. Every publish to a
     /// matching topic is validated once, before fan-out; an exact name beats a prefix, a longer

@@ -60,7 +60,8 @@ impl NativeServer {
     /// `Server.start(routes, options)`: compile the routes, bind, and serve on a background
     /// thread. `routes` is an Array of Hashes (`path`, schemas, `max_message_size`, and whether
     /// `on_connect`, `on_disconnect` and `binary` are set); `options` a Hash of `host`, `port`,
-    /// `max_message_size`, `outgoing_queue`, `drain_timeout` (seconds), `static_dir`, `workers`
+    /// `max_message_size`, `outgoing_queue`, `drain_timeout` and `fanout_flush_interval` (seconds),
+    /// `static_dir`, `workers`
     /// and `topics` (`[pattern, schema]` pairs).
     fn start(ruby: &Ruby, routes: RArray, options: RHash) -> Result<Self, Error> {
         let queue = Arc::new(JobQueue::default());
@@ -82,6 +83,17 @@ impl NativeServer {
                 )
             })?;
             app.drain_timeout(timeout);
+        }
+        if let Some(seconds) = option::<f64>(ruby, options, "fanout_flush_interval")? {
+            let interval = Duration::try_from_secs_f64(seconds).map_err(|_| {
+                errors::build(
+                    ruby,
+                    "ConfigError",
+                    "invalid_config",
+                    "fanout_flush_interval must be a non-negative number of seconds",
+                )
+            })?;
+            app.fanout_flush_interval(interval);
         }
         if let Some(dir) = option::<String>(ruby, options, "static_dir")? {
             app.static_dir(dir);

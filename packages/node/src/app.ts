@@ -62,6 +62,11 @@ export interface SpikardOptions {
   /** Capacity of each connection's outgoing queue, in messages (default 1024): a client that
    * stops reading until it is full is closed with 1013. */
   outgoingQueue?: number;
+  /** The longest, in milliseconds, that a subscriber's published messages are held while some
+   * connection is still handling messages that were already waiting (default 1; 0 holds
+   * nothing). What such a burst publishes then leaves in one socket write per subscriber.
+   * Replies and direct sends are never held. */
+  fanoutFlushMs?: number;
 }
 
 /** Where to listen. */
@@ -150,6 +155,10 @@ export class Spikard {
     if (options.outgoingQueue !== undefined) {
       const messages = options.outgoingQueue;
       call(() => this.#app.outgoingQueue(messages));
+    }
+    if (options.fanoutFlushMs !== undefined) {
+      const ms = options.fanoutFlushMs;
+      call(() => this.#app.fanoutFlushInterval(ms));
     }
   }
 

@@ -29,7 +29,11 @@ interface Fixture {
     response_schema?: Json;
     options?: { max_message_size?: number };
   }[];
-  app?: { max_message_size?: number; outgoing_queue?: number; topics?: { pattern: string; schema: Json }[] };
+  app?: {
+    max_message_size?: number;
+    outgoing_queue?: number;
+    fanout_flush_ms?: number;
+    topics?: { pattern: string; schema: Json }[] };
   skip?: Record<string, string>;
   steps: Step[];
 }
@@ -304,6 +308,7 @@ async function runFixture(fixture: Fixture): Promise<void> {
   const app = new Spikard({
     ...(fixture.app?.max_message_size === undefined ? {} : { maxMessageSize: fixture.app.max_message_size }),
     ...(fixture.app?.outgoing_queue === undefined ? {} : { outgoingQueue: fixture.app.outgoing_queue }),
+    ...(fixture.app?.fanout_flush_ms === undefined ? {} : { fanoutFlushMs: fixture.app.fanout_flush_ms }),
   });
   for (const topic of fixture.app?.topics ?? []) {
     app.topic(topic.pattern, topic.schema as JsonSchema);

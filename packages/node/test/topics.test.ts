@@ -125,3 +125,8 @@ test("topic registration errors are SpikardErrors with the core's codes", async 
   server = await TestServer.start(rooms);
   expect(() => rooms.topic("late", {})).toThrow(expect.objectContaining({ code: "invalid_state" }));
 });
+
+test("a negative fanoutFlushMs is refused when the app is made", () => {
+  expect(() => new Spikard({ fanoutFlushMs: -1 })).toThrow(/fanoutFlushMs/);
+  expect(() => new Spikard({ fanoutFlushMs: 0 })).not.toThrow();
+});

@@ -442,6 +442,12 @@ RSpec.describe Spikard::App do
       expect { app.start }.to raise_error(Spikard::ConfigError) { |e| expect(e.code).to eq("invalid_path") }
     end
 
+    it "raises ConfigError for a negative fanout_flush_interval when the app starts" do
+      app = described_class.new(fanout_flush_interval: -1)
+      app.websocket("/a") { |m| m }
+      expect { app.start }.to raise_error(Spikard::ConfigError, /fanout_flush_interval/) { |e| expect(e.code).to eq("invalid_config") }
+    end
+
     it "raises BindError when the port is taken" do
       app = described_class.new
       app.websocket("/a") { |m| m }

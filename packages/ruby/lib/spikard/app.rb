@@ -20,14 +20,18 @@ module Spikard
     #   does not read is closed with 1013 (default 1024)
     # @param drain_timeout [Numeric, nil] seconds graceful shutdown waits for connections
     #   (default 10)
+    # @param fanout_flush_interval [Numeric, nil] the longest, in seconds, that a subscriber's
+    #   published messages are held while some connection is still handling messages that were
+    #   already waiting (default 0.001; 0 holds nothing); replies and sends are never held
     # @param static_dir [String, nil] serve these files on every non-WebSocket path
     # @param threads [Integer] Ruby threads running handlers (see docs/ruby.md, "Threads")
     # @param workers [Integer] tokio threads serving the sockets
     def initialize(max_message_size: nil, outgoing_queue: nil, drain_timeout: nil, static_dir: nil,
-                   threads: 1, workers: 1)
+                   threads: 1, workers: 1, fanout_flush_interval: nil)
       @options = {
         max_message_size: max_message_size, outgoing_queue: outgoing_queue,
-        drain_timeout: drain_timeout&.to_f, static_dir: static_dir&.to_s, workers: Integer(workers)
+        drain_timeout: drain_timeout&.to_f, fanout_flush_interval: fanout_flush_interval&.to_f,
+        static_dir: static_dir&.to_s, workers: Integer(workers)
       }.compact
       @threads = Integer(threads)
       raise ConfigError.new("threads must be at least 1", "invalid_config") if @threads < 1

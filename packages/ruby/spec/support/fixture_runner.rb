@@ -19,7 +19,9 @@ class FixtureRunner
 
   def run
     settings = @fixture.fetch("app", {})
-    app = Spikard::App.new(**settings.slice("max_message_size", "outgoing_queue").transform_keys(&:to_sym))
+    options = settings.slice("max_message_size", "outgoing_queue").transform_keys(&:to_sym)
+    options[:fanout_flush_interval] = settings["fanout_flush_ms"] / 1000.0 if settings.key?("fanout_flush_ms")
+    app = Spikard::App.new(**options)
     settings.fetch("topics", []).each { |topic| app.topic(topic.fetch("pattern"), schema: topic.fetch("schema")) }
     @fixture.fetch("routes").each { |route| Behaviours.register(app, route, @log) }
     Spikard::Testing.serve(app) do |server|
