@@ -97,6 +97,8 @@ async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteS
             }
             Some(Ok(message)) => {
                 if conn.is_closing() {
+                    // No handler runs any more: what is left is not a burst.
+                    burst.leave();
                     if let Message::Close(frame) = message {
                         record_client_close(conn, frame);
                     }
