@@ -16,7 +16,7 @@ mod validate;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio::time::Instant;
@@ -48,54 +48,10 @@ enum Command {
         port: u16,
     },
     /// Load a WebSocket echo endpoint and print one JSON result.
-    Load {
-        /// ws://host:port/path
-        #[arg(long)]
-        url: String,
-        #[arg(long, default_value_t = 100)]
-        connections: usize,
-        /// Messages in flight per connection (closed loop).
-        #[arg(long, default_value_t = 1)]
-        in_flight: usize,
-        #[arg(long, value_enum, default_value_t = Payload::Text20)]
-        payload: Payload,
-        /// Measured seconds.
-        #[arg(long, default_value_t = 12.0)]
-        duration: f64,
-        /// Seconds of load before measuring.
-        #[arg(long, default_value_t = 3.0)]
-        warmup: f64,
-        /// Total messages per second (open loop); closed loop when absent.
-        #[arg(long)]
-        rate: Option<f64>,
-        /// The server's pid, to measure its CPU time over the window.
-        #[arg(long)]
-        server_pid: Option<u32>,
-    },
+    Load(LoadArgs),
     /// Fan-out: subscribers and one sender on a room route that publishes every message to
     /// everyone but its sender; print one JSON result counting deliveries.
-    Broadcast {
-        /// ws://host:port/path
-        #[arg(long)]
-        url: String,
-        /// Subscriber connections (the sender comes on top).
-        #[arg(long, default_value_t = 100)]
-        subscribers: usize,
-        /// Messages in flight: sent but not yet received by every subscriber.
-        #[arg(long, default_value_t = 1)]
-        in_flight: usize,
-        #[arg(long, value_enum, default_value_t = Payload::Text20)]
-        payload: Payload,
-        /// Measured seconds.
-        #[arg(long, default_value_t = 12.0)]
-        duration: f64,
-        /// Seconds of load before measuring.
-        #[arg(long, default_value_t = 3.0)]
-        warmup: f64,
-        /// The server's pid, to measure its CPU time over the window.
-        #[arg(long)]
-        server_pid: Option<u32>,
-    },
+    Broadcast(BroadcastArgs),
     /// Hold idle connections and report the server's resident memory per connection.
     Idle {
         #[arg(long)]
@@ -154,33 +110,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { host, port } => serve::run(&host, port).map_err(|e| e.to_string()),
-        Command::Load { url, connections, in_flight, payload, duration, warmup, rate, server_pid } => {
-            runtime().and_then(|rt| {
-                rt.block_on(load(LoadArgs {
-                    url,
-                    connections,
-                    in_flight,
-                    payload,
-                    duration,
-                    warmup,
-                    rate,
-                    server_pid,
-                }))
-            })
-        }
-        Command::Broadcast { url, subscribers, in_flight, payload, duration, warmup, server_pid } => {
-            runtime().and_then(|rt| {
-                rt.block_on(fan_out(&BroadcastArgs {
-                    url,
-                    subscribers,
-                    in_flight,
-                    payload,
-                    duration,
-                    warmup,
-                    server_pid,
-                }))
-            })
-        }
+        Command::Load(args) => runtime().and_then(|rt| rt.block_on(load(args))),
+        Command::Broadcast(args) => runtime().and_then(|rt| rt.block_on(fan_out(&args))),
         Command::Idle { url, connections, server_pid } => {
             runtime().and_then(|rt| rt.block_on(idle(&url, connections, server_pid)))
         }
@@ -200,15 +131,38 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
 }
 
-struct LoadArgs {
-    url: String,
-    connections: usize,
-    in_flight: usize,
+/// What every measured run takes: the payload, the window and the server to measure.
+#[derive(Args)]
+struct Window {
+    #[arg(long, value_enum, default_value_t = Payload::Text20)]
     payload: Payload,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 12.0)]
     duration: f64,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 3.0)]
     warmup: f64,
-    rate: Option<f64>,
+    /// The server's pid, to measure its CPU time over the window.
+    #[arg(long)]
     server_pid: Option<u32>,
+}
+
+/// `load`: echo connections in a closed (or open) loop.
+#[derive(Args)]
+struct LoadArgs {
+    /// ws://host:port/path
+    #[arg(long)]
+    url: String,
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Messages in flight per connection (closed loop).
+    #[arg(long, default_value_t = 1)]
+    in_flight: usize,
+    /// Total messages per second (open loop); closed loop when absent.
+    #[arg(long)]
+    rate: Option<f64>,
+    #[command(flatten)]
+    window: Window,
 }
 
 async fn connect_all(url: &str, connections: usize) -> Result<Vec<tokio::net::TcpStream>, String> {
@@ -224,10 +178,10 @@ async fn load(args: LoadArgs) -> Result<(), String> {
     procfs::raise_nofile_limit();
     let streams = connect_all(&args.url, args.connections).await?;
     let start = Instant::now();
-    let measure_from = start + Duration::from_secs_f64(args.warmup);
-    let measure_until = measure_from + Duration::from_secs_f64(args.duration);
+    let measure_from = start + Duration::from_secs_f64(args.window.warmup);
+    let measure_until = measure_from + Duration::from_secs_f64(args.window.duration);
     let plan = Arc::new(load::Plan {
-        frame: args.payload.frame(),
+        frame: args.window.payload.frame(),
         in_flight: args.in_flight.max(1),
         rate_per_connection: args.rate.map(|r| r / args.connections as f64),
         measure_from,
@@ -238,14 +192,14 @@ async fn load(args: LoadArgs) -> Result<(), String> {
         .into_iter()
         .map(|s| tokio::spawn(load::run_connection(s, Arc::clone(&plan), Arc::clone(&totals))))
         .collect();
-    let cpu = Cpu::over_window(args.server_pid, measure_from, measure_until).await;
+    let cpu = Cpu::over_window(args.window.server_pid, measure_from, measure_until).await;
     for task in tasks {
         let _ = task.await;
     }
     let messages = totals.messages.load(std::sync::atomic::Ordering::Relaxed);
     let latency = totals.latency.lock().map_err(|e| e.to_string())?.take();
     let errors = totals.errors.load(std::sync::atomic::Ordering::Relaxed);
-    println!("{}", result(messages, args.duration, &cpu, latency.as_ref(), errors));
+    println!("{}", result(messages, args.window.duration, &cpu, latency.as_ref(), errors));
     Ok(())
 }
 
@@ -300,14 +254,20 @@ fn result(
     })
 }
 
+/// `broadcast`: subscribers and one sender on a room route.
+#[derive(Args)]
 struct BroadcastArgs {
+    /// ws://host:port/path
+    #[arg(long)]
     url: String,
+    /// Subscriber connections (the sender comes on top).
+    #[arg(long, default_value_t = 100)]
     subscribers: usize,
+    /// Messages in flight: sent but not yet received by every subscriber.
+    #[arg(long, default_value_t = 1)]
     in_flight: usize,
-    payload: Payload,
-    duration: f64,
-    warmup: f64,
-    server_pid: Option<u32>,
+    #[command(flatten)]
+    window: Window,
 }
 
 async fn fan_out(args: &BroadcastArgs) -> Result<(), String> {
@@ -325,11 +285,11 @@ async fn broadcast_result(args: &BroadcastArgs) -> Result<serde_json::Value, Str
     let subscribers = connect_all(&args.url, args.subscribers).await?;
     let sender = connect_all(&args.url, 1).await?.pop().ok_or("no sender connection")?;
     let start = Instant::now();
-    let measure_from = start + Duration::from_secs_f64(args.warmup);
-    let measure_until = measure_from + Duration::from_secs_f64(args.duration);
+    let measure_from = start + Duration::from_secs_f64(args.window.warmup);
+    let measure_until = measure_from + Duration::from_secs_f64(args.window.duration);
     let window = args.in_flight.max(1);
     let fanout = Arc::new(broadcast::Fanout::new(broadcast::Plan {
-        frame: args.payload.frame(),
+        frame: args.window.payload.frame(),
         subscribers: args.subscribers,
         window,
         measure_from,
@@ -340,18 +300,19 @@ async fn broadcast_result(args: &BroadcastArgs) -> Result<serde_json::Value, Str
         .map(|s| tokio::spawn(broadcast::subscriber(s, Arc::clone(&fanout))))
         .collect();
     tasks.push(tokio::spawn(broadcast::sender(sender, Arc::clone(&fanout))));
-    let cpu = Cpu::over_window(args.server_pid, measure_from, measure_until).await;
+    let cpu = Cpu::over_window(args.window.server_pid, measure_from, measure_until).await;
     for task in tasks {
         let _ = task.await;
     }
     let deliveries = fanout.deliveries.load(std::sync::atomic::Ordering::Relaxed);
     let errors = fanout.errors.load(std::sync::atomic::Ordering::Relaxed);
     let (published, latency) = fanout.completed();
-    let mut out = result(deliveries, args.duration, &cpu, Some(&latency).filter(|h| !h.is_empty()), errors);
+    let mut out =
+        result(deliveries, args.window.duration, &cpu, Some(&latency).filter(|h| !h.is_empty()), errors);
     out["subscribers"] = json!(args.subscribers);
     out["in_flight"] = json!(window);
     out["published"] = json!(published);
-    out["published_per_sec"] = json!(published as f64 / args.duration);
+    out["published_per_sec"] = json!(published as f64 / args.window.duration);
     Ok(out)
 }
 
@@ -391,10 +352,7 @@ mod tests {
             url: format!("ws://127.0.0.1:{port}/broadcast"),
             subscribers,
             in_flight: 4,
-            payload: Payload::ChatValid,
-            duration: 0.5,
-            warmup: 0.1,
-            server_pid: None,
+            window: Window { payload: Payload::ChatValid, duration: 0.5, warmup: 0.1, server_pid: None },
         })
         .await
         .unwrap();
