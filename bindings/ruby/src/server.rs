@@ -37,6 +37,19 @@ fn option<T: TryConvert>(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<T
     hash.lookup::<_, Option<T>>(ruby.to_symbol(key))
 }
 
+/// A duration option given in seconds; a negative or non-finite number is a `ConfigError`
+/// naming the option.
+fn seconds(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<Duration>, Error> {
+    option::<f64>(ruby, hash, key)?
+        .map(|seconds| {
+            Duration::try_from_secs_f64(seconds).map_err(|_| {
+                let message = format!("{key} must be a non-negative number of seconds");
+                errors::build(ruby, "ConfigError", "invalid_config", &message)
+            })
+        })
+        .transpose()
+}
+
 fn schema(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<serde_json::Value>, Error> {
     option::<Value>(ruby, hash, key)?.map(|v| convert::to_json(ruby, v)).transpose()
 }
@@ -73,26 +86,10 @@ impl NativeServer {
         if let Some(messages) = option::<usize>(ruby, options, "outgoing_queue")? {
             app.outgoing_queue(messages).map_err(core)?;
         }
-        if let Some(seconds) = option::<f64>(ruby, options, "drain_timeout")? {
-            let timeout = Duration::try_from_secs_f64(seconds).map_err(|_| {
-                errors::build(
-                    ruby,
-                    "ConfigError",
-                    "invalid_config",
-                    "drain_timeout must be a non-negative number of seconds",
-                )
-            })?;
+        if let Some(timeout) = seconds(ruby, options, "drain_timeout")? {
             app.drain_timeout(timeout);
         }
-        if let Some(seconds) = option::<f64>(ruby, options, "fanout_flush_interval")? {
-            let interval = Duration::try_from_secs_f64(seconds).map_err(|_| {
-                errors::build(
-                    ruby,
-                    "ConfigError",
-                    "invalid_config",
-                    "fanout_flush_interval must be a non-negative number of seconds",
-                )
-            })?;
+        if let Some(interval) = seconds(ruby, options, "fanout_flush_interval")? {
             app.fanout_flush_interval(interval);
         }
         if let Some(dir) = option::<String>(ruby, options, "static_dir")? {
