@@ -77,24 +77,25 @@ async fn the_end_of_the_burst_releases_what_it_published() {
     server.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_zero_interval_holds_nothing() {
-    let (server, mut publisher, mut subscriber) = server(Duration::ZERO).await;
+/// With this `interval`, a message published at the start of a long burst reaches the
+/// subscriber before the burst ends.
+async fn arrives_during_the_burst(interval: Duration, text: &str, why: &str) {
+    let (server, mut publisher, mut subscriber) = server(interval).await;
     let started = Instant::now();
-    publisher.send_json(&json!({"publish": "three"})).await.unwrap();
-    assert_eq!(subscriber.receive_json().await.unwrap(), json!({"text": "three"}));
-    assert!(started.elapsed() < BUSY, "a zero interval still held the message for the burst");
-    assert_eq!(publisher.receive_json().await.unwrap(), json!({"done": "three"}));
+    publisher.send_json(&json!({"publish": text})).await.unwrap();
+    assert_eq!(subscriber.receive_json().await.unwrap(), json!({"text": text}));
+    assert!(started.elapsed() < BUSY, "{why}");
+    assert_eq!(publisher.receive_json().await.unwrap(), json!({"done": text}));
     server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
+async fn a_zero_interval_holds_nothing() {
+    arrives_during_the_burst(Duration::ZERO, "three", "a zero interval still held the message for the burst")
+        .await;
+}
+
+#[tokio::test]
 async fn the_interval_bounds_the_hold() {
-    let (server, mut publisher, mut subscriber) = server(Duration::from_millis(100)).await;
-    let started = Instant::now();
-    publisher.send_json(&json!({"publish": "four"})).await.unwrap();
-    assert_eq!(subscriber.receive_json().await.unwrap(), json!({"text": "four"}));
-    assert!(started.elapsed() < BUSY, "the hold outlasted its interval");
-    assert_eq!(publisher.receive_json().await.unwrap(), json!({"done": "four"}));
-    server.shutdown().await.unwrap();
+    arrives_during_the_burst(Duration::from_millis(100), "four", "the hold outlasted its interval").await;
 }
