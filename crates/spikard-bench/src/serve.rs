@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use spikard::{
-    App, BinaryReply, Bytes, Connection, HandlerError, Rejection, Route, WebSocketHandler, async_trait,
+    App, Reply, Bytes, Connection, HandlerError, Rejection, Route, WebSocketHandler, async_trait,
     handler_fn,
 };
 
@@ -31,8 +31,8 @@ impl WebSocketHandler for Echo {
         &self,
         _conn: &Connection,
         data: Bytes,
-    ) -> Result<Option<BinaryReply>, HandlerError> {
-        Ok(Some(BinaryReply::Binary(data)))
+    ) -> Result<Option<Reply>, HandlerError> {
+        Ok(Some(Reply::Binary(data)))
     }
 }
 

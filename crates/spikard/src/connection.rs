@@ -139,6 +139,22 @@ impl Connection {
         (Self { inner: Arc::new(inner) }, rx)
     }
 
+    /// A connection on no socket, for unit tests of what only needs its handle.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> (Self, mpsc::Receiver<Message>) {
+        let parts = ConnectionParts {
+            path: "/test".to_owned(),
+            route: Arc::from("/test"),
+            path_params: Vec::new(),
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            remote_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            metrics: Arc::default(),
+            topics: Arc::new(Topics::new(Vec::new())),
+        };
+        Self::new(parts, 16, CancellationToken::new())
+    }
+
     /// This connection's id, unique within the process.
     #[must_use]
     pub fn id(&self) -> ConnectionId {

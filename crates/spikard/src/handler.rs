@@ -9,28 +9,89 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::connection::{CloseInfo, Connection};
+use crate::{
+    connection::{CloseInfo, Connection},
+    envelope::{ErrorCode, ErrorEnvelope, FieldError},
+};
 
-/// An error returned by a handler. The client receives a `handler_error` envelope carrying
-/// [`HandlerError::message`] (never a traceback) and the connection stays open.
+/// An error returned by a handler, and what the client is told about it.
+///
+/// Only [`HandlerError::Client`] carries text of the handler's choosing to the client; anything
+/// unexpected is [`HandlerError::Internal`], which the client sees as a generic
+/// `"internal error"` while the detail is logged server-side. The connection stays open either
+/// way.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct HandlerError {
-    /// Text sent to the client.
-    pub message: String,
+#[non_exhaustive]
+pub enum HandlerError {
+    /// An error meant for the client: a `handler_error` envelope carries `message`.
+    #[error("{message}")]
+    Client {
+        /// Text sent to the client.
+        message: String,
+    },
+    /// An unexpected failure (a panic, an exception nobody raised for the client): the client
+    /// gets `handler_error` with [`INTERNAL_ERROR`]; `detail` is only logged.
+    #[error("internal error: {detail}")]
+    Internal {
+        /// What went wrong, for the server's log (never sent).
+        detail: String,
+    },
+    /// The handler's own type system refused a message that passed the route's schema (a
+    /// language binding's model conversion): the client gets `validation_failed` listing
+    /// `errors`, bounded like every envelope.
+    #[error("message refused by the handler's type: {} error(s)", errors.len())]
+    Invalid {
+        /// Every failing location (JSON pointers; never input values).
+        errors: Vec<FieldError>,
+    },
 }
 
+/// The message a client gets for an [`HandlerError::Internal`] failure.
+pub const INTERNAL_ERROR: &str = "internal error";
+
 impl HandlerError {
-    /// A handler error with this message.
+    /// An error for the client, carrying this message.
     #[must_use]
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self::Client { message: message.into() }
+    }
+
+    /// An unexpected failure: logged with `detail`, reported to the client as `"internal error"`.
+    #[must_use]
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::Internal { detail: detail.into() }
+    }
+
+    /// A refusal by the handler's type system, reported as `validation_failed` with `errors`.
+    #[must_use]
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        Self::Invalid { errors }
+    }
+
+    /// The stable code of the envelope this error becomes (`handler_error` or
+    /// `validation_failed`).
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid { .. } => ErrorCode::ValidationFailed,
+            Self::Client { .. } | Self::Internal { .. } => ErrorCode::HandlerError,
+        }
+    }
+
+    /// The envelope the client receives for this error.
+    #[must_use]
+    pub fn envelope(&self) -> ErrorEnvelope {
+        match self {
+            Self::Client { message } => ErrorEnvelope::new(ErrorCode::HandlerError, message.clone()),
+            Self::Internal { .. } => ErrorEnvelope::new(ErrorCode::HandlerError, INTERNAL_ERROR),
+            Self::Invalid { errors } => ErrorEnvelope::validation(errors.clone()),
+        }
     }
 }
 
 impl From<String> for HandlerError {
     fn from(message: String) -> Self {
-        Self { message }
+        Self::new(message)
     }
 }
 
@@ -40,11 +101,13 @@ impl From<&str> for HandlerError {
     }
 }
 
-/// A refused publish fails the handler with the publish error's message, so `?` works on
-/// [`Connection::publish`] inside a handler.
+/// A refused publish fails the handler as an internal error (logged with the publish error's
+/// text, the client told `"internal error"`), so `?` works on
+/// [`Connection::publish`](crate::Connection::publish) inside a handler. To tell the client,
+/// catch it and return [`HandlerError::new`].
 impl From<crate::PublishError> for HandlerError {
     fn from(err: crate::PublishError) -> Self {
-        Self::new(err.to_string())
+        Self::internal(err.to_string())
     }
 }
 
@@ -55,7 +118,8 @@ impl From<crate::PublishError> for HandlerError {
 /// statuses), call [`Connection::close`] inside `on_connect` and return `Ok(())`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// HTTP status of the refusal (403 by default).
+    /// HTTP status of the refusal (403 by default). Anything but a 4xx or 5xx status is a
+    /// mistake: the server answers 500 and logs it.
     pub status: StatusCode,
     /// Reason, sent as the envelope's message.
     pub reason: String,
@@ -75,14 +139,21 @@ impl Rejection {
     }
 }
 
-/// A reply to a binary message.
+/// A reply to a message: JSON (sent as a text frame, after the route's response schema) or
+/// bytes (sent as a binary frame).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum BinaryReply {
-    /// Send these bytes back as a binary frame.
-    Binary(Bytes),
+pub enum Reply {
     /// Send this JSON value back as a text frame.
     Json(Value),
+    /// Send these bytes back as a binary frame.
+    Binary(Bytes),
+}
+
+impl From<Value> for Reply {
+    fn from(value: Value) -> Self {
+        Self::Json(value)
+    }
 }
 
 /// What a route does. Every method but [`WebSocketHandler::handle_message`] has a default.
@@ -109,11 +180,7 @@ pub trait WebSocketHandler: Send + Sync + 'static {
     }
 
     /// Handle one binary message (only called when [`WebSocketHandler::accepts_binary`]).
-    async fn handle_binary(
-        &self,
-        conn: &Connection,
-        data: Bytes,
-    ) -> Result<Option<BinaryReply>, HandlerError> {
+    async fn handle_binary(&self, conn: &Connection, data: Bytes) -> Result<Option<Reply>, HandlerError> {
         let _ = (conn, data);
         Ok(None)
     }
@@ -182,11 +249,7 @@ impl<H: WebSocketHandler + ?Sized> WebSocketHandler for std::sync::Arc<H> {
         (**self).accepts_binary()
     }
 
-    async fn handle_binary(
-        &self,
-        conn: &Connection,
-        data: Bytes,
-    ) -> Result<Option<BinaryReply>, HandlerError> {
+    async fn handle_binary(&self, conn: &Connection, data: Bytes) -> Result<Option<Reply>, HandlerError> {
         (**self).handle_binary(conn, data).await
     }
 

@@ -35,9 +35,12 @@
 //! (dropped, logged and counted when it fails) and send it. Messages of one connection are
 //! handled in order. Size limits close with 1009, invalid UTF-8 with 1007, binary frames on a
 //! route that does not accept them with 1003. `docs/protocol.md` has the full list.
-#![forbid(unsafe_code)]
+// One `unsafe` call in the whole crate: `bridge::runtime::batch_policy` (`sched_setscheduler`).
+#![deny(unsafe_code)]
 
 mod app;
+#[cfg(feature = "bridge")]
+pub mod bridge;
 mod burst;
 pub mod close;
 mod connection;
@@ -63,7 +66,7 @@ pub use bytes::Bytes;
 pub use connection::{CloseInfo, Connection, ConnectionId, SendError};
 pub use envelope::{ErrorCode, ErrorEnvelope, FieldError};
 pub use error::Error;
-pub use handler::{BinaryReply, FnHandler, HandlerError, Rejection, WebSocketHandler, handler_fn};
+pub use handler::{FnHandler, HandlerError, INTERNAL_ERROR, Rejection, Reply, WebSocketHandler, handler_fn};
 pub use metrics::MetricsSnapshot;
 pub use route::Route;
 pub use schema::CompiledSchema;

@@ -3,6 +3,7 @@
 use std::{
     convert::Infallible,
     net::SocketAddr,
+    panic::AssertUnwindSafe,
     sync::{Arc, atomic::Ordering},
 };
 
@@ -14,6 +15,7 @@ use axum::{
     response::{IntoResponse, Response},
     serve::ListenerExt,
 };
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
@@ -25,6 +27,7 @@ use crate::{
     close,
     connection::{CloseInfo, Connection, ConnectionParts},
     envelope::{ErrorCode, ErrorEnvelope},
+    handler::{INTERNAL_ERROR, Rejection},
     metrics::Metrics,
     route::RouteState,
     session,
@@ -255,7 +258,17 @@ async fn entry(
     // Until the session owns it, dropping the request (refusal, failed upgrade, client gone
     // during on_connect) must leave the topics on_connect may have joined.
     let pending = Pending(Some(conn.clone()));
-    if let Err(rejection) = route.handler.on_connect(&conn).await {
+    let connected = AssertUnwindSafe(route.handler.on_connect(&conn)).catch_unwind().await;
+    let connected = connected.unwrap_or_else(|panic| {
+        let detail = session::panic_message(&*panic);
+        tracing::error!(route = %route.path, detail, "on_connect panicked");
+        Err(Rejection::with_status(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR))
+    });
+    if let Err(mut rejection) = connected {
+        if !(rejection.status.is_client_error() || rejection.status.is_server_error()) {
+            tracing::error!(route = %route.path, status = %rejection.status, "on_connect refused with a status that is not 4xx or 5xx");
+            rejection = Rejection::with_status(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR);
+        }
         Metrics::incr(&shared.metrics.connections_rejected);
         let body = ErrorEnvelope::new(ErrorCode::ConnectionRejected, rejection.reason).to_json();
         return Ok((rejection.status, [(header::CONTENT_TYPE, "application/json")], body).into_response());

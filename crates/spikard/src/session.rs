@@ -22,7 +22,7 @@ use crate::{
     close,
     connection::{CloseInfo, Connection},
     envelope::{ErrorCode, ErrorEnvelope},
-    handler::{BinaryReply, HandlerError},
+    handler::{HandlerError, Reply},
     metrics::Metrics,
     route::RouteState,
 };
@@ -160,7 +160,7 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
             match result {
                 Ok(Some(reply)) => send_reply(route, conn, &reply).await,
                 Ok(None) => {}
-                Err(err) => handler_failed(conn, err).await,
+                Err(err) => handler_failed(route, conn, err).await,
             }
         }
         Message::Binary(data) => {
@@ -170,10 +170,10 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
                 return;
             }
             match guard(route.handler.handle_binary(conn, data)).await {
-                Ok(Some(BinaryReply::Binary(bytes))) => conn.send_reply(Message::Binary(bytes)).await,
-                Ok(Some(BinaryReply::Json(reply))) => send_reply(route, conn, &reply).await,
+                Ok(Some(Reply::Binary(bytes))) => conn.send_reply(Message::Binary(bytes)).await,
+                Ok(Some(Reply::Json(reply))) => send_reply(route, conn, &reply).await,
                 Ok(None) => {}
-                Err(err) => handler_failed(conn, err).await,
+                Err(err) => handler_failed(route, conn, err).await,
             }
         }
         Message::Close(frame) => record_client_close(conn, frame),
@@ -184,13 +184,40 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
 
 /// Await a handler future, turning a panic into a handler error.
 async fn guard<T>(fut: impl Future<Output = Result<T, HandlerError>>) -> Result<T, HandlerError> {
-    AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|_| Err(HandlerError::new("internal error")))
+    AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|panic| {
+        let detail = panic_message(&*panic);
+        tracing::error!(detail, "handler panicked");
+        Err(HandlerError::internal(detail))
+    })
 }
 
-async fn handler_failed(conn: &Connection, err: HandlerError) {
-    Metrics::incr(&conn.metrics().handler_errors);
-    tracing::debug!(connection = %conn.id(), error = %err.message, "handler error");
-    reply_envelope(conn, &ErrorEnvelope::new(ErrorCode::HandlerError, err.message)).await;
+/// The text of a panic's payload (`panic!` with a message gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
+}
+
+async fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError) {
+    let metrics = conn.metrics();
+    match &err {
+        HandlerError::Invalid { errors } => {
+            Metrics::incr(&metrics.validation_failed);
+            let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+            tracing::debug!(route = %route.path, connection = %conn.id(), ?paths, "refused by the handler's type");
+        }
+        HandlerError::Client { message } => {
+            Metrics::incr(&metrics.handler_errors);
+            tracing::debug!(route = %route.path, connection = %conn.id(), error = %message, "handler error");
+        }
+        HandlerError::Internal { detail } => {
+            Metrics::incr(&metrics.handler_errors);
+            tracing::debug!(route = %route.path, connection = %conn.id(), detail, "handler failed");
+        }
+    }
+    reply_envelope(conn, &err.envelope()).await;
 }
 
 async fn send_reply(route: &RouteState, conn: &Connection, reply: &Value) {

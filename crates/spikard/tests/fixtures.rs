@@ -11,8 +11,9 @@ use std::{
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Value, json};
 use spikard::{
-    App, BinaryReply, Bytes, CloseInfo, CompiledSchema, Connection, HandlerError, Rejection, Route,
+    App, Bytes, CloseInfo, CompiledSchema, Connection, HandlerError, Rejection, Reply, Route, StatusCode,
     WebSocketHandler, async_trait,
+    bridge::{Failure, protocol},
     testing::{ClientError, Received, TestClient, TestServer},
 };
 use tokio::sync::Notify;
@@ -89,6 +90,12 @@ impl WebSocketHandler for Behaviour {
             "lifecycle" => self.log.push("connect".into()),
             "reject" => return Err(Rejection::forbidden("not allowed")),
             "close_on_connect" => conn.close(1008, "not allowed"),
+            "connect_crash" => panic!("secret internal detail"),
+            "reject_status" => {
+                let status = conn.query_param("status").and_then(|s| s.parse().ok()).unwrap_or(403);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
+                return Err(Rejection::with_status(status, "not allowed"));
+            }
             "rooms" => {
                 let room = conn.path_param("room").unwrap_or_default();
                 conn.subscribe(room);
@@ -104,6 +111,23 @@ impl WebSocketHandler for Behaviour {
         Ok(match self.name.as_str() {
             "chat_reply" => Some(json!({"echo": message["text"], "from": message["user"]})),
             "raise" => return Err(HandlerError::new("boom")),
+            "crash" => panic!("secret internal detail"),
+            "bytes_reply" => {
+                // A native Rust handler answers JSON; bytes go out with the connection's send.
+                conn.send_binary(message["text"].as_str().unwrap_or_default().as_bytes().to_vec())
+                    .map_err(|e| HandlerError::internal(e.to_string()))?;
+                None
+            }
+            "send_until_full" => {
+                let fill = "x".repeat(usize::try_from(message["bytes"].as_u64().unwrap_or(0)).unwrap_or(0));
+                for seq in 0..message["count"].as_u64().unwrap_or(0) {
+                    if let Err(err) = conn.send_json(&json!({"seq": seq, "fill": fill})) {
+                        self.log.push(format!("send_failed:{}", Failure::from(err).code.as_str()));
+                        break;
+                    }
+                }
+                None
+            }
             "reply_when_asked" => (message["reply"] == json!(true)).then_some(message),
             "lifecycle" => {
                 self.log.push("message".into());
@@ -162,8 +186,9 @@ impl WebSocketHandler for Behaviour {
                 }
             }
             "close_on_message" => {
-                let code = u16::try_from(message["code"].as_u64().unwrap_or(1000)).unwrap_or(1000);
-                conn.close(code, message["reason"].as_str().unwrap_or(""));
+                let code = u32::try_from(message["code"].as_u64().unwrap_or(1000)).unwrap_or(u32::MAX);
+                protocol::close(conn, code, message["reason"].as_str().unwrap_or(""))
+                    .map_err(|e| HandlerError::internal(e.message))?;
                 None
             }
             _ => Some(message),
@@ -174,12 +199,8 @@ impl WebSocketHandler for Behaviour {
         self.name == "binary_echo"
     }
 
-    async fn handle_binary(
-        &self,
-        _conn: &Connection,
-        data: Bytes,
-    ) -> Result<Option<BinaryReply>, HandlerError> {
-        Ok(Some(BinaryReply::Binary(data)))
+    async fn handle_binary(&self, _conn: &Connection, data: Bytes) -> Result<Option<Reply>, HandlerError> {
+        Ok(Some(Reply::Binary(data)))
     }
 
     async fn on_disconnect(&self, conn: &Connection, close: CloseInfo) {
