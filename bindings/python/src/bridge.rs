@@ -1,233 +1,131 @@
-//! The hand-off between the core's tokio tasks and the Python event loop thread.
+//! The Python end of the core's job queue ([`spikard::bridge`]): the wake-up of the asyncio
+//! loop thread and the `Job` objects Python answers.
 //!
-//! Tokio tasks never take the GIL for a message: [`Shared::submit`] pushes a job on a queue and
-//! the Python event loop is woken by one byte written to a socket pair whose other end it watches
-//! (`loop.add_reader`). The loop then calls [`Bridge::take`], which hands the whole batch to
-//! Python at once; each job carries a one-shot channel that its outcome travels back on. JSON
-//! values are converted to and from Python objects on the loop thread, where the GIL is already
-//! held.
-//!
-//! The wake-up is deferred so that batches grow: a tokio worker about to go idle wakes the loop
-//! ([`wake_deferred`], from the runtime's park hook), and so does a queue that reached
-//! [`WAKE_AT`] jobs. A worker that stays busy therefore fills the batch first instead of
-//! handing Python one message at a time.
+//! Tokio tasks never take the GIL for a message. The core queues each call on a
+//! [`JobQueue`] whose wake-up ([`WakePolicy::Deferred`]: when a tokio worker is about to go idle,
+//! or when [`WAKE_AT`] jobs wait) writes one byte to a socket pair whose other end the loop
+//! watches (`loop.add_reader`). The loop then calls [`Bridge::take`] and gets the whole batch at
+//! once. JSON values are converted on the loop thread, where the GIL is already held; the core's
+//! log records ride the same batch and go to the `logging` logger `spikard`.
 
 use std::{
     io::{ErrorKind, Read, Write},
     os::{fd::AsRawFd, unix::net::UnixStream},
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::Arc,
 };
 
 use pyo3::{
-    exceptions::{PyRuntimeError, PyTypeError},
     prelude::*,
     sync::PyOnceLock,
     types::{PyByteArray, PyBytes},
 };
-use serde_json::Value;
-use spikard::{BinaryReply, Bytes, CloseInfo, Connection};
-use tokio::sync::oneshot;
+use spikard::{
+    FieldError, HandlerError, Reply,
+    bridge::{Batch, Call, JobQueue, Outcome, Wake, WakePolicy, log::LogLevel},
+};
 
-use crate::{connection::PyConnection, convert};
-
-/// Job kind: `on_connect` of a new connection.
-pub(crate) const CONNECT: u8 = 0;
-/// Job kind: a JSON text message.
-pub(crate) const MESSAGE: u8 = 1;
-/// Job kind: a binary message.
-pub(crate) const BINARY: u8 = 2;
-/// Job kind: `on_disconnect` of a connection that ended.
-pub(crate) const DISCONNECT: u8 = 3;
-
-/// What a job carries to Python.
-pub(crate) enum Payload {
-    Connect,
-    Message(Value),
-    Binary(Bytes),
-    Disconnect(CloseInfo),
-}
-
-/// What Python answered.
-pub(crate) enum Outcome {
-    /// `on_connect` accepted the connection (also the answer to a finished `on_disconnect`).
-    Done,
-    /// `on_connect` refused the connection with this HTTP status and reason.
-    Reject { status: u16, reason: String },
-    /// A text message's reply (`None`: no reply).
-    Reply(Option<Value>),
-    /// A binary message's reply.
-    BinaryReply(Option<BinaryReply>),
-    /// The handler raised; the message goes to the client in a `handler_error` envelope.
-    Failed(String),
-}
-
-struct Pending {
-    route: usize,
-    conn: Connection,
-    payload: Payload,
-    reply: oneshot::Sender<Outcome>,
-}
-
-struct Queue {
-    jobs: Vec<Pending>,
-    open: bool,
-}
+use crate::{connection::PyConnection, convert, errors::failure};
 
 /// A queue this long wakes the Python loop at once, without waiting for an idle worker.
-pub(crate) const WAKE_AT: usize = 64;
+const WAKE_AT: usize = 64;
 
-/// Bridges with jobs whose wake-up waits for a worker to go idle.
-static DEFERRED: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
-
-/// Wake the Python loop of every bridge with deferred jobs (the tokio runtime's park hook).
-pub(crate) fn wake_deferred() {
-    let bridges = std::mem::take(&mut *DEFERRED.lock().unwrap_or_else(PoisonError::into_inner));
-    for bridge in bridges {
-        bridge.deferred.store(false, Ordering::Release);
-        bridge.wake();
-    }
+/// The loop's wake-up: one byte on a non-blocking socket pair.
+struct SocketWake {
+    writer: UnixStream,
 }
 
-/// The queue and the wake-up socket pair shared by a server's route handlers and its [`Bridge`].
-pub(crate) struct Shared {
-    queue: Mutex<Queue>,
-    wake_writer: UnixStream,
-    wake_reader: UnixStream,
-    /// A wake-up byte was written and the loop has not taken the queue since.
-    woken: AtomicBool,
-    /// This bridge is in [`DEFERRED`].
-    deferred: AtomicBool,
-}
-
-impl Shared {
-    /// Queue a job for the Python loop and wait for its outcome; `None` when the bridge is closed
-    /// or Python dropped the job without answering.
-    pub(crate) async fn submit(
-        self: &Arc<Self>,
-        route: usize,
-        conn: &Connection,
-        payload: Payload,
-    ) -> Option<Outcome> {
-        let (reply, outcome) = oneshot::channel();
-        let queued = {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            if !queue.open {
-                return None;
-            }
-            queue.jobs.push(Pending { route, conn: conn.clone(), payload, reply });
-            queue.jobs.len()
-        };
-        if queued >= WAKE_AT {
-            self.wake();
-        } else if !self.deferred.swap(true, Ordering::AcqRel) {
-            DEFERRED.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(self));
-        }
-        outcome.await.ok()
-    }
-
+impl Wake for SocketWake {
     fn wake(&self) {
-        if !self.woken.swap(true, Ordering::AcqRel) {
-            // A full socket buffer means a wake-up is already pending: nothing to do.
-            let _ = (&self.wake_writer).write(&[1]);
-        }
+        // A full socket buffer means a wake-up is already pending: nothing to do.
+        let _ = (&self.writer).write(&[1]);
     }
 }
 
 /// A server's job queue, drained by the Python event loop.
 #[pyclass(module = "spikard._native", frozen)]
 pub(crate) struct Bridge {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) queue: Arc<JobQueue>,
+    reader: UnixStream,
+}
+
+static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Log the core's records on the `logging` logger `spikard`, at their level.
+fn log_records(py: Python<'_>, batch: &mut Batch) -> PyResult<()> {
+    if batch.logs.is_empty() {
+        return Ok(());
+    }
+    let logger = LOGGER
+        .get_or_try_init(py, || -> PyResult<_> {
+            Ok(py.import("logging")?.call_method1("getLogger", ("spikard",))?.unbind())
+        })?
+        .bind(py);
+    for record in batch.logs.drain(..) {
+        let level = match record.level {
+            LogLevel::Error => 40,
+            LogLevel::Warn => 30,
+            LogLevel::Info => 20,
+            LogLevel::Debug => 10,
+            _ => 5,
+        };
+        logger.call_method1("log", (level, "%s (%s)", record.message, record.target))?;
+    }
+    Ok(())
 }
 
 #[pymethods]
 impl Bridge {
-    /// A new, open bridge with an empty queue.
+    /// A new, open bridge with an empty queue; the core's log records go to its loop.
     #[new]
     fn new() -> PyResult<Self> {
-        let (wake_writer, wake_reader) = UnixStream::pair()?;
-        wake_writer.set_nonblocking(true)?;
-        wake_reader.set_nonblocking(true)?;
-        let queue = Mutex::new(Queue { jobs: Vec::new(), open: true });
-        let (woken, deferred) = (AtomicBool::new(false), AtomicBool::new(false));
-        Ok(Self { shared: Arc::new(Shared { queue, wake_writer, wake_reader, woken, deferred }) })
+        let (writer, reader) = UnixStream::pair()?;
+        writer.set_nonblocking(true)?;
+        reader.set_nonblocking(true)?;
+        let waker = Arc::new(SocketWake { writer });
+        let queue = JobQueue::new(WakePolicy::Deferred { waker, at: WAKE_AT });
+        spikard::bridge::log::attach(&queue);
+        Ok(Self { queue, reader })
     }
 
     /// The file descriptor that becomes readable when jobs are waiting (for `loop.add_reader`).
     fn fileno(&self) -> i32 {
-        self.shared.wake_reader.as_raw_fd()
+        self.reader.as_raw_fd()
     }
 
-    /// Every waiting job, oldest first (empty when there is none).
-    fn take(&self) -> Vec<Job> {
-        // Drain the wake-up bytes first, then clear `woken`: in the other order a wake-up
-        // between the two would have its byte drained and leave `woken` set with no byte
-        // pending, and every later wake-up would be skipped (the loop never woken again).
+    /// Every waiting job, oldest first (empty when there is none). The core's waiting log
+    /// records are logged first.
+    fn take(&self, py: Python<'_>) -> PyResult<Vec<Job>> {
+        // Drain the wake-up bytes before taking the queue: a wake-up after this point comes
+        // with jobs the next `take` finds.
         let mut sink = [0_u8; 64];
         loop {
-            match (&self.shared.wake_reader).read(&mut sink) {
+            match (&self.reader).read(&mut sink) {
                 Ok(n) if n == sink.len() => {}
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 _ => break,
             }
         }
-        self.shared.woken.store(false, Ordering::Release);
-        let jobs = {
-            let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut queue.jobs)
-        };
-        jobs.into_iter().map(Job::new).collect()
+        let mut batch = Batch::new();
+        self.queue.take(&mut batch);
+        log_records(py, &mut batch)?;
+        Ok(batch.jobs.into_iter().map(|job| Job { job }).collect())
     }
 
-    /// Refuse new jobs and drop the waiting ones (their connections get an internal error).
+    /// Refuse new jobs and drop the waiting ones (their connections see a lost call).
     fn close(&self) {
-        let dropped = {
-            let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.open = false;
-            std::mem::take(&mut queue.jobs)
-        };
-        drop(dropped);
+        self.queue.close();
     }
 }
 
 /// The Python object a handler keeps for its connection (`spikard.WebSocket`), stored in the
-/// core's per-connection state so that the core, not the binding, owns connections.
+/// core's per-connection state, which the core clears when the connection ends.
 #[derive(Clone)]
 struct CachedWebSocket(Arc<Py<PyAny>>);
 
 /// One unit of work for Python: a connect, a message or a disconnect of one connection.
 #[pyclass(module = "spikard._native")]
 pub(crate) struct Job {
-    route: usize,
-    conn: Connection,
-    payload: Payload,
-    reply: Option<oneshot::Sender<Outcome>>,
-}
-
-impl Job {
-    fn new(pending: Pending) -> Self {
-        Self {
-            route: pending.route,
-            conn: pending.conn,
-            payload: pending.payload,
-            reply: Some(pending.reply),
-        }
-    }
-
-    fn answer(&mut self, outcome: Outcome) -> PyResult<()> {
-        let reply =
-            self.reply.take().ok_or_else(|| PyRuntimeError::new_err("this job was already answered"))?;
-        // The connection may be gone already; nobody is left to tell.
-        let _ = reply.send(outcome);
-        Ok(())
-    }
-
-    fn forget_websocket(&self) {
-        let cached = self.conn.state().remove::<CachedWebSocket>();
-        drop(cached);
-    }
+    job: spikard::bridge::Job,
 }
 
 static ENCODER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -244,113 +142,103 @@ fn as_bytes(obj: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
     obj.cast::<PyByteArray>().ok().map(|array| array.to_vec())
 }
 
+impl Job {
+    fn answer(&mut self, py: Python<'_>, outcome: Outcome) -> PyResult<()> {
+        self.job.answer(outcome).map_err(|err| failure(py, &err))
+    }
+}
+
 #[pymethods]
 impl Job {
-    /// [`CONNECT`], [`MESSAGE`], [`BINARY`] or [`DISCONNECT`].
+    /// The kind of call: `CONNECT`, `MESSAGE`, `BINARY` or `DISCONNECT` of this module.
     #[getter]
     fn kind(&self) -> u8 {
-        match self.payload {
-            Payload::Connect => CONNECT,
-            Payload::Message(_) => MESSAGE,
-            Payload::Binary(_) => BINARY,
-            Payload::Disconnect(_) => DISCONNECT,
-        }
+        self.job.call().kind().as_u8()
     }
 
     /// The index of the route, in the order routes were added to the app.
     #[getter]
     fn route(&self) -> usize {
-        self.route
+        self.job.route()
     }
 
     /// The message: a JSON value for a text message, `bytes` for a binary one, else `None`.
     #[getter]
     fn message<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match &self.payload {
-            Payload::Message(value) => convert::to_python(py, value),
-            Payload::Binary(data) => Ok(PyBytes::new(py, data).into_any()),
-            Payload::Connect | Payload::Disconnect(_) => Ok(py.None().into_bound(py)),
+        match self.job.call() {
+            Call::Message(value) => convert::to_python(py, value),
+            Call::Binary(data) => Ok(PyBytes::new(py, data).into_any()),
+            _ => Ok(py.None().into_bound(py)),
         }
     }
 
     /// The close code of a disconnect (0 for other jobs).
     #[getter]
     fn code(&self) -> u16 {
-        match &self.payload {
-            Payload::Disconnect(info) => info.code,
-            _ => 0,
-        }
+        self.job.call().close().map_or(0, |info| info.code)
     }
 
     /// The close reason of a disconnect (empty for other jobs).
     #[getter]
     fn reason(&self) -> &str {
-        match &self.payload {
-            Payload::Disconnect(info) => &info.reason,
-            _ => "",
-        }
+        self.job.call().close().map_or("", |info| info.reason.as_str())
     }
 
     /// The connection this job belongs to.
     fn connection(&self) -> PyConnection {
-        PyConnection::new(self.conn.clone())
+        PyConnection::new(self.job.conn().clone())
     }
 
     /// The object stored with [`Job::set_ws`] for this connection, or `None`.
     #[getter]
     fn ws(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.conn.state().get::<CachedWebSocket>().map(|cached| cached.0.clone_ref(py))
+        self.job.conn().state().get::<CachedWebSocket>().map(|cached| cached.0.clone_ref(py))
     }
 
     /// Keep `ws` with the connection until it ends.
     #[setter]
     fn set_ws(&self, ws: Py<PyAny>) {
-        self.conn.state().insert(CachedWebSocket(Arc::new(ws)));
+        self.job.conn().state().insert(CachedWebSocket(Arc::new(ws)));
     }
 
     /// Answer a message: `None` sends nothing, `bytes` a binary frame, anything else JSON.
     fn reply(&mut self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let binary = matches!(self.payload, Payload::Binary(_));
         let outcome = if value.is_none() {
-            if binary { Outcome::BinaryReply(None) } else { Outcome::Reply(None) }
+            Outcome::Done
         } else if let Some(data) = as_bytes(value) {
-            if binary {
-                Outcome::BinaryReply(Some(BinaryReply::Binary(data.into())))
-            } else {
-                // A text message answered with bytes: queue them, in order, as a binary frame.
-                self.conn.send_binary(data).map_err(|err| crate::errors::send_error(py, err))?;
-                Outcome::Reply(None)
-            }
+            Outcome::reply_binary(data)
         } else {
-            let json = convert::from_python(value, Some(encoder(py)?))?;
-            if binary {
-                Outcome::BinaryReply(Some(BinaryReply::Json(json)))
-            } else {
-                Outcome::Reply(Some(json))
-            }
+            Outcome::Reply(Reply::Json(convert::from_python(value, Some(encoder(py)?))?))
         };
-        match self.payload {
-            Payload::Message(_) | Payload::Binary(_) => self.answer(outcome),
-            _ => Err(PyTypeError::new_err("only messages take a reply")),
-        }
+        self.answer(py, outcome)
     }
 
-    /// Answer a message with a `handler_error` envelope carrying `message`.
-    fn fail(&mut self, message: String) -> PyResult<()> {
-        self.answer(Outcome::Failed(message))
+    /// Answer with a `handler_error` envelope carrying `message` (an error raised for the
+    /// client: `spikard.HandlerError`).
+    fn fail(&mut self, py: Python<'_>, message: String) -> PyResult<()> {
+        self.answer(py, Outcome::Failed(HandlerError::new(message)))
     }
 
-    /// Finish a connect (accepting the connection) or a disconnect.
-    fn done(&mut self) -> PyResult<()> {
-        if matches!(self.payload, Payload::Disconnect(_)) {
-            self.forget_websocket();
-        }
-        self.answer(Outcome::Done)
+    /// Answer with a `handler_error` envelope saying `"internal error"` (an unexpected
+    /// exception, which the package logged with its traceback).
+    fn fail_internal(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.answer(py, Outcome::Failed(HandlerError::internal("raised in Python")))
     }
 
-    /// Refuse a connection in `on_connect` with an HTTP status and a reason.
-    fn reject(&mut self, status: u16, reason: String) -> PyResult<()> {
-        self.forget_websocket();
-        self.answer(Outcome::Reject { status, reason })
+    /// Answer with a `validation_failed` envelope: the handler's type refused the message.
+    /// `errors` are `(path, message, keyword)` triples (JSON pointers; never input values).
+    fn invalid(&mut self, py: Python<'_>, errors: Vec<(String, String, String)>) -> PyResult<()> {
+        let errors = errors.into_iter().map(|(path, message, keyword)| FieldError { path, message, keyword });
+        self.answer(py, Outcome::Failed(HandlerError::invalid(errors.collect())))
+    }
+
+    /// Finish a connect (accepting the connection), a disconnect, or a message without reply.
+    fn done(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.answer(py, Outcome::Done)
+    }
+
+    /// Refuse a connection in `on_connect` with an HTTP status (400-599) and a reason.
+    fn reject(&mut self, py: Python<'_>, status: u16, reason: String) -> PyResult<()> {
+        self.answer(py, Outcome::Rejected { status, reason })
     }
 }

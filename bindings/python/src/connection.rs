@@ -3,11 +3,7 @@
 use pyo3::{prelude::*, types::PyBytes};
 use spikard::Connection;
 
-use crate::{
-    bridge::encoder,
-    convert,
-    errors::{publish_error, send_error},
-};
+use crate::{bridge::encoder, convert, errors::raise};
 
 /// One WebSocket connection: what it was opened with, and a way to talk to it.
 ///
@@ -79,17 +75,17 @@ impl PyConnection {
     /// Queue `value` as a JSON text frame.
     fn send_json(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let json = convert::from_python(value, Some(encoder(py)?))?;
-        self.conn.send_json(&json).map_err(|err| send_error(py, err))
+        self.conn.send_json(&json).map_err(|err| raise(py, err))
     }
 
     /// Queue `text` as a text frame, as is.
     fn send_text(&self, py: Python<'_>, text: String) -> PyResult<()> {
-        self.conn.send_text(text).map_err(|err| send_error(py, err))
+        self.conn.send_text(text).map_err(|err| raise(py, err))
     }
 
     /// Queue `data` as a binary frame.
     fn send_bytes(&self, py: Python<'_>, data: &Bound<'_, PyBytes>) -> PyResult<()> {
-        self.conn.send_binary(data.as_bytes().to_vec()).map_err(|err| send_error(py, err))
+        self.conn.send_binary(data.as_bytes().to_vec()).map_err(|err| raise(py, err))
     }
 
     /// Join `topic`: what is published to it reaches this connection until it unsubscribes or
@@ -115,13 +111,13 @@ impl PyConnection {
     /// fails the topic's schema (then it is queued for nobody).
     fn publish(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
         let json = convert::from_python(value, Some(encoder(py)?))?;
-        py.detach(|| self.conn.publish(topic, &json)).map_err(|err| publish_error(py, &err))
+        py.detach(|| self.conn.publish(topic, &json)).map_err(|err| raise(py, err))
     }
 
     /// Like `publish`, but never to this connection.
     fn publish_others(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
         let json = convert::from_python(value, Some(encoder(py)?))?;
-        py.detach(|| self.conn.publish_others(topic, &json)).map_err(|err| publish_error(py, &err))
+        py.detach(|| self.conn.publish_others(topic, &json)).map_err(|err| raise(py, err))
     }
 
     /// How many connections are subscribed to `topic` now.
@@ -130,9 +126,10 @@ impl PyConnection {
     }
 
     /// Close with `code` and `reason` after the messages queued so far (closing twice keeps
-    /// the first code).
+    /// the first code). Raises `spikard.errors.InvalidCloseError` for a code a server may not
+    /// send or a reason over 123 bytes.
     #[pyo3(signature = (code = 1000, reason = ""))]
-    fn close(&self, code: u16, reason: &str) {
-        self.conn.close(code, reason);
+    fn close(&self, py: Python<'_>, code: u32, reason: &str) -> PyResult<()> {
+        spikard::bridge::protocol::close(&self.conn, code, reason).map_err(|err| raise(py, err))
     }
 }

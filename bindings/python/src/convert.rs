@@ -12,9 +12,9 @@ use pyo3::{
 };
 use serde_json::{Map, Number, Value};
 
-/// How deeply an object may nest (guards against self-referencing containers and encoders that
-/// return their own input).
-const MAX_DEPTH: usize = 256;
+/// How deeply an object may nest (the core's limit for every language; also guards against
+/// self-referencing containers and encoders that return their own input).
+const MAX_DEPTH: usize = spikard::bridge::protocol::MAX_DEPTH;
 
 /// A JSON value as a new Python object.
 pub(crate) fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {

@@ -9,11 +9,16 @@ mod bridge;
 mod connection;
 mod convert;
 mod errors;
-mod handler;
-mod scheduling;
 mod server;
 
 use pyo3::prelude::*;
+
+/// Put the calling thread (the Python event loop thread) under `SCHED_BATCH`, like the tokio
+/// workers, unless `SPIKARD_SCHED_BATCH=0`.
+#[pyfunction]
+fn use_batch_policy() {
+    spikard::bridge::runtime::batch_policy();
+}
 
 /// The native module `spikard._native`.
 #[pymodule]
@@ -26,10 +31,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     m.add_function(wrap_pyfunction!(server::check_schema, m)?)?;
     m.add_function(wrap_pyfunction!(server::check_topics, m)?)?;
-    m.add_function(wrap_pyfunction!(scheduling::use_batch_policy, m)?)?;
-    m.add("CONNECT", bridge::CONNECT)?;
-    m.add("MESSAGE", bridge::MESSAGE)?;
-    m.add("BINARY", bridge::BINARY)?;
-    m.add("DISCONNECT", bridge::DISCONNECT)?;
+    m.add_function(wrap_pyfunction!(use_batch_policy, m)?)?;
+    for kind in spikard::bridge::CallKind::ALL {
+        m.add(kind.name(), kind.as_u8())?;
+    }
     Ok(())
 }

@@ -7,40 +7,37 @@ use std::{
     time::Duration,
 };
 
-use pyo3::{
-    exceptions::{PyRuntimeError, PyValueError},
-    prelude::*,
-    types::PyDict,
+use pyo3::{exceptions::PyRuntimeError, prelude::*};
+use spikard::{
+    CompiledSchema, Route, ServerHandle,
+    bridge::{
+        BridgeRoute, Code, Failure, Hooks, JobQueue, protocol,
+        runtime::{self, RuntimeOptions},
+    },
 };
-use spikard::{CompiledSchema, Route, ServerHandle};
 
 use crate::{
-    bridge::{self, Bridge, Shared},
+    bridge::{self, Bridge},
     convert,
-    errors::{core_error, publish_error},
-    handler::{Hooks, PyRoute},
-    scheduling,
+    errors::raise,
 };
 
 /// The process's tokio runtime, started on first use.
 fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
-        .get_or_init(|| {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            if let Some(threads) = std::env::var("SPIKARD_WORKER_THREADS").ok().and_then(|v| v.parse().ok()) {
-                builder.worker_threads(threads);
-            }
-            builder
-                .thread_name("spikard-worker")
-                .on_thread_start(scheduling::batch_policy)
-                .on_thread_park(bridge::wake_deferred)
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
+        .get_or_init(|| runtime::build(RuntimeOptions::default()).map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))
+}
+
+/// A duration option in seconds; a negative or non-finite number raises
+/// `spikard.errors.ConfigError` naming the option.
+fn duration(py: Python<'_>, option: &str, seconds: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        let message = format!("{option} must be a non-negative number of seconds");
+        raise(py, Failure::new(Code::InvalidConfig, message))
+    })
 }
 
 /// Compile `schema` as the `which` (`"message"` or `"response"`) schema of `route`, raising
@@ -54,7 +51,7 @@ pub(crate) fn check_schema(
 ) -> PyResult<()> {
     let which = if which == "response" { "response" } else { "message" };
     let schema = convert::from_python(schema, None)?;
-    CompiledSchema::compile(route, which, &schema).map(drop).map_err(|err| core_error(py, &err))
+    CompiledSchema::compile(route, which, &schema).map(drop).map_err(|err| raise(py, err))
 }
 
 /// Register every `(pattern, schema)` of `topics` on an empty app, in order, raising what the
@@ -64,7 +61,7 @@ pub(crate) fn check_topics(py: Python<'_>, topics: Vec<(String, Bound<'_, PyAny>
     let mut app = spikard::App::new();
     for (pattern, schema) in topics {
         let schema = convert::from_python(&schema, None)?;
-        app.topic_schema(&pattern, schema).map_err(|err| core_error(py, &err))?;
+        app.topic_schema(&pattern, schema).map_err(|err| raise(py, err))?;
     }
     Ok(())
 }
@@ -73,7 +70,7 @@ pub(crate) fn check_topics(py: Python<'_>, topics: Vec<(String, Bound<'_, PyAny>
 #[pyclass(module = "spikard._native", name = "App")]
 pub(crate) struct PyApp {
     app: Option<spikard::App>,
-    bridge: Arc<Shared>,
+    queue: Arc<JobQueue>,
 }
 
 impl PyApp {
@@ -87,7 +84,7 @@ impl PyApp {
     /// An empty app whose routes hand their work to `bridge`.
     #[new]
     fn new(bridge: &Bridge) -> Self {
-        Self { app: Some(spikard::App::new()), bridge: Arc::clone(&bridge.shared) }
+        Self { app: Some(spikard::App::new()), queue: Arc::clone(&bridge.queue) }
     }
 
     /// Add a route; its jobs carry `index`. Schemas compile now.
@@ -108,8 +105,11 @@ impl PyApp {
         on_disconnect: bool,
         on_binary: bool,
     ) -> PyResult<()> {
-        let hooks = Hooks { on_connect, on_disconnect, on_binary };
-        let handler = PyRoute { index, hooks, bridge: Arc::clone(&self.bridge) };
+        // Python keeps its connection object in the connection's state, which the core clears:
+        // it needs no disconnect call to release it.
+        let hooks =
+            Hooks { connect: on_connect, disconnect: on_disconnect, binary: on_binary, release: false };
+        let handler = BridgeRoute::new(index, hooks, Arc::clone(&self.queue));
         let mut route = Route::new(path, handler);
         if let Some(schema) = message_schema {
             route = route.message_schema(convert::from_python(schema, None)?);
@@ -120,20 +120,20 @@ impl PyApp {
         if let Some(bytes) = max_message_size {
             route = route.max_message_size(bytes);
         }
-        self.app()?.route(route).map_err(|err| core_error(py, &err))?;
+        self.app()?.route(route).map_err(|err| raise(py, err))?;
         Ok(())
     }
 
     /// Largest accepted message in bytes for routes without their own limit.
     fn set_max_message_size(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
-        self.app()?.max_message_size(bytes).map_err(|err| core_error(py, &err))?;
+        self.app()?.max_message_size(bytes).map_err(|err| raise(py, err))?;
         Ok(())
     }
 
     /// Capacity of each connection's outgoing queue, in messages; a client whose queue is full
     /// when the server pushes to it is closed with 1013.
     fn set_outgoing_queue(&mut self, py: Python<'_>, messages: usize) -> PyResult<()> {
-        self.app()?.outgoing_queue(messages).map_err(|err| core_error(py, &err))?;
+        self.app()?.outgoing_queue(messages).map_err(|err| raise(py, err))?;
         Ok(())
     }
 
@@ -141,7 +141,7 @@ impl PyApp {
     /// `*`) against `schema`, compiled now.
     fn add_topic_schema(&mut self, py: Python<'_>, pattern: &str, schema: &Bound<'_, PyAny>) -> PyResult<()> {
         let schema = convert::from_python(schema, None)?;
-        self.app()?.topic_schema(pattern, schema).map_err(|err| core_error(py, &err))?;
+        self.app()?.topic_schema(pattern, schema).map_err(|err| raise(py, err))?;
         Ok(())
     }
 
@@ -152,19 +152,16 @@ impl PyApp {
     }
 
     /// How long graceful shutdown waits for connections to close, in seconds.
-    fn set_drain_timeout(&mut self, seconds: f64) -> PyResult<()> {
-        let timeout =
-            Duration::try_from_secs_f64(seconds).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    fn set_drain_timeout(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let timeout = duration(py, "drain_timeout", seconds)?;
         self.app()?.drain_timeout(timeout);
         Ok(())
     }
 
     /// The longest a subscriber's writer holds published messages while a reader is in a
     /// burst, in seconds (0 holds nothing).
-    fn set_fanout_flush_interval(&mut self, seconds: f64) -> PyResult<()> {
-        let interval = Duration::try_from_secs_f64(seconds).map_err(|_| {
-            PyValueError::new_err("fanout_flush_interval must be a non-negative number of seconds")
-        })?;
+    fn set_fanout_flush_interval(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let interval = duration(py, "fanout_flush_interval", seconds)?;
         self.app()?.fanout_flush_interval(interval);
         Ok(())
     }
@@ -173,8 +170,8 @@ impl PyApp {
     fn bind(&mut self, py: Python<'_>, host: &str, port: u16) -> PyResult<Server> {
         let app = self.app.take().ok_or_else(|| PyRuntimeError::new_err("this app was already bound"))?;
         let runtime = runtime()?;
-        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-        let server = py.detach(|| runtime.block_on(app.bind(addr))).map_err(|err| core_error(py, &err))?;
+        let addr = protocol::listen_address(host, port);
+        let server = py.detach(|| runtime.block_on(app.bind(addr))).map_err(|err| raise(py, err))?;
         let handle = server.handle();
         let stopped = Arc::new(Stopped::default());
         let done = Arc::clone(&stopped);
@@ -264,7 +261,7 @@ impl Server {
         match state {
             RunState::Running => Ok(false),
             RunState::Stopped => Ok(true),
-            RunState::Failed(err) => Err(core_error(py, &err)),
+            RunState::Failed(err) => Err(raise(py, &*err)),
         }
     }
 
@@ -274,7 +271,7 @@ impl Server {
     /// when it fails the topic's schema.
     fn publish(&self, py: Python<'_>, topic: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
         let json = convert::from_python(value, Some(bridge::encoder(py)?))?;
-        py.detach(|| self.handle.publish(topic, &json)).map_err(|err| publish_error(py, &err))
+        py.detach(|| self.handle.publish(topic, &json)).map_err(|err| raise(py, err))
     }
 
     /// How many connections are subscribed to `topic` now.
@@ -290,23 +287,9 @@ impl Server {
     }
 
     /// The server's counters, by name.
-    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let m = self.handle.metrics();
-        let dict = PyDict::new(py);
-        for (name, value) in [
-            ("connections_accepted", m.connections_accepted),
-            ("connections_rejected", m.connections_rejected),
-            ("connections_active", m.connections_active),
-            ("messages_received", m.messages_received),
-            ("invalid_json", m.invalid_json),
-            ("validation_failed", m.validation_failed),
-            ("handler_errors", m.handler_errors),
-            ("replies_dropped", m.replies_dropped),
-            ("slow_consumers_closed", m.slow_consumers_closed),
-            ("publishes_refused", m.publishes_refused),
-        ] {
-            dict.set_item(name, value)?;
-        }
-        Ok(dict)
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let counters = serde_json::to_value(self.handle.metrics())
+            .map_err(|err| PyRuntimeError::new_err(err.to_string()))?;
+        convert::to_python(py, &counters)
     }
 }

@@ -11,6 +11,9 @@ wrapped in a Task that carries it on from where it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import inspect
 import logging
 import os
 import threading
@@ -21,10 +24,12 @@ from typing import Any, Final
 
 from spikard import _native
 from spikard.connection import WebSocket
-from spikard.errors import Reject
+from spikard.errors import HandlerError, Reject
 from spikard.routing import CallPlan, Source, WebSocketRoute
 
 __all__ = ["Dispatcher", "event_loop"]
+
+copy_context = contextvars.copy_context
 
 log = logging.getLogger("spikard")
 
@@ -90,8 +95,12 @@ _GETTERS: Final[dict[Source, Callable[[Job], Any]]] = {
 }
 
 
-def _invoker(plan: CallPlan) -> Callable[[Job], Any]:
-    """A function of the job calling the handler with what its parameters ask for."""
+def _invoker(plan: CallPlan, loop: asyncio.AbstractEventLoop) -> Callable[[Job], Any]:
+    """A function of the job calling the handler with what its parameters ask for.
+
+    A plain ``def`` handler runs in the loop's default thread pool (so that a blocking one
+    holds up only its own connection), in a copy of the context like any task; the arguments
+    are built on the loop thread first."""
     func = plan.func
     getters = dict(_GETTERS)
     convert = plan.converter()
@@ -100,6 +109,15 @@ def _invoker(plan: CallPlan) -> Callable[[Job], Any]:
         getters["message"] = lambda job: convert(message(job))
     pos = [getters[source] for source in plan.positional]
     kws = [(name, getters[source]) for name, source in plan.keywords]
+    if not inspect.iscoroutinefunction(func):
+        run_in_executor = loop.run_in_executor
+
+        def in_thread(job: Job) -> Any:
+            args = [g(job) for g in pos]
+            call = functools.partial(func, *args, **{name: g(job) for name, g in kws})
+            return run_in_executor(None, contextvars.copy_context().run, call)
+
+        return in_thread
     if not kws and len(pos) == 0:
         return lambda job: func()
     if not kws and len(pos) == 1:
@@ -156,7 +174,7 @@ class Dispatcher:
         self._loop = loop
         self._bridge = bridge
         self._tasks: set[asyncio.Task[None]] = set()
-        self._table: list[tuple[Runner, Runner, Runner, Runner]] = [self._compile(route) for route in routes]
+        self._table: list[list[Runner]] = [self._compile(route) for route in routes]
 
     def attach(self) -> None:
         """Start draining the bridge (from any thread)."""
@@ -176,15 +194,18 @@ class Dispatcher:
             try:
                 table[job.route][job.kind](job)
             except Exception:
-                log.exception("spikard: dispatching a job failed")
+                log.exception("dispatching a job failed")
 
-    def _compile(self, route: WebSocketRoute[..., Any]) -> tuple[Runner, Runner, Runner, Runner]:
-        """The runners of a route, indexed by job kind (connect, message, binary, disconnect)."""
+    def _compile(self, route: WebSocketRoute[..., Any]) -> list[Runner]:
+        """The runners of a route, indexed by job kind (``_native.CONNECT``, ``MESSAGE``, ...)."""
         path = route.path
 
         def failed(job: Job, exc: BaseException) -> None:
-            log.error("handler of route %s raised", path, exc_info=exc)
-            job.fail(str(exc) or type(exc).__name__)
+            if isinstance(exc, HandlerError):
+                job.fail(exc.message)
+            else:
+                log.error("handler of route %s raised", path, exc_info=exc)
+                job.fail_internal()
 
         def connect_done(job: Job, result: Any) -> None:
             if result is False:
@@ -197,7 +218,7 @@ class Dispatcher:
                 job.reject(exc.status, exc.reason)
             else:
                 log.error("on_connect of route %s raised", path, exc_info=exc)
-                job.reject(500, "internal error")
+                job.fail_internal()
 
         def disconnect_done(job: Job, result: Any) -> None:
             job.done()
@@ -206,39 +227,41 @@ class Dispatcher:
             log.error("on_disconnect of route %s raised", path, exc_info=exc)
             job.done()
 
+        loop = self._loop
         reply: Complete = _native.Job.reply
-        message = self._runner(_invoker(route.plan), reply, failed)
-        binary = (
-            self._runner(_invoker(route.binary_plan), reply, failed) if route.binary_plan else _unexpected
-        )
-        connect = (
-            self._runner(_invoker(route.connect_plan), connect_done, connect_failed)
-            if route.connect_plan
-            else _native.Job.done
-        )
-        disconnect = (
-            self._runner(_invoker(route.disconnect_plan), disconnect_done, disconnect_failed)
-            if route.disconnect_plan
-            else _native.Job.done
-        )
-        return (connect, message, binary, disconnect)
+        runners: list[Runner] = [_native.Job.done] * 4
+        runners[_native.MESSAGE] = self._runner(_invoker(route.plan, loop), reply, failed)
+        if route.binary_plan:
+            runners[_native.BINARY] = self._runner(_invoker(route.binary_plan, loop), reply, failed)
+        if route.connect_plan:
+            runners[_native.CONNECT] = self._runner(
+                _invoker(route.connect_plan, loop), connect_done, connect_failed
+            )
+        if route.disconnect_plan:
+            runners[_native.DISCONNECT] = self._runner(
+                _invoker(route.disconnect_plan, loop), disconnect_done, disconnect_failed
+            )
+        return runners
 
     def _runner(self, invoke: Callable[[Job], Any], complete: Complete, fail: Fail) -> Runner:
         spawn = self._spawn
 
         def run(job: Job) -> None:
+            # Each call runs in its own copy of the context, as each asyncio Task does: a
+            # ContextVar set by one connection's handler is never seen by another's.
+            context = copy_context()
             try:
-                result = invoke(job)
+                result = context.run(invoke, job)
                 if type(result) is CoroutineType:
                     try:
-                        yielded = result.send(None)
+                        yielded = context.run(result.send, None)
                     except StopIteration as stop:
                         result = stop.value
                     else:
-                        spawn(_finish(_Resume(result, yielded), job, complete, fail))
+                        spawn(_finish(_Resume(result, yielded), job, complete, fail), context)
                         return
                 elif hasattr(type(result), "__await__"):
-                    spawn(_finish(result, job, complete, fail))
+                    spawn(_finish(result, job, complete, fail), context)
                     return
             except Exception as exc:
                 fail(job, exc)
@@ -250,14 +273,10 @@ class Dispatcher:
 
         return run
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = self._loop.create_task(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None], context: contextvars.Context) -> None:
+        task = self._loop.create_task(coro, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _unexpected(job: Job) -> None:
-    job.fail("binary messages are not accepted on this route")
 
 
 async def _finish(awaitable: Any, job: Job, complete: Complete, fail: Fail) -> None:

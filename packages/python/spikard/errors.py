@@ -16,8 +16,12 @@ __all__ = [
     "ConnectionClosedError",
     "DuplicateRouteError",
     "FieldError",
+    "HandlerError",
+    "InvalidCloseError",
     "InvalidPathError",
+    "InvalidStateError",
     "PublishError",
+    "QueueFullError",
     "Reject",
     "SchemaCompileError",
     "SchemaExtractionError",
@@ -144,6 +148,43 @@ class Reject(Exception):
         self.status = status
 
 
+class QueueFullError(ConnectionClosedError):
+    """A send found the client's outgoing queue full: the client is not reading, and the
+    connection is being closed with 1013."""
+
+    code = "queue_full"
+
+
+class InvalidCloseError(SpikardError, ValueError):
+    """``close(code, reason)`` with a code a server may not send (use 1000-1003, 1007-1014 or
+    3000-4999) or a reason longer than 123 bytes."""
+
+    code = "invalid_close"
+
+
+class InvalidStateError(SpikardError, RuntimeError):
+    """An answer to a call that was already answered, or a refusal with a status that is not
+    4xx or 5xx."""
+
+    code = "invalid_state"
+
+
+class HandlerError(Exception):
+    """Raise in a handler to send the client a ``handler_error`` envelope with this message.
+
+    Only this exception's message reaches the client. Any other exception is an internal
+    error: the client gets ``"internal error"`` and the traceback is logged on the ``spikard``
+    logger. The connection stays open either way.
+
+    Attributes:
+        message: the text sent to the client.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 _BY_CODE: dict[str, type[SpikardError]] = {
     cls.code: cls
     for cls in (
@@ -154,16 +195,18 @@ _BY_CODE: dict[str, type[SpikardError]] = {
         BindError,
         ServeError,
         ConnectionClosedError,
+        QueueFullError,
+        InvalidCloseError,
+        InvalidStateError,
     )
 }
 
 
-def _from_native(code: str, message: str, route: str | None) -> SpikardError:
+def _from_native(
+    code: str, message: str, route: str | None, topic: str | None, errors: list[FieldError]
+) -> SpikardError:
     """Build the exception for a core error code (called by ``spikard._native``)."""
+    if code == PublishError.code:
+        return PublishError(message, topic=topic or "", errors=errors, code=code)
     cls = _BY_CODE.get(code, SpikardError)
     return cls(message, route=route)
-
-
-def _publish_from_native(code: str, message: str, topic: str, errors: list[FieldError]) -> PublishError:
-    """Build the :class:`PublishError` for a refused publish (called by ``spikard._native``)."""
-    return PublishError(message, topic=topic, errors=errors, code=code)

@@ -21,7 +21,16 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from spikard import PublishError, Reject, Spikard, WebSocket, WebSocketRoute, websocket
+from spikard import (
+    HandlerError,
+    PublishError,
+    Reject,
+    Spikard,
+    SpikardError,
+    WebSocket,
+    WebSocketRoute,
+    websocket,
+)
 from spikard.testing import TestClient
 
 LANGUAGE = "python"
@@ -79,9 +88,49 @@ def behaviour(name: str, path: str, log: HookLog, **options: Any) -> WebSocketRo
 
         @route
         async def fail(message: Any) -> None:
-            raise RuntimeError("boom")
+            raise HandlerError("boom")
 
         return fail
+    if name == "crash":
+
+        @route
+        async def crash(message: Any) -> None:
+            raise RuntimeError("secret internal detail")
+
+        return crash
+    if name in ("connect_crash", "reject_status"):
+
+        @route
+        async def guarded(message: Any) -> Any:
+            return message
+
+        @guarded.on_connect
+        async def check(ws: WebSocket) -> None:
+            if name == "connect_crash":
+                raise RuntimeError("secret internal detail")
+            raise Reject("not allowed", status=int(ws.query_params["status"]))
+
+        return guarded
+    if name == "bytes_reply":
+
+        @route
+        async def bytes_reply(message: Any) -> bytes:
+            return str(message["text"]).encode()
+
+        return bytes_reply
+    if name == "send_until_full":
+
+        @route
+        async def send_until_full(message: Any, ws: WebSocket) -> None:
+            fill = "x" * message["bytes"]
+            for seq in range(message["count"]):
+                try:
+                    await ws.send({"seq": seq, "fill": fill})
+                except SpikardError as err:
+                    log.push(f"send_failed:{err.code}")
+                    break
+
+        return send_until_full
     if name == "reply_when_asked":
 
         @route
