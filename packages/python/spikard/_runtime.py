@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from spikard import _native
 from spikard.connection import WebSocket
-from spikard.errors import HandlerError, Reject
+from spikard.errors import HandlerError, Rejection
 from spikard.routing import CallPlan, Source, WebSocketRoute
 
 __all__ = ["Dispatcher", "event_loop"]
@@ -214,7 +214,7 @@ class Dispatcher:
                 job.done()
 
         def connect_failed(job: Job, exc: BaseException) -> None:
-            if isinstance(exc, Reject):
+            if isinstance(exc, Rejection):
                 job.reject(exc.status, exc.reason)
             else:
                 log.error("on_connect of route %s raised", path, exc_info=exc)

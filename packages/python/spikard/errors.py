@@ -22,7 +22,7 @@ __all__ = [
     "InvalidStateError",
     "PublishError",
     "QueueFullError",
-    "Reject",
+    "Rejection",
     "SchemaCompileError",
     "SchemaExtractionError",
     "ServeError",
@@ -132,7 +132,7 @@ class PublishError(SpikardError, ValueError):
             self.code = code
 
 
-class Reject(Exception):
+class Rejection(Exception):
     """Raise in ``on_connect`` to refuse a connection.
 
     The upgrade is answered with HTTP ``status`` (403 by default) and a ``connection_rejected``

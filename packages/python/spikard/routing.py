@@ -228,7 +228,7 @@ class WebSocketRoute(Generic[P, R]):
     def on_connect(self, hook: H) -> H:
         """Register the hook run before each connection is accepted.
 
-        It may take the connection. Raise :class:`~spikard.Reject` (or return ``False``) to
+        It may take the connection. Raise :class:`~spikard.Rejection` (or return ``False``) to
         refuse the upgrade with HTTP 403; ``await ws.close(code, reason)`` accepts and closes.
         """
         self.connect_plan = plan_call(hook, "on_connect", self.path, _caller_locals(self._localns))

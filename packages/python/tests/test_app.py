@@ -21,7 +21,7 @@ from spikard import (
     DuplicateRouteError,
     HandlerError,
     InvalidPathError,
-    Reject,
+    Rejection,
     Spikard,
     WebSocket,
     websocket,
@@ -275,7 +275,7 @@ def test_on_connect_rejects_and_hooks_take_the_connection() -> None:
     async def check(ws: WebSocket) -> bool | None:
         token = ws.query_params.get("token")
         if token == "teapot":
-            raise Reject("short and stout", status=418)
+            raise Rejection("short and stout", status=418)
         if token != "ok":
             return False
         ws.state.user = "ann"

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from spikard import (
     HandlerError,
     PublishError,
-    Reject,
+    Rejection,
     Spikard,
     SpikardError,
     WebSocket,
@@ -108,7 +108,7 @@ def behaviour(name: str, path: str, log: HookLog, **options: Any) -> WebSocketRo
         async def check(ws: WebSocket) -> None:
             if name == "connect_crash":
                 raise RuntimeError("secret internal detail")
-            raise Reject("not allowed", status=int(ws.query_params["status"]))
+            raise Rejection("not allowed", status=int(ws.query_params["status"]))
 
         return guarded
     if name == "bytes_reply":
@@ -163,7 +163,7 @@ def behaviour(name: str, path: str, log: HookLog, **options: Any) -> WebSocketRo
 
         @rejected.on_connect
         async def refuse() -> None:
-            raise Reject("not allowed")
+            raise Rejection("not allowed")
 
         @rejected.on_disconnect
         def never(code: int) -> None:
