@@ -7,6 +7,7 @@ use tokio::net::ToSocketAddrs;
 use crate::{
     Error, Server,
     handler::WebSocketHandler,
+    handshake::Origins,
     route::{Route, RouteState},
     schema::CompiledSchema,
     topics::TopicPattern,
@@ -22,6 +23,19 @@ pub const DEFAULT_READ_BUFFER: usize = 2 * 1024;
 pub const DEFAULT_FANOUT_FLUSH: Duration = Duration::from_millis(1);
 /// Default time graceful shutdown waits for connections to finish closing.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a connection has to send its request head, and `on_connect` to decide: 10 s
+/// (see [`App::handshake_timeout`]).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default largest request head (request line and headers): 16 KiB, Node.js's default
+/// (see [`App::max_request_head`]).
+pub const DEFAULT_MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// Default largest single header (name and value): 8 KiB, the per-line limit of nginx and
+/// Apache (see [`App::max_header_size`]).
+pub const DEFAULT_MAX_HEADER_SIZE: usize = 8 * 1024;
+/// Default most WebSocket connections open at once: 10,000 (see [`App::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Smallest accepted [`App::max_request_head`] and [`App::max_header_size`]: 1 KiB.
+const MIN_HEAD: usize = 1024;
 
 /// App-wide settings.
 #[derive(Debug, Clone)]
@@ -32,6 +46,11 @@ pub(crate) struct Settings {
     pub(crate) drain_timeout: Duration,
     pub(crate) fanout_flush: Duration,
     pub(crate) static_dir: Option<PathBuf>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_request_head: usize,
+    pub(crate) max_header_size: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) allowed_origins: Option<Origins>,
 }
 
 /// A Spikard application: WebSocket routes plus settings.
@@ -86,6 +105,11 @@ impl App {
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
                 fanout_flush: DEFAULT_FANOUT_FLUSH,
                 static_dir: None,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                max_request_head: DEFAULT_MAX_REQUEST_HEAD,
+                max_header_size: DEFAULT_MAX_HEADER_SIZE,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                allowed_origins: None,
             },
             topic_schemas: Vec::new(),
         }
@@ -196,10 +220,107 @@ impl App {
         Ok(self)
     }
 
-    /// How long graceful shutdown waits for connections to close (default 10 s).
+    /// How long graceful shutdown waits for connections to close (default 10 s). Shutdown stops
+    /// accepting, closes HTTP connections that have no request in progress at once (a request
+    /// head still arriving included), sends 1001 to every WebSocket and waits for the closing
+    /// handshakes, the requests whose `on_connect` is running and every `on_disconnect`. What is
+    /// still open when the drain timeout ends (a handler that never returns) is dropped: its
+    /// socket is closed and its `on_disconnect` does not run. [`Server::run`] returns within
+    /// the drain timeout plus a fraction of a second.
     pub fn drain_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.settings.drain_timeout = timeout;
         self
+    }
+
+    /// How long a connection has to send its complete request head (default 10 s), counted from
+    /// when the server starts reading it (on accept, and again for each request of a kept-alive
+    /// HTTP connection), and how long `on_connect` has to decide. A connection that sends nothing,
+    /// or part of a head, is closed when it runs out; an `on_connect` that runs out is answered
+    /// with HTTP 503 (its `on_disconnect` never runs). Without it, idle sockets hold file
+    /// descriptors until the process runs out of them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for zero.
+    pub fn handshake_timeout(&mut self, timeout: Duration) -> Result<&mut Self, Error> {
+        if timeout.is_zero() {
+            return Err(Error::InvalidConfig("handshake_timeout must be longer than zero".into()));
+        }
+        self.settings.handshake_timeout = timeout;
+        Ok(self)
+    }
+
+    /// Largest request head, request line and headers together, in bytes (default 16 KiB). A
+    /// longer head is answered with HTTP 431 and the connection is closed; no more than this is
+    /// buffered per connection while a head arrives (at least 8 KiB: the HTTP parser's smallest
+    /// read buffer).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] below 1 KiB.
+    pub fn max_request_head(&mut self, bytes: usize) -> Result<&mut Self, Error> {
+        if bytes < MIN_HEAD {
+            return Err(Error::InvalidConfig("max_request_head must be at least 1024 bytes".into()));
+        }
+        self.settings.max_request_head = bytes;
+        Ok(self)
+    }
+
+    /// Largest single header, name and value together, in bytes (default 8 KiB). A request with
+    /// a longer header is answered with HTTP 431 before any route code runs. The headers a
+    /// connection keeps for its lifetime (see [`Connection::headers`](crate::Connection::headers))
+    /// are therefore bounded by [`App::max_request_head`] in total and by this each.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] below 1 KiB.
+    pub fn max_header_size(&mut self, bytes: usize) -> Result<&mut Self, Error> {
+        if bytes < MIN_HEAD {
+            return Err(Error::InvalidConfig("max_header_size must be at least 1024 bytes".into()));
+        }
+        self.settings.max_header_size = bytes;
+        Ok(self)
+    }
+
+    /// Most WebSocket connections open at once, counting those whose `on_connect` is running
+    /// (default 10,000). Past it an upgrade request is answered with HTTP 503 and a
+    /// `connection_rejected` body before `on_connect` runs; a slot frees when a connection's
+    /// `on_disconnect` has returned.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for 0.
+    pub fn max_connections(&mut self, connections: usize) -> Result<&mut Self, Error> {
+        if connections == 0 {
+            return Err(Error::InvalidConfig("max_connections must allow at least 1 connection".into()));
+        }
+        self.settings.max_connections = connections;
+        Ok(self)
+    }
+
+    /// Accept upgrade requests only from these origins (default: any origin, the check is off).
+    /// Each entry is an origin as browsers send it, `scheme://host[:port]` without a path, or
+    /// `null`; the comparison ignores ASCII case. When set, a request whose `Origin` header is
+    /// missing or not listed is answered with HTTP 403 and a `connection_rejected` body before
+    /// `on_connect` runs.
+    ///
+    /// Browsers send `Origin` with every WebSocket handshake and do not apply the same-origin
+    /// policy to WebSockets: without an allowlist, any page a user visits can open a connection
+    /// to the server with the user's cookies (cross-site WebSocket hijacking). Clients outside a
+    /// browser usually send no `Origin`: with an allowlist they must send a listed one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), spikard::Error> {
+    /// let mut app = spikard::App::new();
+    /// app.allowed_origins(["https://chat.example.com", "http://localhost:8000"])?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an empty list or an entry that is not an origin.
+    pub fn allowed_origins<I, S>(&mut self, origins: I) -> Result<&mut Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.settings.allowed_origins = Some(Origins::parse(origins)?);
+        Ok(self)
     }
 
     /// The longest a subscriber's writer holds published messages (default 1 ms; zero turns

@@ -38,6 +38,7 @@
 // One `unsafe` call in the whole crate: `bridge::runtime::batch_policy` (`sched_setscheduler`).
 #![deny(unsafe_code)]
 
+mod accept;
 mod app;
 #[cfg(feature = "bridge")]
 pub mod bridge;
@@ -47,6 +48,7 @@ mod connection;
 pub mod envelope;
 mod error;
 mod handler;
+mod handshake;
 mod metrics;
 mod route;
 mod schema;
@@ -57,7 +59,8 @@ pub mod testing;
 mod topics;
 
 pub use app::{
-    App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_FANOUT_FLUSH, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OUTGOING_QUEUE,
+    App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_FANOUT_FLUSH, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_REQUEST_HEAD, DEFAULT_OUTGOING_QUEUE,
     DEFAULT_READ_BUFFER,
 };
 pub use async_trait::async_trait;

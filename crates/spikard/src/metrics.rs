@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct Metrics {
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_rejected: AtomicU64,
+    pub(crate) handshakes_refused: AtomicU64,
     pub(crate) connections_active: AtomicU64,
     pub(crate) messages_received: AtomicU64,
     pub(crate) invalid_json: AtomicU64,
@@ -28,6 +29,7 @@ impl Metrics {
         MetricsSnapshot {
             connections_accepted: get(&self.connections_accepted),
             connections_rejected: get(&self.connections_rejected),
+            handshakes_refused: get(&self.handshakes_refused),
             connections_active: get(&self.connections_active),
             messages_received: get(&self.messages_received),
             invalid_json: get(&self.invalid_json),
@@ -48,6 +50,10 @@ pub struct MetricsSnapshot {
     pub connections_accepted: u64,
     /// Upgrades refused by `on_connect`.
     pub connections_rejected: u64,
+    /// Upgrade requests refused before `on_connect` ran or because it did not finish in time:
+    /// a malformed `Sec-WebSocket-Key`, an oversized header, an origin not allowed, the
+    /// connection limit, or the handshake timeout.
+    pub handshakes_refused: u64,
     /// Connections open now.
     pub connections_active: u64,
     /// Text and binary messages read from clients.

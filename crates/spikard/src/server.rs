@@ -1,46 +1,71 @@
-//! [`Server`]: a bound app, its request entry point and graceful shutdown.
+//! [`Server`]: a bound app, its accept loop, its request entry point and graceful shutdown.
+//!
+//! Each accepted socket is served by hyper's HTTP/1 connection with the app's handshake timeout
+//! and head size limit; an upgrade request passes the handshake checks (key, header sizes,
+//! origin, connection limit), then `on_connect`, then becomes a session. Shutdown is bounded in
+//! every one of these states by the drain timeout.
 
 use std::{
     convert::Infallible,
     net::SocketAddr,
     panic::AssertUnwindSafe,
-    sync::{Arc, atomic::Ordering},
+    pin::pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use axum::{
-    Router,
     body::Body,
-    extract::{ConnectInfo, FromRequestParts, Query, State, WebSocketUpgrade},
+    extract::{FromRequestParts, Query, WebSocketUpgrade},
     http::{HeaderMap, HeaderValue, Request, StatusCode, header},
     response::{IntoResponse, Response},
-    serve::ListenerExt,
 };
 use futures_util::FutureExt;
-use tokio::net::TcpListener;
+use hyper::{body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
 use crate::{
-    App, Error, MetricsSnapshot,
+    App, Error, MetricsSnapshot, accept,
     app::Settings,
     close,
     connection::{CloseInfo, Connection, ConnectionParts},
     envelope::{ErrorCode, ErrorEnvelope},
     handler::{INTERNAL_ERROR, Rejection},
+    handshake,
     metrics::Metrics,
     route::RouteState,
     session,
     topics::{PublishError, Topics},
 };
 
+/// The HTTP parser's smallest read buffer (hyper refuses less).
+const MIN_READ_BUFFER: usize = 8 * 1024;
+/// How long shutdown waits, after the drain timeout, for the connections it dropped to be gone.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
 struct Shared {
     routes: Vec<Arc<RouteState>>,
     router: matchit::Router<usize>,
     settings: Settings,
     static_files: Option<ServeDir>,
+    /// Cancelled when shutdown starts.
     token: CancellationToken,
+    /// Cancelled when the drain timeout ends: whatever is still open is dropped.
+    stop: CancellationToken,
+    /// WebSocket connections, from a successful `on_connect` to the end of `on_disconnect`.
     tracker: TaskTracker,
+    /// One permit per WebSocket connection ([`App::max_connections`]).
+    slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     topics: Arc<Topics>,
 }
@@ -61,7 +86,8 @@ impl std::fmt::Debug for ServerHandle {
 
 impl ServerHandle {
     /// Start a graceful shutdown: stop accepting, close every connection with 1001, run every
-    /// `on_disconnect`, and let [`Server::run`] return once drained (or after the drain timeout).
+    /// `on_disconnect`, and let [`Server::run`] return once drained (or after the drain timeout:
+    /// see [`App::drain_timeout`]).
     pub fn shutdown(&self) {
         self.shared.token.cancel();
     }
@@ -123,13 +149,16 @@ impl Server {
     pub(crate) fn new(app: App, listener: TcpListener) -> Result<Self, Error> {
         let local_addr = listener.local_addr().map_err(Error::Serve)?;
         let static_files = app.settings.static_dir.as_ref().map(ServeDir::new);
+        let slots = Arc::new(Semaphore::new(app.settings.max_connections.min(Semaphore::MAX_PERMITS)));
         let shared = Arc::new(Shared {
             routes: app.routes,
             router: app.router,
             settings: app.settings,
             static_files,
             token: CancellationToken::new(),
+            stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            slots,
             metrics: Arc::new(Metrics::default()),
             topics: Arc::new(Topics::new(app.topic_schemas)),
         });
@@ -148,32 +177,34 @@ impl Server {
         self.handle.clone()
     }
 
-    /// Serve until [`ServerHandle::shutdown`], then drain connections.
+    /// Serve until [`ServerHandle::shutdown`], then drain connections (see
+    /// [`App::drain_timeout`] for what that waits for and how long).
+    ///
+    /// Accept errors (such as `EMFILE`, too many open files) do not end it: they are logged at
+    /// `warn` and accepting is retried after a pause of 10 ms that doubles up to 1 s.
     ///
     /// # Errors
-    /// [`Error::Serve`] when the listener fails.
+    /// None at present; the `Result` is kept for listener failures a future transport may have.
     pub async fn run(self) -> Result<(), Error> {
         let shared = Arc::clone(&self.handle.shared);
-        let router = Router::new().fallback(entry).with_state(Arc::clone(&shared));
-        let token = shared.token.clone();
-        // Small frames go out at once instead of waiting for the previous one's ACK (Nagle), as
-        // in every WebSocket server people compare us with.
-        let listener = self.listener.tap_io(|tcp| {
+        let settings = &shared.settings;
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(settings.handshake_timeout)
+            .max_buf_size(settings.max_request_head.max(MIN_READ_BUFFER))
+            .max_header_size(settings.max_request_head);
+        let connections = TaskTracker::new();
+        while let Some((tcp, remote_addr)) = accept::next(&self.listener, &shared.token).await {
+            // Small frames go out at once instead of waiting for the previous one's ACK (Nagle),
+            // as in every WebSocket server people compare us with.
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %err, "cannot set TCP_NODELAY");
             }
-        });
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await;
-        shared.tracker.close();
-        if tokio::time::timeout(shared.settings.drain_timeout, shared.tracker.wait()).await.is_err() {
-            tracing::warn!(
-                remaining = shared.tracker.len(),
-                "drain timeout reached; dropping connections still open"
-            );
+            connections.spawn(serve_http(http.clone(), tcp, remote_addr, Arc::clone(&shared)));
         }
-        served.map_err(Error::Serve)
+        drop(self.listener);
+        drain(&shared, &connections).await;
+        Ok(())
     }
 
     /// Serve until SIGINT (Ctrl-C) or SIGTERM, or [`ServerHandle::shutdown`], then drain.
@@ -215,31 +246,138 @@ async fn shutdown_signal() {
     }
 }
 
+/// Serve one HTTP connection until it ends, is upgraded, or shutdown drops it.
+///
+/// On shutdown a connection that has no request in progress (idle, or still sending its head)
+/// is closed at once; one whose request is being handled (`on_connect`, a static file) may
+/// finish, until the drain timeout ends.
+async fn serve_http(http: http1::Builder, tcp: TcpStream, remote_addr: SocketAddr, shared: Arc<Shared>) {
+    let busy = Arc::new(AtomicBool::new(false));
+    let service = {
+        let (shared, busy) = (Arc::clone(&shared), Arc::clone(&busy));
+        service_fn(move |request: Request<Incoming>| {
+            let (shared, busy) = (Arc::clone(&shared), Arc::clone(&busy));
+            async move {
+                let _busy = Busy::start(busy);
+                Ok::<_, Infallible>(entry(shared, remote_addr, request.map(Body::new)).await)
+            }
+        })
+    };
+    let mut connection = pin!(http.serve_connection(TokioIo::new(tcp), service).with_upgrades());
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, remote = %remote_addr, "HTTP connection ended with an error");
+            }
+            return;
+        }
+        () = shared.token.cancelled() => {}
+    }
+    if !busy.load(Ordering::Acquire) {
+        return;
+    }
+    connection.as_mut().graceful_shutdown();
+    tokio::select! {
+        _ = connection => {}
+        () = shared.stop.cancelled() => {}
+    }
+}
+
+/// Marks a connection's request as in progress until dropped.
+struct Busy(Arc<AtomicBool>);
+
+impl Busy {
+    fn start(flag: Arc<AtomicBool>) -> Self {
+        flag.store(true, Ordering::Release);
+        Self(flag)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// After shutdown started: wait for HTTP connections and sessions to end, at most the drain
+/// timeout; then drop what is left and give it [`STOP_GRACE`] to be gone.
+async fn drain(shared: &Shared, connections: &TaskTracker) {
+    connections.close();
+    shared.tracker.close();
+    let all_ended = async {
+        connections.wait().await;
+        shared.tracker.wait().await;
+    };
+    if tokio::time::timeout(shared.settings.drain_timeout, all_ended).await.is_ok() {
+        return;
+    }
+    tracing::warn!(
+        http_connections = connections.len(),
+        websocket_connections = shared.tracker.len(),
+        drain_timeout_ms = u64::try_from(shared.settings.drain_timeout.as_millis()).unwrap_or(u64::MAX),
+        "drain timeout reached; dropping connections still open (their on_disconnect does not run)"
+    );
+    shared.stop.cancel();
+    let dropped = async {
+        connections.wait().await;
+        shared.tracker.wait().await;
+    };
+    if tokio::time::timeout(STOP_GRACE, dropped).await.is_err() {
+        tracing::error!(
+            websocket_connections = shared.tracker.len(),
+            "connections still running after being dropped (a handler blocking its thread?)"
+        );
+    }
+}
+
+/// A request refused by the handshake checks, answered with `status` and a
+/// `connection_rejected` envelope; the connection is then closed.
+fn refuse(shared: &Shared, status: StatusCode, reason: &str) -> Response {
+    Metrics::incr(&shared.metrics.handshakes_refused);
+    let body = ErrorEnvelope::new(ErrorCode::ConnectionRejected, reason).to_json();
+    let headers = [(header::CONTENT_TYPE, "application/json"), (header::CONNECTION, "close")];
+    (status, headers, body).into_response()
+}
+
 /// Every request lands here: a WebSocket route, a static file, or 404.
-async fn entry(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(remote_addr): ConnectInfo<SocketAddr>,
-    request: Request<Body>,
-) -> Result<Response, Infallible> {
+async fn entry(shared: Arc<Shared>, remote_addr: SocketAddr, request: Request<Body>) -> Response {
+    if let Some(name) = handshake::oversized_header(request.headers(), shared.settings.max_header_size) {
+        tracing::debug!(remote = %remote_addr, header = name, "request refused: header too large");
+        return refuse(&shared, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "a request header is too large");
+    }
     let matched = shared.router.at(request.uri().path()).ok().map(|m| {
         let params: Vec<(String, String)> =
             m.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         (*m.value, params)
     });
     let Some((index, path_params)) = matched else {
-        return Ok(match &shared.static_files {
+        return match &shared.static_files {
             Some(files) => match files.clone().oneshot(request).await {
                 Ok(response) => response.map(Body::new),
                 Err(never) => match never {},
             },
             None => StatusCode::NOT_FOUND.into_response(),
-        });
+        };
     };
     let route = Arc::clone(&shared.routes[index]);
     let (mut parts, _body) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return Ok(rejection.into_response()),
+        Err(rejection) => return rejection.into_response(),
+    };
+    if !parts.headers.get(header::SEC_WEBSOCKET_KEY).is_some_and(handshake::key_is_valid) {
+        tracing::debug!(remote = %remote_addr, "upgrade refused: malformed Sec-WebSocket-Key");
+        return refuse(&shared, StatusCode::BAD_REQUEST, "Sec-WebSocket-Key must be 16 bytes in base64");
+    }
+    if let Some(origins) = &shared.settings.allowed_origins {
+        if !origins.allows(parts.headers.get(header::ORIGIN)) {
+            tracing::debug!(remote = %remote_addr, origin = ?parts.headers.get(header::ORIGIN), "upgrade refused: origin not allowed");
+            return refuse(&shared, StatusCode::FORBIDDEN, "origin not allowed");
+        }
+    }
+    let Ok(slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
+        tracing::debug!(remote = %remote_addr, limit = shared.settings.max_connections, "upgrade refused: connection limit reached");
+        return refuse(&shared, StatusCode::SERVICE_UNAVAILABLE, "server is at its connection limit");
     };
     let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
     let limit = route.max_message_size.unwrap_or(shared.settings.max_message_size);
@@ -258,7 +396,11 @@ async fn entry(
     // Until the session owns it, dropping the request (refusal, failed upgrade, client gone
     // during on_connect) must leave the topics on_connect may have joined.
     let pending = Pending(Some(conn.clone()));
-    let connected = AssertUnwindSafe(route.handler.on_connect(&conn)).catch_unwind().await;
+    let on_connect = AssertUnwindSafe(route.handler.on_connect(&conn)).catch_unwind();
+    let Ok(connected) = tokio::time::timeout(shared.settings.handshake_timeout, on_connect).await else {
+        tracing::warn!(route = %route.path, "on_connect did not finish within the handshake timeout; refused with 503");
+        return refuse(&shared, StatusCode::SERVICE_UNAVAILABLE, "connection setup timed out");
+    };
     let connected = connected.unwrap_or_else(|panic| {
         let detail = session::panic_message(&*panic);
         tracing::error!(route = %route.path, detail, "on_connect panicked");
@@ -271,14 +413,17 @@ async fn entry(
         }
         Metrics::incr(&shared.metrics.connections_rejected);
         let body = ErrorEnvelope::new(ErrorCode::ConnectionRejected, rejection.reason).to_json();
-        return Ok((rejection.status, [(header::CONTENT_TYPE, "application/json")], body).into_response());
+        return (rejection.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     Metrics::incr(&shared.metrics.connections_accepted);
     shared.metrics.connections_active.fetch_add(1, Ordering::Relaxed);
+    // From here the connection counts for the drain (its `on_disconnect` must run), also in the
+    // moment between the upgrade response and the start of its session.
+    let held = Held { _slot: slot, _drain: shared.tracker.token() };
     let failed = (Arc::clone(&route), conn.clone(), Arc::clone(&shared));
-    let tracker = shared.tracker.clone();
+    let stop = shared.stop.clone();
     let fanout_flush = shared.settings.fanout_flush;
-    let response = upgrade
+    upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
         .read_buffer_size(shared.settings.read_buffer_size)
@@ -293,9 +438,23 @@ async fn entry(
         })
         .on_upgrade(move |socket| {
             pending.disarm();
-            tracker.track_future(session::run(socket, route, conn, outgoing, fanout_flush))
-        });
-    Ok(response)
+            async move {
+                let session = session::run(socket, route, conn.clone(), outgoing, fanout_flush);
+                tokio::select! {
+                    () = session => {}
+                    // The drain timeout ended with this session still running: drop it.
+                    () = stop.cancelled() => conn.finish(),
+                }
+                drop(held);
+            }
+        })
+}
+
+/// What an accepted connection holds until its `on_disconnect` has returned (or the drain
+/// timeout dropped it): its connection slot and its place in the drain.
+struct Held {
+    _slot: OwnedSemaphorePermit,
+    _drain: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 /// A copy of `headers` that owns its values. hyper's header values are slices of the buffer
