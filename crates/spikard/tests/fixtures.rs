@@ -229,6 +229,12 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
         if let Some(messages) = fixture["app"]["outgoing_queue"].as_u64() {
             app.outgoing_queue(usize::try_from(messages)?)?;
         }
+        if let Some(connections) = fixture["app"]["max_connections"].as_u64() {
+            app.max_connections(usize::try_from(connections)?)?;
+        }
+        if let Some(origins) = fixture["app"]["allowed_origins"].as_array() {
+            app.allowed_origins(origins.iter().filter_map(Value::as_str))?;
+        }
         if let Some(ms) = fixture["app"]["fanout_flush_ms"].as_u64() {
             app.fanout_flush_interval(Duration::from_millis(ms));
         }
@@ -274,15 +280,13 @@ async fn run_step(
     let object = step.as_object().ok_or("step is not an object")?;
     let name = object.get("client").and_then(Value::as_str).unwrap_or("default").to_owned();
     let (action, arg) = object.iter().find(|(k, _)| *k != "client").ok_or("empty step")?;
+    let headers: Vec<(String, String)> = arg["headers"]
+        .as_object()
+        .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .unwrap_or_default();
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     match action.as_str() {
         "connect" => {
-            let headers: Vec<(String, String)> = arg["headers"]
-                .as_object()
-                .map(|h| {
-                    h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()
-                })
-                .unwrap_or_default();
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let client =
                 TestClient::connect(&server.url(arg["path"].as_str().ok_or("path")?), &headers).await?;
             clients.insert(name, client);
@@ -290,7 +294,7 @@ async fn run_step(
         }
         "connect_rejected" => {
             let url = server.url(arg["path"].as_str().ok_or("path")?);
-            return match TestClient::connect(&url, &[]).await {
+            return match TestClient::connect(&url, &headers).await {
                 Err(ClientError::Rejected(status)) if json!(status) == arg["status"] => Ok(()),
                 Err(err) => Err(format!("expected HTTP {}, got {err}", arg["status"]).into()),
                 Ok(_) => Err("the upgrade succeeded".into()),
