@@ -31,7 +31,8 @@ pub const TRUNCATION_MARKER: &str = "\u{2026}";
 /// ```
 /// use spikard::envelope::{bounded, MAX_FIELD_TEXT};
 /// assert_eq!(bounded("/text"), "/text");
-/// let cut = bounded(&"k".repeat(10_000));
+/// let long = "k".repeat(10_000);
+/// let cut = bounded(&long);
 /// assert!(cut.len() <= MAX_FIELD_TEXT && cut.ends_with('\u{2026}'));
 /// ```
 #[must_use]
