@@ -64,8 +64,9 @@ def frame(payload: bytes, opcode: int = 0x1) -> bytes:
     return header + b"\0\0\0\0" + payload
 
 
-def read_frames(sock: socket.socket, timeout: float) -> tuple[int, int | None, list[bytes]]:
-    """Read until close or ``timeout`` of silence: bytes read, close code, first text payloads."""
+def read_frames(sock: socket.socket, timeout: float) -> tuple[int, int | str, list[bytes]]:
+    """Read until close or ``timeout`` of silence: bytes read, close code (or how the connection
+    ended without one), the first few text payloads."""
     sock.settimeout(timeout)
     buf = bytearray()
     total = 0
@@ -73,10 +74,12 @@ def read_frames(sock: socket.socket, timeout: float) -> tuple[int, int | None, l
     while True:
         try:
             chunk = sock.recv(1 << 20)
-        except (TimeoutError, ConnectionResetError):
-            return total, None, texts
+        except TimeoutError:
+            return total, "none (still open)", texts
+        except ConnectionResetError:
+            return total, "none (reset)", texts
         if not chunk:
-            return total, None, texts
+            return total, "none (closed without a close frame)", texts
         total += len(chunk)
         buf += chunk
         while len(buf) >= 2:
@@ -99,7 +102,7 @@ def read_frames(sock: socket.socket, timeout: float) -> tuple[int, int | None, l
             if opcode == 0x8:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 return total, code, texts
-            if opcode == 0x1 and len(texts) < 4:
+            if opcode == 0x1 and len(texts) < 4:  # the first few: a join notice may come first
                 texts.append(payload)
 
 
@@ -147,14 +150,13 @@ def keys(args: argparse.Namespace) -> None:
     parts[-1] = parts[-1].rstrip(",")
     payload = "".join(parts) + "}"
     sock = connect(args.url)
-    started = time.monotonic()
     sock.sendall(frame(payload.encode()))
-    read, code, texts = read_frames(sock, args.settle)
-    elapsed = time.monotonic() - started
-    reply = texts[0] if texts else b""
+    _, code, texts = read_frames(sock, args.settle)
+    errors = [t for t in texts if t.startswith(b'{"type":"error"')]
+    reply = errors[0] if errors else b""
     print(
-        f"keys: sent {n} keys in {len(payload)} B; reply {len(reply)} B "
-        f"(x{len(reply) / len(payload):.4f}) after {elapsed * 1000:.0f} ms; close code {code}; "
+        f"keys: sent {n} keys in {len(payload)} B; envelope {len(reply)} B "
+        f"(x{len(reply) / len(payload):.4f}); close code {code}; "
         f"server peak RSS {peak_rss_mib(args.pid)[0]:.1f} MiB"
     )
     if reply:
