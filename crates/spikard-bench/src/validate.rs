@@ -22,7 +22,7 @@ fn rate(
     repeats: u32,
 ) -> Result<f64, String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
-    if schema.errors(&value).is_empty() != expect_valid {
+    if schema.errors(&value).next().is_none() != expect_valid {
         return Err(format!("{raw} is not {}", if expect_valid { "valid" } else { "invalid" }));
     }
     let mut best: f64 = 0.0;
@@ -32,7 +32,7 @@ fn rate(
         while start.elapsed().as_secs_f64() < seconds {
             for _ in 0..1000 {
                 let value: Value = serde_json::from_str(black_box(raw)).map_err(|e| e.to_string())?;
-                black_box(schema.errors(&value).len());
+                black_box(schema.errors(&value).count());
             }
             count += 1000;
         }

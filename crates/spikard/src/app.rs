@@ -8,6 +8,7 @@ use crate::{
     Error, Server,
     handler::WebSocketHandler,
     handshake::Origins,
+    heartbeat::HeartbeatSettings,
     route::{Route, RouteState},
     schema::CompiledSchema,
     topics::TopicPattern,
@@ -17,6 +18,15 @@ use crate::{
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 /// Default capacity of each connection's outgoing queue, in messages.
 pub const DEFAULT_OUTGOING_QUEUE: usize = 1024;
+/// Default capacity of each connection's outgoing queue, in payload bytes: 4 MiB, four messages
+/// of the default largest size (see [`App::outgoing_queue_bytes`]).
+pub const DEFAULT_OUTGOING_QUEUE_BYTES: usize = 4 * DEFAULT_MAX_MESSAGE_SIZE;
+/// Default time between the server's pings (see [`App::ping_interval`]).
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(25);
+/// Default time a ping waits for its pong (see [`App::ping_timeout`]).
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default idle timeout: zero, none (see [`App::idle_timeout`]).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::ZERO;
 /// Default read buffer per connection (see [`App::read_buffer_size`]).
 pub const DEFAULT_READ_BUFFER: usize = 2 * 1024;
 /// Default longest hold of published messages: see [`App::fanout_flush_interval`].
@@ -42,6 +52,8 @@ const MIN_HEAD: usize = 1024;
 pub(crate) struct Settings {
     pub(crate) max_message_size: usize,
     pub(crate) outgoing_queue: usize,
+    pub(crate) outgoing_queue_bytes: usize,
+    pub(crate) heartbeat: HeartbeatSettings,
     pub(crate) read_buffer_size: usize,
     pub(crate) drain_timeout: Duration,
     pub(crate) fanout_flush: Duration,
@@ -101,6 +113,12 @@ impl App {
             settings: Settings {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                 outgoing_queue: DEFAULT_OUTGOING_QUEUE,
+                outgoing_queue_bytes: DEFAULT_OUTGOING_QUEUE_BYTES,
+                heartbeat: HeartbeatSettings {
+                    ping_interval: DEFAULT_PING_INTERVAL,
+                    ping_timeout: DEFAULT_PING_TIMEOUT,
+                    idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                },
                 read_buffer_size: DEFAULT_READ_BUFFER,
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
                 fanout_flush: DEFAULT_FANOUT_FLUSH,
@@ -193,8 +211,8 @@ impl App {
         Ok(self)
     }
 
-    /// Capacity of each connection's outgoing queue (default 1024 messages). A client whose
-    /// queue is full when the server pushes to it is closed with 1013.
+    /// Capacity of each connection's outgoing queue in messages (default 1024). A client whose
+    /// queue is full when the server replies or pushes to it is closed with 1013.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for 0.
@@ -204,6 +222,53 @@ impl App {
         }
         self.settings.outgoing_queue = messages;
         Ok(self)
+    }
+
+    /// Capacity of each connection's outgoing queue in payload bytes (default 4 MiB). A reply,
+    /// push or published message that would take a client's queue past it closes that client
+    /// with 1013, so a client that stops reading holds at most this much (plus the message its
+    /// writer is sending) however large the messages. A message larger than the bound is still
+    /// queued when the queue is empty.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for 0.
+    pub fn outgoing_queue_bytes(&mut self, bytes: usize) -> Result<&mut Self, Error> {
+        if bytes == 0 {
+            return Err(Error::InvalidConfig("outgoing_queue_bytes must be at least 1 byte".into()));
+        }
+        self.settings.outgoing_queue_bytes = bytes;
+        Ok(self)
+    }
+
+    /// Time between the server's pings to each connection (default 25 s; zero sends none). A
+    /// ping not answered within [`App::ping_timeout`] closes the connection with 1011, so peers
+    /// that vanished without closing leave their rooms; the pings also keep proxies that drop
+    /// idle connections (often after 60 s) from cutting quiet ones.
+    pub fn ping_interval(&mut self, interval: Duration) -> &mut Self {
+        self.settings.heartbeat.ping_interval = interval;
+        self
+    }
+
+    /// Time a ping waits for its pong before the connection is closed with 1011 (default 20 s).
+    /// Any pong counts. It is judged only while no frame from the client is waiting to be
+    /// read, so a slow handler does not get an answering client closed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for zero.
+    pub fn ping_timeout(&mut self, timeout: Duration) -> Result<&mut Self, Error> {
+        if timeout.is_zero() {
+            return Err(Error::InvalidConfig("ping_timeout must be longer than zero".into()));
+        }
+        self.settings.heartbeat.ping_timeout = timeout;
+        Ok(self)
+    }
+
+    /// Close a connection with 1001 (reason `"idle timeout"`) when its client sent no text or
+    /// binary message for this long (default zero: never). Pongs and pings do not count, and
+    /// neither do messages the server sends.
+    pub fn idle_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.settings.heartbeat.idle_timeout = timeout;
+        self
     }
 
     /// Bytes each connection reads from its socket at a time (default 2 KiB). The buffer is

@@ -18,13 +18,16 @@ use axum::{
 };
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    app::Settings,
     burst::Bursts,
     close,
+    heartbeat::HeartbeatSettings,
     metrics::Metrics,
+    outgoing::{self, OutgoingReceiver, OutgoingSender, Refused},
     topics::{PublishError, Topics},
 };
 
@@ -58,8 +61,8 @@ pub enum SendError {
     /// The connection is closed or closing.
     #[error("connection is closed")]
     Closed,
-    /// The client's outgoing queue was full: the client is not reading. The connection is being
-    /// closed with code 1013.
+    /// The client's outgoing queue was full (its message or byte bound): the client is not
+    /// reading. The connection is being closed with code 1013.
     #[error("outgoing queue is full; the connection is being closed with 1013")]
     QueueFull,
 }
@@ -91,7 +94,8 @@ struct Inner {
     parts: ConnectionParts,
     state: Mutex<Extensions>,
     subscriptions: Mutex<Vec<Arc<str>>>,
-    outgoing: mpsc::Sender<Message>,
+    outgoing: OutgoingSender,
+    heartbeat: HeartbeatSettings,
     closing: AtomicBool,
     /// Something other than a published message was queued since the writer last looked: the
     /// writer flushes at once instead of waiting out the fan-out flush interval.
@@ -120,16 +124,17 @@ impl fmt::Debug for Connection {
 impl Connection {
     pub(crate) fn new(
         parts: ConnectionParts,
-        queue_capacity: usize,
+        settings: &Settings,
         token: CancellationToken,
-    ) -> (Self, mpsc::Receiver<Message>) {
-        let (tx, rx) = mpsc::channel(queue_capacity);
+    ) -> (Self, OutgoingReceiver) {
+        let (tx, rx) = outgoing::channel(settings.outgoing_queue, settings.outgoing_queue_bytes);
         let inner = Inner {
             id: ConnectionId::next(),
             parts,
             state: Mutex::new(Extensions::new()),
             subscriptions: Mutex::new(Vec::new()),
             outgoing: tx,
+            heartbeat: settings.heartbeat,
             closing: AtomicBool::new(false),
             urgent: AtomicBool::new(false),
             close_info: Mutex::new(None),
@@ -141,7 +146,7 @@ impl Connection {
 
     /// A connection on no socket, for unit tests of what only needs its handle.
     #[cfg(test)]
-    pub(crate) fn for_tests() -> (Self, mpsc::Receiver<Message>) {
+    pub(crate) fn for_tests() -> (Self, OutgoingReceiver) {
         let parts = ConnectionParts {
             path: "/test".to_owned(),
             route: Arc::from("/test"),
@@ -152,7 +157,7 @@ impl Connection {
             metrics: Arc::default(),
             topics: Arc::new(Topics::new(Vec::new())),
         };
-        Self::new(parts, 16, CancellationToken::new())
+        Self::new(parts, &crate::App::new().settings, CancellationToken::new())
     }
 
     /// This connection's id, unique within the process.
@@ -228,7 +233,8 @@ impl Connection {
     ///
     /// # Errors
     /// [`SendError::Closed`] once the connection is closing; [`SendError::QueueFull`] when the
-    /// client stopped reading and its queue is full (the connection is then closed with 1013).
+    /// client stopped reading and its queue is full, in messages or in bytes (the connection is
+    /// then closed with 1013).
     pub fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
         let text = serde_json::to_string(value).map_err(|_| SendError::Closed)?;
         self.queue(Message::Text(text.into()))
@@ -263,14 +269,20 @@ impl Connection {
         }
         match self.inner.outgoing.try_send(message) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(connection = %self.id(), "outgoing queue full; closing with 1013");
-                Metrics::incr(&self.inner.parts.metrics.slow_consumers_closed);
-                self.force_close(close::TRY_AGAIN_LATER, "client is not reading fast enough");
+            Err(Refused::Closed) => Err(SendError::Closed),
+            Err(full) => {
+                self.slow_consumer(full);
                 Err(SendError::QueueFull)
             }
         }
+    }
+
+    /// The client's queue refused a message: close it with 1013, dropping what is queued.
+    fn slow_consumer(&self, full: Refused) {
+        let bound = if full == Refused::Bytes { "bytes" } else { "messages" };
+        tracing::warn!(connection = %self.id(), bound, "outgoing queue full; closing with 1013");
+        Metrics::incr(&self.inner.parts.metrics.slow_consumers_closed);
+        self.force_close(close::TRY_AGAIN_LATER, "client is not reading fast enough");
     }
 
     /// Join `topic`: messages published to it reach this connection until it unsubscribes or
@@ -346,18 +358,27 @@ impl Connection {
         }
     }
 
-    /// Queue a reply from the message loop, waiting for room in the queue instead of failing:
-    /// a client that does not read its replies slows down its own reads.
-    pub(crate) async fn send_reply(&self, message: Message) {
+    /// Queue a reply from the message loop. Like a push, a reply that finds the queue full (in
+    /// messages or bytes) closes the connection with 1013: the client stopped reading.
+    pub(crate) fn send_reply(&self, message: Message) {
         self.inner.urgent.store(true, Ordering::Release);
-        let message = match self.inner.outgoing.try_send(message) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
-            Err(mpsc::error::TrySendError::Full(message)) => message,
-        };
-        tokio::select! {
-            _ = self.inner.outgoing.send(message) => {}
-            () = self.inner.token.cancelled() => {}
+        match self.inner.outgoing.try_send(message) {
+            Ok(()) | Err(Refused::Closed) => {}
+            // Closing already (the handler closed): the reply is dropped with the queue.
+            Err(_) if self.is_closing() => {}
+            Err(full) => self.slow_consumer(full),
         }
+    }
+
+    /// Queue a ping for the heartbeat. A full queue drops it: the missing pong then tells.
+    pub(crate) fn queue_ping(&self) {
+        self.inner.urgent.store(true, Ordering::Release);
+        let _ = self.inner.outgoing.try_send(Message::Ping(Bytes::new()));
+    }
+
+    /// The app's heartbeat settings, for the connection's reader.
+    pub(crate) fn heartbeat(&self) -> HeartbeatSettings {
+        self.inner.heartbeat
     }
 
     /// Whether something other than a published message was queued since the last call.

@@ -49,7 +49,9 @@ pub mod envelope;
 mod error;
 mod handler;
 mod handshake;
+mod heartbeat;
 mod metrics;
+mod outgoing;
 mod route;
 mod schema;
 mod server;
@@ -59,15 +61,16 @@ pub mod testing;
 mod topics;
 
 pub use app::{
-    App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_FANOUT_FLUSH, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_REQUEST_HEAD, DEFAULT_OUTGOING_QUEUE,
+    App, DEFAULT_DRAIN_TIMEOUT, DEFAULT_FANOUT_FLUSH, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_REQUEST_HEAD,
+    DEFAULT_OUTGOING_QUEUE, DEFAULT_OUTGOING_QUEUE_BYTES, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT,
     DEFAULT_READ_BUFFER,
 };
 pub use async_trait::async_trait;
 pub use axum::http::{HeaderMap, StatusCode};
 pub use bytes::Bytes;
 pub use connection::{CloseInfo, Connection, ConnectionId, SendError};
-pub use envelope::{ErrorCode, ErrorEnvelope, FieldError};
+pub use envelope::{ErrorCode, ErrorEnvelope, FieldError, MAX_FIELD_ERRORS, MAX_FIELD_TEXT};
 pub use error::Error;
 pub use handler::{FnHandler, HandlerError, INTERNAL_ERROR, Rejection, Reply, WebSocketHandler, handler_fn};
 pub use metrics::MetricsSnapshot;

@@ -4,10 +4,13 @@
 //! references are never fetched: the core is built without `jsonschema`'s network resolver, so a
 //! schema that points at a URL fails when it is compiled, at registration.
 
-use jsonschema::error::ValidationErrorKind;
+use jsonschema::{ValidationError, error::ValidationErrorKind};
 use serde_json::Value;
 
-use crate::{Error, envelope::FieldError};
+use crate::{
+    Error,
+    envelope::{FieldError, MAX_FIELD_TEXT, bounded},
+};
 
 /// A compiled JSON Schema, ready to validate messages without further work per message.
 #[derive(Debug)]
@@ -33,51 +36,95 @@ impl CompiledSchema {
         self.validator.is_valid(instance)
     }
 
-    /// Every failing location of `instance`, empty when it is valid.
+    /// The failing locations of `instance`, none when it is valid, produced one at a time: take
+    /// as many as you will report (an envelope takes [`MAX_FIELD_ERRORS`] + 1). Check
+    /// [`CompiledSchema::is_valid`] first on a hot path, it is faster.
     ///
-    /// A missing `required` property is reported at the pointer where it should be
-    /// (`/user` rather than the parent object), and each property refused by
-    /// `additionalProperties` or `unevaluatedProperties` gets its own entry.
-    #[must_use]
-    pub fn errors(&self, instance: &Value) -> Vec<FieldError> {
-        if self.validator.is_valid(instance) {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        for error in self.validator.iter_errors(instance) {
-            let base = error.instance_path().as_str().to_owned();
-            let keyword = error.kind().keyword().to_owned();
-            match error.kind() {
-                ValidationErrorKind::Required { property } => {
-                    let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
-                    out.push(FieldError {
-                        path: child_pointer(&base, &name),
-                        message: format!("{name:?} is a required property"),
-                        keyword,
-                    });
-                }
-                ValidationErrorKind::AdditionalProperties { unexpected }
-                | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
-                    for name in unexpected {
-                        out.push(FieldError {
-                            path: child_pointer(&base, name),
-                            message: format!("additional property {name:?} is not allowed"),
-                            keyword: keyword.clone(),
-                        });
-                    }
-                }
-                // Masked: the message never echoes the (untrusted, possibly huge) value back.
-                _ => out.push(FieldError { path: base, message: error.masked().to_string(), keyword }),
-            }
-        }
-        out
+    /// A missing `required` property is reported at the pointer where it should be (`/user`
+    /// rather than the parent object), and each property refused by `additionalProperties`,
+    /// `unevaluatedProperties` or `propertyNames` gets its own entry. Messages never carry an
+    /// input value or a key (the key is in the pointer), and every text is cut to
+    /// [`MAX_FIELD_TEXT`](crate::MAX_FIELD_TEXT) bytes.
+    ///
+    /// [`MAX_FIELD_ERRORS`]: crate::MAX_FIELD_ERRORS
+    pub fn errors<'a>(&'a self, instance: &'a Value) -> impl Iterator<Item = FieldError> + 'a {
+        self.validator.iter_errors(instance).flat_map(Entries::of)
     }
 }
 
-/// `base` extended by one property name, escaped as RFC 6901 requires.
+/// The entries of one validation error: one, or one per refused property.
+enum Entries {
+    One(Option<FieldError>),
+    Properties { base: String, keyword: String, message: &'static str, names: std::vec::IntoIter<String> },
+}
+
+impl Entries {
+    fn of(error: ValidationError<'_>) -> Self {
+        let base = bounded(error.instance_path().as_str()).into_owned();
+        let keyword = error.kind().keyword().to_owned();
+        let one =
+            |path: String, message: String| Self::One(Some(FieldError::new(path, message, keyword.clone())));
+        match error.kind() {
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+                return one(child_pointer(&base, &name), format!("{name:?} is a required property"));
+            }
+            ValidationErrorKind::PropertyNames { error: inner } => {
+                let name = inner.instance().as_str().map(|name| child_pointer(&base, name));
+                // The inner error's subject is the key itself: masked, it reads "property name ...".
+                return one(name.unwrap_or(base), inner.masked_with("property name").to_string());
+            }
+            ValidationErrorKind::AdditionalProperties { .. }
+            | ValidationErrorKind::UnevaluatedProperties { .. } => {}
+            // Masked: the message never echoes the (untrusted, possibly huge) value back.
+            _ => return one(base, error.masked().to_string()),
+        }
+        let message = if keyword == "additionalProperties" {
+            "additional property is not allowed"
+        } else {
+            "unevaluated property is not allowed"
+        };
+        match error.into_parts().kind {
+            ValidationErrorKind::AdditionalProperties { unexpected }
+            | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+                Self::Properties { base, keyword, message, names: unexpected.into_iter() }
+            }
+            _ => Self::One(None),
+        }
+    }
+}
+
+impl Iterator for Entries {
+    type Item = FieldError;
+
+    fn next(&mut self) -> Option<FieldError> {
+        match self {
+            Self::One(error) => error.take(),
+            Self::Properties { base, keyword, message, names } => names
+                .next()
+                .map(|name| FieldError::new(child_pointer(base, &name), *message, keyword.clone())),
+        }
+    }
+}
+
+/// `base` extended by one property name, escaped as RFC 6901 requires; a long name is only
+/// escaped as far as [`MAX_FIELD_TEXT`](crate::MAX_FIELD_TEXT) needs, then cut.
 fn child_pointer(base: &str, name: &str) -> String {
-    let escaped = name.replace('~', "~0").replace('/', "~1");
-    format!("{base}/{escaped}")
+    let mut out = String::with_capacity((base.len() + name.len() + 1).min(MAX_FIELD_TEXT + 8));
+    out.push_str(base);
+    out.push('/');
+    for c in name.chars() {
+        if out.len() > MAX_FIELD_TEXT {
+            break;
+        }
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    // Stopped early or not, anything over the limit is cut here, marker added.
+    if out.len() <= MAX_FIELD_TEXT { out } else { bounded(&out).into_owned() }
 }
 
 #[cfg(test)]
@@ -88,7 +135,7 @@ mod tests {
 
     fn paths(schema: &Value, instance: &Value) -> Vec<String> {
         let compiled = CompiledSchema::compile("/t", "message", schema).unwrap();
-        let mut p: Vec<String> = compiled.errors(instance).into_iter().map(|e| e.path).collect();
+        let mut p: Vec<String> = compiled.errors(instance).map(|e| e.path).collect();
         p.sort();
         p
     }
@@ -124,10 +171,47 @@ mod tests {
     #[test]
     fn messages_do_not_echo_the_value() {
         let compiled = CompiledSchema::compile("/t", "message", &json!({"maxLength": 3})).unwrap();
-        let errors = compiled.errors(&json!("secret-and-long"));
+        let errors: Vec<FieldError> = compiled.errors(&json!("secret-and-long")).collect();
         assert_eq!(errors.len(), 1);
         assert!(!errors[0].message.contains("secret"), "{}", errors[0].message);
         assert_eq!(errors[0].keyword, "maxLength");
+    }
+
+    #[test]
+    fn refused_keys_are_in_the_pointer_only_and_cut() {
+        let schema = json!({"properties": {"a": {}}, "additionalProperties": false});
+        let key = format!("secret{}", "k".repeat(900_000));
+        let compiled = CompiledSchema::compile("/t", "message", &schema).unwrap();
+        let instance = json!({ key.clone(): 1, "a": 1 });
+        let errors: Vec<FieldError> = compiled.errors(&instance).collect();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].message, "additional property is not allowed");
+        assert_eq!(errors[0].keyword, "additionalProperties");
+        assert!(errors[0].path.len() <= MAX_FIELD_TEXT, "{}", errors[0].path.len());
+        assert!(errors[0].path.starts_with("/secretkkk") && errors[0].path.ends_with('\u{2026}'));
+    }
+
+    #[test]
+    fn property_names_errors_point_at_the_key_without_echoing_it() {
+        let schema = json!({"propertyNames": {"maxLength": 3}});
+        let compiled = CompiledSchema::compile("/t", "message", &schema).unwrap();
+        let errors: Vec<FieldError> = compiled.errors(&json!({"toolong": 1})).collect();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "/toolong");
+        assert_eq!(errors[0].keyword, "propertyNames");
+        assert!(!errors[0].message.contains("toolong"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn errors_are_produced_lazily_one_per_refused_key() {
+        let schema = json!({"properties": {"a": {}}, "additionalProperties": false});
+        let compiled = CompiledSchema::compile("/t", "message", &schema).unwrap();
+        let instance: serde_json::Map<String, Value> =
+            (0..1000).map(|i| (format!("k{i}"), json!(0))).collect();
+        let instance = Value::Object(instance);
+        assert_eq!(compiled.errors(&instance).count(), 1000);
+        let first: Vec<String> = compiled.errors(&instance).take(2).map(|e| e.path).collect();
+        assert_eq!(first, vec!["/k0", "/k1"]);
     }
 
     #[test]

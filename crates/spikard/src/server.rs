@@ -391,8 +391,7 @@ async fn entry(shared: Arc<Shared>, remote_addr: SocketAddr, request: Request<Bo
         metrics: Arc::clone(&shared.metrics),
         topics: Arc::clone(&shared.topics),
     };
-    let (conn, outgoing) =
-        Connection::new(conn_parts, shared.settings.outgoing_queue, shared.token.child_token());
+    let (conn, outgoing) = Connection::new(conn_parts, &shared.settings, shared.token.child_token());
     // Until the session owns it, dropping the request (refusal, failed upgrade, client gone
     // during on_connect) must leave the topics on_connect may have joined.
     let pending = Pending(Some(conn.clone()));

@@ -14,16 +14,18 @@ use futures_util::{
     stream::{Peekable, SplitSink, SplitStream},
 };
 use serde_json::Value;
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::{
     burst::Burst,
     close,
     connection::{CloseInfo, Connection},
-    envelope::{ErrorCode, ErrorEnvelope},
+    envelope::{ErrorEnvelope, MAX_FIELD_ERRORS},
     handler::{HandlerError, Reply},
+    heartbeat::{Beat, Heartbeat},
     metrics::Metrics,
+    outgoing::OutgoingReceiver,
     route::RouteState,
 };
 
@@ -35,7 +37,7 @@ pub(crate) async fn run(
     socket: WebSocket,
     route: Arc<RouteState>,
     conn: Connection,
-    outgoing: mpsc::Receiver<Message>,
+    outgoing: OutgoingReceiver,
     fanout_flush: Duration,
 ) {
     let (sink, stream) = socket.split();
@@ -52,10 +54,11 @@ pub(crate) async fn run(
     }
 }
 
-/// Read frames until the socket ends or the closing handshake times out.
+/// Read frames until the socket ends, the closing handshake times out or a ping goes unanswered.
 ///
 /// The reader is in a burst (see [`crate::burst`]) from a frame's arrival until its handler has
-/// finished and no further frame is waiting.
+/// finished and no further frame is waiting. It also keeps the connection's heartbeat (see
+/// [`crate::heartbeat`]), whose timer is only looked at when no frame is waiting.
 async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteState, conn: &Connection) {
     let mut burst = Burst::new(conn.bursts());
     // Built once and polled again on every turn: re-creating them per frame costs more than the
@@ -63,6 +66,8 @@ async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteS
     let mut cancelled = pin!(conn.token().cancelled());
     let mut close_sent = pin!(conn.close_sent().notified());
     let mut handshake_timeout = pin!(tokio::time::sleep(Duration::from_secs(86_400)));
+    let mut heartbeat = Heartbeat::new(conn.heartbeat(), Instant::now());
+    let mut beat = pin!(tokio::time::sleep_until(heartbeat.deadline(Instant::now())));
     let mut closing = false;
     loop {
         let frame = tokio::select! {
@@ -81,6 +86,22 @@ async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteS
             }
             () = &mut handshake_timeout, if closing => return,
             frame = stream.next() => frame,
+            () = &mut beat, if !closing && heartbeat.is_on() => {
+                let now = Instant::now();
+                match heartbeat.fire(now) {
+                    Beat::Wait => {}
+                    Beat::Ping => conn.queue_ping(),
+                    Beat::Idle => conn.close(close::GOING_AWAY, "idle timeout"),
+                    Beat::PongMissed => {
+                        // The peer is gone: no closing handshake to wait for.
+                        tracing::debug!(connection = %conn.id(), "no pong within the ping timeout");
+                        conn.force_close(close::INTERNAL_ERROR, "ping timeout");
+                        return;
+                    }
+                }
+                beat.as_mut().reset(heartbeat.deadline(now));
+                continue;
+            }
         };
         match frame {
             None => {
@@ -96,6 +117,11 @@ async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteS
                 return;
             }
             Some(Ok(message)) => {
+                match message {
+                    Message::Pong(_) => heartbeat.pong(),
+                    Message::Text(_) | Message::Binary(_) => heartbeat.data(),
+                    Message::Ping(_) | Message::Close(_) => {}
+                }
                 if conn.is_closing() {
                     // No handler runs any more: what is left is not a burst.
                     burst.leave();
@@ -145,22 +171,20 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
                 Ok(value) => value,
                 Err(err) => {
                     Metrics::incr(&metrics.invalid_json);
-                    let msg = format!("message is not valid JSON: {err}");
-                    return reply_envelope(conn, &ErrorEnvelope::new(ErrorCode::InvalidJson, msg)).await;
+                    return reply_envelope(conn, &ErrorEnvelope::invalid_json(&err));
                 }
             };
             if let Some(schema) = &route.message_schema {
-                let errors = schema.errors(&value);
-                if !errors.is_empty() {
+                if !schema.is_valid(&value) {
                     Metrics::incr(&metrics.validation_failed);
-                    return reply_envelope(conn, &ErrorEnvelope::validation(errors)).await;
+                    return reply_envelope(conn, &ErrorEnvelope::validation(schema.errors(&value)));
                 }
             }
             let result = guard(route.handler.handle_message(conn, value)).await;
             match result {
-                Ok(Some(reply)) => send_reply(route, conn, &reply).await,
+                Ok(Some(reply)) => send_reply(route, conn, &reply),
                 Ok(None) => {}
-                Err(err) => handler_failed(route, conn, err).await,
+                Err(err) => handler_failed(route, conn, err),
             }
         }
         Message::Binary(data) => {
@@ -170,10 +194,10 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
                 return;
             }
             match guard(route.handler.handle_binary(conn, data)).await {
-                Ok(Some(Reply::Binary(bytes))) => conn.send_reply(Message::Binary(bytes)).await,
-                Ok(Some(Reply::Json(reply))) => send_reply(route, conn, &reply).await,
+                Ok(Some(Reply::Binary(bytes))) => conn.send_reply(Message::Binary(bytes)),
+                Ok(Some(Reply::Json(reply))) => send_reply(route, conn, &reply),
                 Ok(None) => {}
-                Err(err) => handler_failed(route, conn, err).await,
+                Err(err) => handler_failed(route, conn, err),
             }
         }
         Message::Close(frame) => record_client_close(conn, frame),
@@ -200,12 +224,12 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic with a non-string payload".to_owned())
 }
 
-async fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError) {
+fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError) {
     let metrics = conn.metrics();
     match &err {
         HandlerError::Invalid { errors } => {
             Metrics::incr(&metrics.validation_failed);
-            let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+            let paths: Vec<&str> = errors.iter().take(MAX_FIELD_ERRORS).map(|e| e.path.as_str()).collect();
             tracing::debug!(route = %route.path, connection = %conn.id(), ?paths, "refused by the handler's type");
         }
         HandlerError::Client { message } => {
@@ -217,26 +241,26 @@ async fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError
             tracing::debug!(route = %route.path, connection = %conn.id(), detail, "handler failed");
         }
     }
-    reply_envelope(conn, &err.envelope()).await;
+    reply_envelope(conn, &err.envelope());
 }
 
-async fn send_reply(route: &RouteState, conn: &Connection, reply: &Value) {
+fn send_reply(route: &RouteState, conn: &Connection, reply: &Value) {
     if let Some(schema) = &route.response_schema {
         if !schema.is_valid(reply) {
             Metrics::incr(&conn.metrics().replies_dropped);
-            let paths: Vec<String> = schema.errors(reply).into_iter().map(|e| e.path).collect();
+            let paths: Vec<String> = schema.errors(reply).take(MAX_FIELD_ERRORS).map(|e| e.path).collect();
             tracing::warn!(route = %route.path, ?paths, "reply failed the response schema; dropped");
             return;
         }
     }
     match serde_json::to_string(reply) {
-        Ok(text) => conn.send_reply(Message::Text(text.into())).await,
+        Ok(text) => conn.send_reply(Message::Text(text.into())),
         Err(err) => tracing::error!(route = %route.path, error = %err, "reply not serialisable"),
     }
 }
 
-async fn reply_envelope(conn: &Connection, envelope: &ErrorEnvelope) {
-    conn.send_reply(Message::Text(envelope.to_json().into())).await;
+fn reply_envelope(conn: &Connection, envelope: &ErrorEnvelope) {
+    conn.send_reply(Message::Text(envelope.to_json().into()));
 }
 
 /// Drain the outgoing queue into the socket, batching writes, until a close frame went out, the
@@ -245,7 +269,7 @@ async fn reply_envelope(conn: &Connection, envelope: &ErrorEnvelope) {
 /// written, for at most [`CLOSE_TIMEOUT`], so a client that reads again still gets it.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut outgoing: mpsc::Receiver<Message>,
+    mut outgoing: OutgoingReceiver,
     conn: Connection,
     interval: Duration,
 ) {
@@ -277,7 +301,7 @@ enum Stop {
 /// Anything else queued meanwhile ends the hold at once.
 async fn pump(
     sink: &mut SplitSink<WebSocket, Message>,
-    outgoing: &mut mpsc::Receiver<Message>,
+    outgoing: &mut OutgoingReceiver,
     conn: &Connection,
     interval: Duration,
 ) -> Result<(), Stop> {
@@ -333,7 +357,7 @@ enum Fed {
 /// except a close frame, which is flushed at once and ends the batch.
 async fn feed(
     sink: &mut SplitSink<WebSocket, Message>,
-    outgoing: &mut mpsc::Receiver<Message>,
+    outgoing: &mut OutgoingReceiver,
     conn: &Connection,
     mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
     mut message: Message,

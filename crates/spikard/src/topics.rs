@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::{
     burst::Bursts,
     connection::{Connection, ConnectionId},
-    envelope::FieldError,
+    envelope::{FieldError, MAX_FIELD_ERRORS},
     metrics::Metrics,
     schema::CompiledSchema,
 };
@@ -37,7 +37,8 @@ pub enum PublishError {
     Invalid {
         /// The topic it was published to.
         topic: String,
-        /// Every failing location, as in a `validation_failed` envelope.
+        /// The failing locations, as in a `validation_failed` envelope (at most
+        /// [`MAX_FIELD_ERRORS`](crate::MAX_FIELD_ERRORS)).
         errors: Vec<FieldError>,
     },
     /// The value could not be serialised as JSON (a map with non-string keys, a failing
@@ -167,8 +168,8 @@ impl Topics {
             None => None,
             Some(schema) => {
                 let value = serde_json::to_value(value).map_err(unserializable)?;
-                let errors = schema.errors(&value);
-                if !errors.is_empty() {
+                if !schema.is_valid(&value) {
+                    let errors = schema.errors(&value).take(MAX_FIELD_ERRORS).collect();
                     Metrics::incr(&metrics.publishes_refused);
                     return Err(PublishError::Invalid { topic: topic.to_owned(), errors });
                 }

@@ -50,8 +50,8 @@ async fn the_protocol_envelope_is_the_answer_to_a_wrong_text_and_no_user() {
     assert_eq!(answer(json!({"text": 1})).await, blocks[0]);
 }
 
-#[test]
-fn the_protocol_publish_error_text_is_the_one_the_fixture_pins() {
+#[tokio::test]
+async fn the_protocol_publish_error_text_is_the_core_s_for_the_fixture_topic() {
     let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
     let protocol = std::fs::read_to_string(format!("{root}/docs/protocol.md")).unwrap();
     let shown = protocol.split("```text\n").nth(1).and_then(|rest| rest.split("\n```").next()).unwrap();
@@ -59,11 +59,11 @@ fn the_protocol_publish_error_text_is_the_one_the_fixture_pins() {
         &std::fs::read_to_string(format!("{root}/fixtures/websocket/rooms_topic_schema.json")).unwrap(),
     )
     .unwrap();
-    let pinned = fixture["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|step| step["expect_error"]["message"].as_str())
-        .unwrap();
-    assert_eq!(shown, pinned);
+    let topic = &fixture["app"]["topics"][0];
+    let mut app = App::new();
+    app.topic_schema(topic["pattern"].as_str().unwrap(), topic["schema"].clone()).unwrap();
+    let server = TestServer::start(app).await.unwrap();
+    let refused = server.handle().publish("news", &json!({"text": "far too long for news"})).unwrap_err();
+    assert_eq!(refused.to_string(), shown);
+    server.shutdown().await.unwrap();
 }

@@ -43,7 +43,7 @@ fn main() {
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
             let text = std::fs::read_to_string(&path).unwrap();
             let parsed: Result<Value, _> = serde_json::from_str(&text);
-            let errors = parsed.as_ref().map(|v| format.errors(v)).unwrap_or_default();
+            let errors: Vec<_> = parsed.as_ref().map(|v| format.errors(v).collect()).unwrap_or_default();
             let skip = parsed.as_ref().ok().and_then(|v| v["skip"][LANGUAGE].as_str().map(str::to_owned));
             let trial = Trial::test(stem.clone(), move || {
                 let fixture = parsed.map_err(|e| format!("not JSON: {e}"))?;
@@ -238,6 +238,18 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
         if let Some(ms) = fixture["app"]["fanout_flush_ms"].as_u64() {
             app.fanout_flush_interval(Duration::from_millis(ms));
         }
+        if let Some(bytes) = fixture["app"]["outgoing_queue_bytes"].as_u64() {
+            app.outgoing_queue_bytes(usize::try_from(bytes)?)?;
+        }
+        if let Some(ms) = fixture["app"]["ping_interval_ms"].as_u64() {
+            app.ping_interval(Duration::from_millis(ms));
+        }
+        if let Some(ms) = fixture["app"]["ping_timeout_ms"].as_u64() {
+            app.ping_timeout(Duration::from_millis(ms))?;
+        }
+        if let Some(ms) = fixture["app"]["idle_timeout_ms"].as_u64() {
+            app.idle_timeout(Duration::from_millis(ms));
+        }
         for topic in fixture["app"]["topics"].as_array().into_iter().flatten() {
             app.topic_schema(topic["pattern"].as_str().ok_or("pattern")?, topic["schema"].clone())?;
         }
@@ -287,6 +299,8 @@ async fn run_step(
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     match action.as_str() {
         "connect" => {
+            // `answer_pings: false` needs nothing here: this client answers a ping only while a
+            // step reads, and fixtures read from such a client only after the server closed it.
             let client =
                 TestClient::connect(&server.url(arg["path"].as_str().ok_or("path")?), &headers).await?;
             clients.insert(name, client);
@@ -321,8 +335,25 @@ async fn run_step(
             }
         }
         "expect_error" => {
-            let got = client.receive_json().await?;
+            let text = match client.receive_data().await? {
+                Received::Text(text) => text,
+                other => return Err(format!("expected an error envelope, got {other:?}").into()),
+            };
+            let got: Value = serde_json::from_str(&text)?;
             check_envelope(&got, arg).map_err(|e| format!("{e}; got {got}"))?;
+            if let Some(excluded) = arg["excludes"].as_str() {
+                if text.contains(excluded) {
+                    return Err(format!("the envelope contains {excluded:?}: {text}").into());
+                }
+            }
+        }
+        "expect_nothing_ms" => {
+            let wait = Duration::from_millis(arg.as_u64().ok_or("milliseconds")?);
+            // Reading answers the server's pings meanwhile.
+            match tokio::time::timeout(wait, client.receive_data()).await {
+                Err(_) | Ok(Err(ClientError::Timeout)) => {}
+                Ok(got) => return Err(format!("expected nothing for {wait:?}, got {got:?}").into()),
+            }
         }
         "expect_close" => loop {
             match client.receive_data().await? {
@@ -361,6 +392,17 @@ fn check_envelope(got: &Value, want: &Value) -> Result<(), String> {
     if let Some(message) = want.get("message") {
         if &got["message"] != message {
             return Err(format!("message {} != {message}", got["message"]));
+        }
+    }
+    let truncated = got.get("truncated").and_then(Value::as_bool).unwrap_or(false);
+    let wanted = want.get("truncated").and_then(Value::as_bool).unwrap_or(false);
+    if truncated != wanted {
+        return Err(format!("truncated {truncated} != {wanted}"));
+    }
+    if let Some(count) = want.get("error_count") {
+        let listed = got["errors"].as_array().map_or(0, Vec::len);
+        if json!(listed) != *count {
+            return Err(format!("{listed} errors listed, expected {count}"));
         }
     }
     if let Some(paths) = want.get("paths") {

@@ -297,7 +297,9 @@ def same_json(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def check_envelope(got: Any, want: dict[str, Any]) -> None:
+def check_envelope(text: str | bytes, want: dict[str, Any]) -> None:
+    assert isinstance(text, str), f"expected a text frame, got {text!r}"
+    got = json.loads(text)
     assert isinstance(got, dict), f"not an error envelope: {got!r}"
     assert got.get("type") == "error", f"not an error envelope: {got!r}"
     assert isinstance(got.get("message"), str), f"envelope without message: {got!r}"
@@ -307,6 +309,11 @@ def check_envelope(got: Any, want: dict[str, Any]) -> None:
         assert got["message"] == want["message"], got
     if "paths" in want:
         assert {e["path"] for e in got["errors"]} == set(want["paths"]), got
+    assert got.get("truncated", False) == want.get("truncated", False), got
+    if "error_count" in want:
+        assert len(got["errors"]) == want["error_count"], got
+    if "excludes" in want:
+        assert want["excludes"] not in text, f"the envelope contains {want['excludes']!r}: {text}"
 
 
 class Runner:
@@ -370,7 +377,13 @@ class Runner:
             got = await self.receive_json(name)
             assert same_json(got, arg), f"expected {arg!r}, got {got!r}"
         elif action == "expect_error":
-            check_envelope(await self.receive_json(name), arg)
+            check_envelope(await self.receive(name), arg)
+        elif action == "expect_nothing_ms":
+            # recv answers the server's pings meanwhile (the client's reader does).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(arg / 1000):
+                    got = await self.sockets[name].recv()
+                    pytest.fail(f"expected nothing for {arg} ms, got {got!r}")
         elif action == "expect_binary_hex":
             got = await self.receive(name)
             assert got == bytes.fromhex(arg), f"expected binary {arg}, got {got!r}"

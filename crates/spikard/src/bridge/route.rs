@@ -21,7 +21,7 @@ pub enum Outcome {
     /// handler returned no reply.
     Done,
     /// A message handler's reply. A binary reply to a text message goes out on the reply path
-    /// too (in order, waiting for room instead of failing).
+    /// too, in order with the other replies.
     Reply(Reply),
     /// `on_connect` refused the connection with this HTTP status (checked by
     /// [`protocol::rejection_status`]) and reason.
@@ -151,7 +151,7 @@ impl WebSocketHandler for BridgeRoute {
             None => Ok(None),
             Some(Reply::Json(value)) => Ok(Some(value)),
             Some(Reply::Binary(data)) => {
-                conn.send_reply(Message::Binary(data)).await;
+                conn.send_reply(Message::Binary(data));
                 Ok(None)
             }
         }
