@@ -11,8 +11,9 @@ use magnus::{
 };
 use serde_json::{Map, Number};
 
-/// Deepest nesting accepted from Ruby (guards against cyclic structures).
-const MAX_DEPTH: usize = 128;
+/// Deepest nesting accepted from Ruby: the core's limit for every language (also guards against
+/// cyclic structures).
+const MAX_DEPTH: usize = spikard::bridge::protocol::MAX_DEPTH;
 
 /// Convert a Ruby value to JSON; raises `TypeError` for what JSON cannot hold.
 pub(crate) fn to_json(ruby: &Ruby, value: Value) -> Result<serde_json::Value, Error> {
@@ -139,16 +140,4 @@ pub(crate) fn to_ruby(ruby: &Ruby, value: &serde_json::Value) -> Value {
             hash.as_value()
         }
     }
-}
-
-/// Pairs of strings as a Hash; the first value of a repeated key wins.
-pub(crate) fn pairs_to_hash<'a>(ruby: &Ruby, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RHash {
-    let hash = ruby.hash_new();
-    for (key, value) in pairs {
-        let key = ruby.str_new(key);
-        if hash.get(key).is_none() {
-            let _ = hash.aset(key, ruby.str_new(value));
-        }
-    }
-    hash
 }

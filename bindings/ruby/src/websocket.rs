@@ -2,17 +2,21 @@
 //! object alive while the core owns the connection.
 //!
 //! The Ruby object is created on the first call about a connection and stored in the core's
-//! per-connection state ([`spikard::Connection::state`]) as a [`RootedWs`]; it is released when
-//! `on_disconnect` has run (or the connection is rejected), always on a Ruby thread.
+//! per-connection state ([`spikard::Connection::state`]) as a [`RootedWs`]; it is released on a
+//! Ruby thread when the connection's disconnect call has run (the routes ask the core for that
+//! call with [`Hooks::release`](spikard::bridge::Hooks::release)), or when `on_connect` refused.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use magnus::{
-    Error, RHash, RModule, RString, Ruby, Value, method,
+    Error, RModule, RString, Ruby, Value, method,
     prelude::*,
     rb_sys::{AsRawValue, FromRawValue},
 };
-use spikard::{Connection, SendError};
+use spikard::{
+    Connection,
+    bridge::{Job, protocol},
+};
 
 use crate::{convert, errors};
 
@@ -35,32 +39,21 @@ impl WebSocket {
         self.conn.route().to_owned()
     }
 
-    fn path_params(ruby: &Ruby, rb_self: &Self) -> RHash {
-        let params = rb_self.conn.path_params();
-        convert::pairs_to_hash(ruby, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    /// The path parameters as `[name, value]` pairs.
+    fn path_params(&self) -> Vec<(String, String)> {
+        self.conn.path_params().to_vec()
     }
 
-    fn query_params(ruby: &Ruby, rb_self: &Self) -> RHash {
-        let query = rb_self.conn.query_params();
-        convert::pairs_to_hash(ruby, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    /// Every query parameter as a `[name, value]` pair, in order.
+    fn query_pairs(&self) -> Vec<(String, String)> {
+        self.conn.query_params().to_vec()
     }
 
-    fn query_pairs(ruby: &Ruby, rb_self: &Self) -> Value {
-        let pairs = ruby.ary_new_capa(rb_self.conn.query_params().len());
-        for (key, value) in rb_self.conn.query_params() {
-            let _ = pairs.push(ruby.ary_new_from_values(&[ruby.str_new(key), ruby.str_new(value)]));
-        }
-        pairs.as_value()
-    }
-
-    fn headers(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
-        let hash = ruby.hash_new();
-        let headers = rb_self.conn.headers();
-        for name in headers.keys() {
-            let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
-            hash.aset(name.as_str(), values.join(", "))?;
-        }
-        Ok(hash)
+    /// The upgrade request's headers as `[name, value]` pairs, repeated headers joined with ", ".
+    fn headers(&self) -> Vec<(String, String)> {
+        let headers = self.conn.headers();
+        let joined = |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+        headers.keys().map(|name| (name.as_str().to_owned(), joined(name).join(", "))).collect()
     }
 
     fn remote_addr(&self) -> String {
@@ -69,34 +62,26 @@ impl WebSocket {
 
     fn send_json(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
         let value = convert::to_json(ruby, message)?;
-        rb_self.conn.send_json(&value).map_err(|err| send_error(ruby, err))
+        rb_self.conn.send_json(&value).map_err(|err| errors::raise(ruby, err))
     }
 
     fn send_text(ruby: &Ruby, rb_self: &Self, text: RString) -> Result<(), Error> {
         let text = text.to_string()?;
-        rb_self.conn.send_text(text).map_err(|err| send_error(ruby, err))
+        rb_self.conn.send_text(text).map_err(|err| errors::raise(ruby, err))
     }
 
     fn send_binary(ruby: &Ruby, rb_self: &Self, data: RString) -> Result<(), Error> {
-        rb_self.conn.send_binary(convert::bytes(data)).map_err(|err| send_error(ruby, err))
+        rb_self.conn.send_binary(convert::bytes(data)).map_err(|err| errors::raise(ruby, err))
     }
 
+    /// Close with `code` (1000) and `reason` (""), checked by the core: a code a server may not
+    /// send or a reason over 123 bytes raises `Spikard::InvalidCloseError`.
     fn close(ruby: &Ruby, rb_self: &Self, args: &[Value]) -> Result<(), Error> {
-        let args = magnus::scan_args::scan_args::<(), (Option<u16>, Option<String>), (), (), (), ()>(args)?;
+        let args = magnus::scan_args::scan_args::<(), (Option<u32>, Option<String>), (), (), (), ()>(args)?;
         let (code, reason) = args.optional;
-        let code = code.unwrap_or(spikard::close::NORMAL);
-        if !(code == 1000 || (3000..5000).contains(&code) || (1001..=1014).contains(&code)) {
-            return Err(Error::new(
-                ruby.exception_arg_error(),
-                format!("{code} is not a close code an endpoint may send"),
-            ));
-        }
-        let reason = reason.unwrap_or_default();
-        if reason.len() > 123 {
-            return Err(Error::new(ruby.exception_arg_error(), "a close reason is at most 123 bytes"));
-        }
-        rb_self.conn.close(code, &reason);
-        Ok(())
+        let code = code.unwrap_or(u32::from(spikard::close::NORMAL));
+        protocol::close(&rb_self.conn, code, &reason.unwrap_or_default())
+            .map_err(|err| errors::raise(ruby, err))
     }
 
     fn is_closing(&self) -> bool {
@@ -117,25 +102,17 @@ impl WebSocket {
 
     fn publish(ruby: &Ruby, rb_self: &Self, topic: String, message: Value) -> Result<usize, Error> {
         let message = convert::to_json(ruby, message)?;
-        rb_self.conn.publish(&topic, &message).map_err(|err| errors::from_publish(ruby, &err))
+        rb_self.conn.publish(&topic, &message).map_err(|err| errors::raise(ruby, err))
     }
 
     fn publish_others(ruby: &Ruby, rb_self: &Self, topic: String, message: Value) -> Result<usize, Error> {
         let message = convert::to_json(ruby, message)?;
-        rb_self.conn.publish_others(&topic, &message).map_err(|err| errors::from_publish(ruby, &err))
+        rb_self.conn.publish_others(&topic, &message).map_err(|err| errors::raise(ruby, err))
     }
 
     fn topic_count(&self, topic: String) -> usize {
         self.conn.topic_count(&topic)
     }
-}
-
-fn send_error(ruby: &Ruby, err: SendError) -> Error {
-    let code = match err {
-        SendError::QueueFull => "queue_full",
-        _ => "connection_closed",
-    };
-    errors::build(ruby, "ConnectionClosed", code, &err.to_string())
 }
 
 /// A `Spikard::WebSocket` registered as a GC root, stored in the connection's state.
@@ -156,10 +133,12 @@ impl Drop for Slot {
 }
 
 impl RootedWs {
-    /// The connection's `Spikard::WebSocket`, created and rooted on first use.
-    pub(crate) fn get_or_create(ruby: &Ruby, conn: &Connection) -> Value {
-        if let Some(rooted) = conn.state().get::<Self>() {
-            if let Some(value) = rooted.value() {
+    /// The `Spikard::WebSocket` of the job's connection: made and rooted for the connection's
+    /// first job ([`Job::first`]), found in the connection's state afterwards.
+    pub(crate) fn of(ruby: &Ruby, job: &Job) -> Value {
+        let conn = job.conn();
+        if !job.first() {
+            if let Some(value) = conn.state().get::<Self>().and_then(Self::value) {
                 return value;
             }
         }
@@ -200,7 +179,6 @@ pub(crate) fn define(ruby: &Ruby, spikard: RModule) -> Result<(), Error> {
     class.define_method("path", method!(WebSocket::path, 0))?;
     class.define_method("route", method!(WebSocket::route, 0))?;
     class.define_method("native_path_params", method!(WebSocket::path_params, 0))?;
-    class.define_method("native_query_params", method!(WebSocket::query_params, 0))?;
     class.define_method("query_pairs", method!(WebSocket::query_pairs, 0))?;
     class.define_method("native_headers", method!(WebSocket::headers, 0))?;
     class.define_method("remote_addr", method!(WebSocket::remote_addr, 0))?;

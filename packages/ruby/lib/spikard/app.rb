@@ -13,6 +13,9 @@ module Spikard
     attr_reader :routes
     # @return [Hash{String => Hash}] the declared topic schemas, by pattern (see {#topic})
     attr_reader :topic_schemas
+    # @return [Logger] where handlers' unexpected exceptions (with their backtraces) and the
+    #   core's events (a reply dropped by its schema, a slow client closed) are logged
+    attr_reader :logger
 
     # @param max_message_size [Integer, nil] largest accepted message in bytes (default 1 MiB);
     #   larger messages close the connection with 1009
@@ -26,8 +29,11 @@ module Spikard
     # @param static_dir [String, nil] serve these files on every non-WebSocket path
     # @param threads [Integer] Ruby threads running handlers (see docs/ruby.md, "Threads")
     # @param workers [Integer] tokio threads serving the sockets
+    # @param logger [Logger] any `Logger` (`Rails.logger`, `Logger.new($stdout)`); by default
+    #   warnings and errors go to stderr
     def initialize(max_message_size: nil, outgoing_queue: nil, drain_timeout: nil, static_dir: nil,
-                   threads: 1, workers: 1, fanout_flush_interval: nil)
+                   threads: 1, workers: 1, fanout_flush_interval: nil,
+                   logger: Logger.new($stderr, level: Logger::WARN))
       @options = {
         max_message_size: max_message_size, outgoing_queue: outgoing_queue,
         drain_timeout: drain_timeout&.to_f, fanout_flush_interval: fanout_flush_interval&.to_f,
@@ -36,6 +42,7 @@ module Spikard
       @threads = Integer(threads)
       raise ConfigError.new("threads must be at least 1", "invalid_config") if @threads < 1
 
+      @logger = logger
       @routes = []
       @topic_schemas = {}.freeze
     end
@@ -92,7 +99,7 @@ module Spikard
     def start(host: "127.0.0.1", port: 0)
       options = @options.merge(host: host.to_s, port: Integer(port), topics: @topic_schemas.to_a)
       native = Native::Server.start(@routes.map(&:spec), options)
-      @server = Server.new(native, @routes, threads: @threads)
+      @server = Server.new(native, @routes, threads: @threads, logger: @logger)
     end
 
     # Publish `message` to every subscriber of `topic` on the running server (see

@@ -7,17 +7,22 @@ module Spikard
     # @return [Array<Thread>] the Ruby threads that run handlers
     attr_reader :dispatchers
 
+    # @return [Logger] where handlers' unexpected exceptions and the core's events are logged
+    attr_reader :logger
+
     # @api private
     # @param native [Native::Server]
     # @param routes [Array<Route>]
     # @param threads [Integer] dispatcher threads
-    def initialize(native, routes, threads:)
+    # @param logger [Logger]
+    def initialize(native, routes, threads:, logger:)
       @native = native
+      @logger = logger
       callables = routes.map(&:callables).freeze
       @dispatchers = Array.new(threads) do |index|
         Thread.new(index) do |i|
           Thread.current.name = "spikard-dispatch-#{i}"
-          native.dispatch(callables)
+          native.dispatch(callables, logger)
         end
       end
     end

@@ -27,21 +27,21 @@ module Spikard
     # Path parameters of the matched route (`/rooms/{room}` gives `{"room" => "lobby"}`).
     # @return [Hash{String => String}]
     def path_params
-      @path_params ||= native_path_params.freeze
+      @path_params ||= native_path_params.to_h.freeze
     end
     alias params path_params
 
     # Query parameters of the upgrade request, first value of each key (see {#query_pairs}).
     # @return [Hash{String => String}]
     def query_params
-      @query_params ||= native_query_params.freeze
+      @query_params ||= query_pairs.each_with_object({}) { |(key, value), first| first[key] ||= value }.freeze
     end
     alias query query_params
 
     # Headers of the upgrade request, names in lower case, repeated headers joined with ", ".
     # @return [Hash{String => String}]
     def headers
-      @headers ||= native_headers.freeze
+      @headers ||= native_headers.to_h.freeze
     end
 
     # Refuse the connection from `on_connect` (raises {Rejected}).
@@ -56,6 +56,6 @@ module Spikard
       "#<Spikard::WebSocket id=#{id} path=#{path.inspect}>"
     end
 
-    private :native_path_params, :native_query_params, :native_headers
+    private :native_path_params, :native_headers
   end
 end
