@@ -10,23 +10,13 @@ pub(crate) fn class(ruby: &Ruby, name: &str) -> Result<RClass, Error> {
 }
 
 /// The `Spikard::Error` subclass for a core failure, ready to raise: its code picks the class;
-/// the message, topic and failing locations (`Spikard::FieldError`s) go with it.
+/// the message, topic and failing locations (`[path, message, keyword]` triples, which become
+/// `Spikard::FieldError`s) go with it.
 pub(crate) fn raise(ruby: &Ruby, failure: impl Into<Failure>) -> Error {
     let failure = failure.into();
-    let made = (|| {
-        let field_error = class(ruby, "FieldError")?;
-        let errors = ruby.ary_new_capa(failure.errors.len());
-        for field in &failure.errors {
-            errors.push(field_error.new_instance((
-                field.path.as_str(),
-                field.message.as_str(),
-                field.keyword.as_str(),
-            ))?)?;
-        }
-        let args = (failure.code.as_str(), failure.message.as_str(), failure.topic.as_deref(), errors);
-        class(ruby, "Error")?.funcall::<_, _, Exception>("from_native", args)
-    })();
-    match made {
+    let errors: Vec<_> = failure.errors.into_iter().map(|e| (e.path, e.message, e.keyword)).collect();
+    let args = (failure.code.as_str(), failure.message, failure.topic, errors);
+    match class(ruby, "Error").and_then(|error| error.funcall::<_, _, Exception>("from_native", args)) {
         Ok(exception) => exception.into(),
         Err(err) => err,
     }

@@ -33,14 +33,10 @@ fn option<T: TryConvert>(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<T
 /// A duration option given in seconds; a negative or non-finite number is a `ConfigError`
 /// naming the option.
 fn seconds(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<Duration>, Error> {
-    option::<f64>(ruby, hash, key)?
-        .map(|seconds| {
-            Duration::try_from_secs_f64(seconds).map_err(|_| {
-                let message = format!("{key} must be a non-negative number of seconds");
-                errors::raise(ruby, Failure::new(Code::InvalidConfig, message))
-            })
-        })
-        .transpose()
+    let Some(seconds) = option::<f64>(ruby, hash, key)? else { return Ok(None) };
+    let message = format!("{key} must be a non-negative number of seconds");
+    let invalid = |_| errors::raise(ruby, Failure::new(Code::InvalidConfig, message));
+    Duration::try_from_secs_f64(seconds).map(Some).map_err(invalid)
 }
 
 fn schema(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<serde_json::Value>, Error> {
@@ -60,17 +56,11 @@ fn route(ruby: &Ruby, index: usize, hash: RHash, queue: &Arc<JobQueue>) -> Resul
         release: true,
     };
     let path: String = option(ruby, hash, "path")?.unwrap_or_default();
-    let mut route = Route::new(path, BridgeRoute::new(index, hooks, Arc::clone(queue)));
-    if let Some(schema) = schema(ruby, hash, "message_schema")? {
-        route = route.message_schema(schema);
-    }
-    if let Some(schema) = schema(ruby, hash, "response_schema")? {
-        route = route.response_schema(schema);
-    }
-    if let Some(size) = option(ruby, hash, "max_message_size")? {
-        route = route.max_message_size(size);
-    }
-    Ok(route)
+    // Each option that is set (an Option folds in at most once).
+    let route = Route::new(path, BridgeRoute::new(index, hooks, Arc::clone(queue)));
+    let route = schema(ruby, hash, "message_schema")?.into_iter().fold(route, Route::message_schema);
+    let route = schema(ruby, hash, "response_schema")?.into_iter().fold(route, Route::response_schema);
+    Ok(option(ruby, hash, "max_message_size")?.into_iter().fold(route, Route::max_message_size))
 }
 
 impl NativeServer {
@@ -135,19 +125,24 @@ impl NativeServer {
         Ok(Self { handle, queue, outcome })
     }
 
-    fn host(&self) -> String {
-        self.handle.local_addr().ip().to_string()
-    }
-
-    fn port(&self) -> u16 {
-        self.handle.local_addr().port()
+    /// The bound address as `[host, port]`.
+    fn local_addr(&self) -> (String, u16) {
+        let addr = self.handle.local_addr();
+        (addr.ip().to_string(), addr.port())
     }
 
     /// Run handlers on the calling (Ruby) thread until the server has stopped; `routes[i]` holds
-    /// route `i`'s callables indexed by call kind (`Spikard::Native::CONNECT`, ...); unexpected
-    /// exceptions and the core's log records go to `logger` (a `Logger`).
-    fn dispatch(ruby: &Ruby, rb_self: &Self, routes: RArray, logger: Value) -> Result<(), Error> {
-        dispatch::run(ruby, &rb_self.queue, routes, logger)
+    /// route `i`'s callables indexed by call kind (`Spikard::Native::CONNECT`, ...); `server` is
+    /// the `Spikard::Server` (it decides what exceptions mean and logs); `connections` is the
+    /// Hash that keeps each open connection's `Spikard::WebSocket` (one for every dispatcher).
+    fn dispatch(
+        ruby: &Ruby,
+        rb_self: &Self,
+        routes: RArray,
+        server: Value,
+        connections: RHash,
+    ) -> Result<(), Error> {
+        dispatch::Host { routes, server, connections }.run(ruby, &rb_self.queue)
     }
 
     /// Start a graceful shutdown (returns at once; see `wait`).
@@ -180,25 +175,22 @@ impl NativeServer {
         }
     }
 
-    /// The core's counters, by name (Symbol keys), as the core serialises them.
-    fn metrics(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
-        let hash = ruby.hash_new();
-        if let Ok(serde_json::Value::Object(counters)) = serde_json::to_value(rb_self.handle.metrics()) {
-            for (name, value) in &counters {
-                hash.aset(ruby.to_symbol(name), convert::to_ruby(ruby, value))?;
-            }
-        }
-        Ok(hash)
+    /// The core's counters as the core serialises them: a Hash of names (Strings) to counts.
+    fn metrics(ruby: &Ruby, rb_self: &Self) -> Value {
+        convert::to_ruby(ruby, &serde_json::to_value(rb_self.handle.metrics()).unwrap_or_default())
     }
 }
 
 /// `Native.check_schemas(path, message_schema, response_schema)`: compile both (when given) so
 /// that a bad schema raises `Spikard::SchemaError` naming the route when it is registered.
-fn check_schemas(ruby: &Ruby, path: String, message: Value, response: Value) -> Result<(), Error> {
+fn check_schemas(
+    ruby: &Ruby,
+    path: String,
+    message: Option<Value>,
+    response: Option<Value>,
+) -> Result<(), Error> {
     for (which, schema) in [("message", message), ("response", response)] {
-        if schema.is_nil() {
-            continue;
-        }
+        let Some(schema) = schema else { continue };
         let schema = convert::to_json(ruby, schema)?;
         spikard::CompiledSchema::compile(&path, which, &schema).map_err(|err| errors::raise(ruby, err))?;
     }
@@ -232,9 +224,8 @@ pub(crate) fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Server", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_singleton_method("start", function!(NativeServer::start, 2))?;
-    class.define_method("host", method!(NativeServer::host, 0))?;
-    class.define_method("port", method!(NativeServer::port, 0))?;
-    class.define_method("dispatch", method!(NativeServer::dispatch, 2))?;
+    class.define_method("local_addr", method!(NativeServer::local_addr, 0))?;
+    class.define_method("dispatch", method!(NativeServer::dispatch, 3))?;
     class.define_method("shutdown", method!(NativeServer::shutdown, 0))?;
     class.define_method("check", method!(NativeServer::check, 0))?;
     class.define_method("stopped?", method!(NativeServer::is_stopped, 0))?;

@@ -1,22 +1,8 @@
-//! `Spikard::WebSocket`: the connection as handlers see it, and the link that keeps that Ruby
-//! object alive while the core owns the connection.
-//!
-//! The Ruby object is created on the first call about a connection and stored in the core's
-//! per-connection state ([`spikard::Connection::state`]) as a [`RootedWs`]; it is released on a
-//! Ruby thread when the connection's disconnect call has run (the routes ask the core for that
-//! call with [`Hooks::release`](spikard::bridge::Hooks::release)), or when `on_connect` refused.
+//! `Spikard::WebSocket`: the connection as handlers see it. The dispatcher makes one per
+//! connection and keeps it until the connection's end (see [`crate::dispatch`]).
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use magnus::{
-    Error, RModule, RString, Ruby, Value, method,
-    prelude::*,
-    rb_sys::{AsRawValue, FromRawValue},
-};
-use spikard::{
-    Connection,
-    bridge::{Job, protocol},
-};
+use magnus::{Error, RModule, RString, Ruby, Value, method, prelude::*};
+use spikard::{Connection, bridge::protocol};
 
 use crate::{convert, errors};
 
@@ -74,14 +60,10 @@ impl WebSocket {
         rb_self.conn.send_binary(convert::bytes(data)).map_err(|err| errors::raise(ruby, err))
     }
 
-    /// Close with `code` (1000) and `reason` (""), checked by the core: a code a server may not
-    /// send or a reason over 123 bytes raises `Spikard::InvalidCloseError`.
-    fn close(ruby: &Ruby, rb_self: &Self, args: &[Value]) -> Result<(), Error> {
-        let args = magnus::scan_args::scan_args::<(), (Option<u32>, Option<String>), (), (), (), ()>(args)?;
-        let (code, reason) = args.optional;
-        let code = code.unwrap_or(u32::from(spikard::close::NORMAL));
-        protocol::close(&rb_self.conn, code, &reason.unwrap_or_default())
-            .map_err(|err| errors::raise(ruby, err))
+    /// Close with `code` and `reason` (defaults in `websocket.rb`), checked by the core: a code
+    /// a server may not send or a reason over 123 bytes raises `Spikard::InvalidCloseError`.
+    fn close(ruby: &Ruby, rb_self: &Self, code: u32, reason: String) -> Result<(), Error> {
+        protocol::close(&rb_self.conn, code, &reason).map_err(|err| errors::raise(ruby, err))
     }
 
     fn is_closing(&self) -> bool {
@@ -115,60 +97,9 @@ impl WebSocket {
     }
 }
 
-/// A `Spikard::WebSocket` registered as a GC root, stored in the connection's state.
-#[derive(Clone)]
-pub(crate) struct RootedWs(Arc<Slot>);
-
-/// A heap cell holding the object's `VALUE`; its address is what Ruby's GC scans.
-struct Slot(Mutex<Option<Box<rb_sys::VALUE>>>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        // Unregistering needs the GVL, which this thread may not hold: a slot that was never
-        // released (the server was dropped mid-connection) is leaked rather than freed unsafely.
-        if let Some(cell) = self.0.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
-            Box::leak(cell);
-        }
-    }
-}
-
-impl RootedWs {
-    /// The `Spikard::WebSocket` of the job's connection: made and rooted for the connection's
-    /// first job ([`Job::first`]), found in the connection's state afterwards.
-    pub(crate) fn of(ruby: &Ruby, job: &Job) -> Value {
-        let conn = job.conn();
-        if !job.first() {
-            if let Some(value) = conn.state().get::<Self>().and_then(Self::value) {
-                return value;
-            }
-        }
-        let ws = ruby.obj_wrap(WebSocket { conn: conn.clone() });
-        let cell = Box::new(ws.as_value().as_raw());
-        // SAFETY: called with the GVL (we are in a Ruby thread); the box's address stays valid
-        // until `release` unregisters it.
-        unsafe { rb_sys::rb_gc_register_address(std::ptr::from_ref(&*cell).cast_mut()) };
-        conn.state().insert(Self(Arc::new(Slot(Mutex::new(Some(cell))))));
-        ws.as_value()
-    }
-
-    fn value(&self) -> Option<Value> {
-        let slot = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
-        // SAFETY: a registered cell holds a live object's VALUE.
-        slot.as_ref().map(|cell| unsafe { Value::from_raw(**cell) })
-    }
-
-    /// Let Ruby collect the connection's object (call with the GVL).
-    pub(crate) fn release(_ruby: &Ruby, conn: &Connection) {
-        let rooted = conn.state().remove::<Self>();
-        if let Some(rooted) = rooted {
-            let cell = rooted.0.0.lock().unwrap_or_else(PoisonError::into_inner).take();
-            if let Some(cell) = cell {
-                // SAFETY: `_ruby` proves the GVL is held; the cell was registered by
-                // `get_or_create` and is unregistered exactly once.
-                unsafe { rb_sys::rb_gc_unregister_address(std::ptr::from_ref(&*cell).cast_mut()) };
-            }
-        }
-    }
+/// A new `Spikard::WebSocket` for `conn`.
+pub(crate) fn wrap(ruby: &Ruby, conn: Connection) -> Value {
+    ruby.obj_wrap(WebSocket { conn }).as_value()
 }
 
 /// Define `Spikard::WebSocket`'s native methods.
@@ -185,7 +116,7 @@ pub(crate) fn define(ruby: &Ruby, spikard: RModule) -> Result<(), Error> {
     class.define_method("send", method!(WebSocket::send_json, 1))?;
     class.define_method("send_text", method!(WebSocket::send_text, 1))?;
     class.define_method("send_binary", method!(WebSocket::send_binary, 1))?;
-    class.define_method("close", method!(WebSocket::close, -1))?;
+    class.define_method("native_close", method!(WebSocket::close, 2))?;
     class.define_method("closing?", method!(WebSocket::is_closing, 0))?;
     class.define_method("subscribe", method!(WebSocket::subscribe, 1))?;
     class.define_method("unsubscribe", method!(WebSocket::unsubscribe, 1))?;

@@ -109,10 +109,13 @@ module Spikard
   private_constant :CLASSES
 
   class Error
-    # The exception for a core error (called by the extension): its code picks the class.
+    # The exception for a core error (called by the extension): its code picks the class;
+    # `errors` are `[path, message, keyword]` triples.
     # @api private
     def self.from_native(code, message, topic, errors)
-      return PublishError.new(message, code, topic: topic, errors: errors) if code == "publish_invalid"
+      if code == "publish_invalid"
+        return PublishError.new(message, code, topic: topic, errors: errors.map { |error| FieldError.new(*error) })
+      end
 
       CLASSES.fetch(code, Error).new(message, code)
     end

@@ -44,6 +44,17 @@ module Spikard
       @headers ||= native_headers.to_h.freeze
     end
 
+    # Close with `code` and `reason` after the messages queued so far (closing twice keeps the
+    # first code).
+    # @param code [Integer] 1000-1003, 1007-1014 or 3000-4999
+    # @param reason [String] at most 123 bytes
+    # @return [void]
+    # @raise [InvalidCloseError] for a code a server may not send or a longer reason (the
+    #   connection stays open)
+    def close(code = 1000, reason = "")
+      native_close(code, reason.to_s)
+    end
+
     # Refuse the connection from `on_connect` (raises {Rejected}).
     # @param reason [String]
     # @param status [Integer]
@@ -56,6 +67,6 @@ module Spikard
       "#<Spikard::WebSocket id=#{id} path=#{path.inspect}>"
     end
 
-    private :native_path_params, :native_headers
+    private :native_path_params, :native_headers, :native_close
   end
 end
