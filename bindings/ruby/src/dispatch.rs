@@ -158,7 +158,7 @@ impl Host {
         }
     }
 
-    /// `Spikard::Server#failed(what, route, exception)`: the refusal of a `Spikard::Rejected`
+    /// `Spikard::Server#failed(what, route, exception)`: the refusal of a `Spikard::Rejection`
     /// from `on_connect`, the message of a `Spikard::HandlerError` from a handler, else nil
     /// (logged with its backtrace). A non-local jump (the thread is being killed) goes on up.
     fn failed(&self, err: &Error, what: &str, route: &str) -> Result<Value, Error> {

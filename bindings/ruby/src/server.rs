@@ -63,23 +63,41 @@ fn route(ruby: &Ruby, index: usize, hash: RHash, queue: &Arc<JobQueue>) -> Resul
     Ok(option(ruby, hash, "max_message_size")?.into_iter().fold(route, Route::max_message_size))
 }
 
+/// One of the core's checked setters of a size or a count.
+type SetSize = fn(&mut App, usize) -> Result<&mut App, spikard::Error>;
+
+/// The options that are a size or a count, each with the core's setter (which checks it).
+const SIZES: [(&str, SetSize); 6] = [
+    ("max_message_size", App::max_message_size),
+    ("outgoing_queue", App::outgoing_queue),
+    ("read_buffer_size", App::read_buffer_size),
+    ("max_request_head", App::max_request_head),
+    ("max_header_size", App::max_header_size),
+    ("max_connections", App::max_connections),
+];
+
 impl NativeServer {
     /// `Server.start(routes, options)`: compile the routes, bind, and serve on a background
     /// thread. `routes` is an Array of Hashes (`path`, schemas, `max_message_size`, and whether
     /// `on_connect`, `on_disconnect` and `binary` are set); `options` a Hash of `host`, `port`,
-    /// `max_message_size`, `outgoing_queue`, `drain_timeout` and `fanout_flush_interval` (seconds),
-    /// `static_dir`, `workers`
-    /// and `topics` (`[pattern, schema]` pairs).
+    /// the sizes and counts of [`SIZES`], `handshake_timeout`, `drain_timeout` and
+    /// `fanout_flush_interval` (seconds), `allowed_origins`, `static_dir`, `workers` and `topics`
+    /// (`[pattern, schema]` pairs).
     fn start(ruby: &Ruby, routes: RArray, options: RHash) -> Result<Self, Error> {
         let queue = JobQueue::new(WakePolicy::Blocking);
         spikard::bridge::log::attach(&queue);
         let mut app = App::new();
         let core = |err: spikard::Error| errors::raise(ruby, err);
-        if let Some(size) = option::<usize>(ruby, options, "max_message_size")? {
-            app.max_message_size(size).map_err(core)?;
+        for (key, set) in SIZES {
+            if let Some(value) = option::<usize>(ruby, options, key)? {
+                set(&mut app, value).map_err(core)?;
+            }
         }
-        if let Some(messages) = option::<usize>(ruby, options, "outgoing_queue")? {
-            app.outgoing_queue(messages).map_err(core)?;
+        if let Some(timeout) = seconds(ruby, options, "handshake_timeout")? {
+            app.handshake_timeout(timeout).map_err(core)?;
+        }
+        if let Some(origins) = option::<Vec<String>>(ruby, options, "allowed_origins")? {
+            app.allowed_origins(origins).map_err(core)?;
         }
         if let Some(timeout) = seconds(ruby, options, "drain_timeout")? {
             app.drain_timeout(timeout);

@@ -13,16 +13,10 @@ pub(crate) struct WebSocket {
 }
 
 impl WebSocket {
-    fn id(&self) -> u64 {
-        self.conn.id().get()
-    }
-
-    fn path(&self) -> String {
-        self.conn.path().to_owned()
-    }
-
-    fn route(&self) -> String {
-        self.conn.route().to_owned()
+    /// What never changes about the connection: `[id, path, route pattern, "ip:port"]`.
+    fn facts(&self) -> (u64, String, String, String) {
+        let conn = &self.conn;
+        (conn.id().get(), conn.path().to_owned(), conn.route().to_owned(), conn.remote_addr().to_string())
     }
 
     /// The path parameters as `[name, value]` pairs.
@@ -42,17 +36,12 @@ impl WebSocket {
         headers.keys().map(|name| (name.as_str().to_owned(), joined(name).join(", "))).collect()
     }
 
-    fn remote_addr(&self) -> String {
-        self.conn.remote_addr().to_string()
-    }
-
     fn send_json(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
         let value = convert::to_json(ruby, message)?;
         rb_self.conn.send_json(&value).map_err(|err| errors::raise(ruby, err))
     }
 
-    fn send_text(ruby: &Ruby, rb_self: &Self, text: RString) -> Result<(), Error> {
-        let text = text.to_string()?;
+    fn send_text(ruby: &Ruby, rb_self: &Self, text: String) -> Result<(), Error> {
         rb_self.conn.send_text(text).map_err(|err| errors::raise(ruby, err))
     }
 
@@ -106,13 +95,10 @@ pub(crate) fn wrap(ruby: &Ruby, conn: Connection) -> Value {
 pub(crate) fn define(ruby: &Ruby, spikard: RModule) -> Result<(), Error> {
     let class = spikard.define_class("WebSocket", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_method("id", method!(WebSocket::id, 0))?;
-    class.define_method("path", method!(WebSocket::path, 0))?;
-    class.define_method("route", method!(WebSocket::route, 0))?;
+    class.define_method("native_facts", method!(WebSocket::facts, 0))?;
     class.define_method("native_path_params", method!(WebSocket::path_params, 0))?;
     class.define_method("query_pairs", method!(WebSocket::query_pairs, 0))?;
     class.define_method("native_headers", method!(WebSocket::headers, 0))?;
-    class.define_method("remote_addr", method!(WebSocket::remote_addr, 0))?;
     class.define_method("send", method!(WebSocket::send_json, 1))?;
     class.define_method("send_text", method!(WebSocket::send_text, 1))?;
     class.define_method("send_binary", method!(WebSocket::send_binary, 1))?;

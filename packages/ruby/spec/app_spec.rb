@@ -499,6 +499,21 @@ RSpec.describe Spikard::App do
       expect(replies).to match([start_with("[::1]:")])
     end
 
+    it "passes the handshake limits to the core" do
+      app = described_class.new(max_header_size: 1024, max_request_head: 8192, handshake_timeout: 2, read_buffer_size: 4096)
+      app.websocket("/a") { |m| m }
+      serve(app) do |server|
+        expect { server.connect("/a", headers: { "x-big" => "x" * 2000 }) }
+          .to raise_error(Spikard::Testing::Rejected) { |e| expect(e.status).to eq(431) }
+        client = server.connect("/a", headers: { "x-fine" => "x" * 900 })
+        client.send_json("x" * 6000)
+        expect(client.receive_json).to eq("x" * 6000)
+      end
+      late = described_class.new(handshake_timeout: -1)
+      late.websocket("/a") { |m| m }
+      expect { late.start }.to raise_error(Spikard::ConfigError, /handshake_timeout/) { |e| expect(e.code).to eq("invalid_config") }
+    end
+
     it "raises QueueFullError, a ConnectionClosed, when a send finds the client's queue full" do
       outcome = Queue.new
       app = described_class.new(outgoing_queue: 4, logger: Logger.new(StringIO.new))

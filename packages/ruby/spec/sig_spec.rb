@@ -40,7 +40,7 @@ RSpec.describe "RBS signatures" do
 
   CLASSES = %w[
     Spikard::App Spikard::Route Spikard::Route::Builder Spikard::Server Spikard::WebSocket Spikard::Handler
-    Spikard::Error Spikard::Rejected Spikard::PublishError Spikard::Native::Server Spikard::Testing::Client Spikard::Testing::Rejected
+    Spikard::Error Spikard::Rejection Spikard::PublishError Spikard::Native::Server Spikard::Testing::Client Spikard::Testing::Rejected
   ].freeze
 
   CLASSES.each do |name|

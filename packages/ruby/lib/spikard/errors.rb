@@ -87,7 +87,7 @@ module Spikard
   # Raise it in `on_connect` (or call {WebSocket#reject!}) to refuse a connection: the upgrade is
   # answered with HTTP {#status} and a `connection_rejected` envelope, and `on_disconnect` does
   # not run.
-  class Rejected < Error
+  class Rejection < Error
     # @return [Integer] the HTTP status of the refusal
     attr_reader :status
 

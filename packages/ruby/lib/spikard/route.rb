@@ -56,7 +56,7 @@ module Spikard
     # @return [self]
     def on_message(callable = nil, &block) = hook(:on_message, callable || block)
 
-    # Set the connect hook: `|ws|`; raise {Rejected} to refuse the connection.
+    # Set the connect hook: `|ws|`; raise {Rejection} to refuse the connection.
     # @return [self]
     def on_connect(callable = nil, &block) = hook(:on_connect, callable || block)
 

@@ -115,11 +115,11 @@ module Spikard
     private_constant :LEVELS
 
     # Called by the dispatchers: what `exception`, raised by `what` (`"on_connect"`, `"handler"`
-    # or `"on_disconnect"`) of `route`, means for the client. A {Rejected} from on_connect is
+    # or `"on_disconnect"`) of `route`, means for the client. A {Rejection} from on_connect is
     # its `[status, message]`, a {HandlerError} from a handler its message. Anything else is
     # unexpected: logged with its backtrace, and nil (the client is told "internal error").
     def failed(what, route, exception)
-      return [exception.status, exception.message] if what == "on_connect" && exception.is_a?(Rejected)
+      return [exception.status, exception.message] if what == "on_connect" && exception.is_a?(Rejection)
       return exception.message if what == "handler" && exception.is_a?(HandlerError)
 
       log(Logger::ERROR, "spikard") { "#{what} of route #{route} raised #{exception.full_message(highlight: false)}" }

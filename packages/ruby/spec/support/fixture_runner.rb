@@ -20,7 +20,8 @@ class FixtureRunner
 
   def run
     settings = @fixture.fetch("app", {})
-    options = settings.slice("max_message_size", "outgoing_queue").transform_keys(&:to_sym)
+    options = settings.slice("max_message_size", "outgoing_queue", "max_connections", "allowed_origins")
+                      .transform_keys(&:to_sym)
     options[:fanout_flush_interval] = settings["fanout_flush_ms"] / 1000.0 if settings.key?("fanout_flush_ms")
     # Handlers that crash on purpose log there, not on the test run's stderr; shown on a mismatch.
     @logged = StringIO.new
@@ -77,7 +78,7 @@ class FixtureRunner
   end
 
   def connect_rejected(arg)
-    @server.connect(arg.fetch("path"))
+    @server.connect(arg.fetch("path"), headers: arg.fetch("headers", {}))
   rescue Spikard::Testing::Rejected => e
     expect_equal(e.status, arg.fetch("status"), "HTTP status")
     expect_equal(JSON.parse(e.body)["code"], "connection_rejected", "rejection body code")
