@@ -509,9 +509,6 @@ RSpec.describe Spikard::App do
         client.send_json("x" * 6000)
         expect(client.receive_json).to eq("x" * 6000)
       end
-      late = described_class.new(handshake_timeout: -1)
-      late.websocket("/a") { |m| m }
-      expect { late.start }.to raise_error(Spikard::ConfigError, /handshake_timeout/) { |e| expect(e.code).to eq("invalid_config") }
     end
 
     it "raises QueueFullError, a ConnectionClosed, when a send finds the client's queue full" do
@@ -548,10 +545,12 @@ RSpec.describe Spikard::App do
       expect { app.start }.to raise_error(Spikard::ConfigError) { |e| expect(e.code).to eq("invalid_path") }
     end
 
-    it "raises ConfigError for a negative fanout_flush_interval when the app starts" do
-      app = described_class.new(fanout_flush_interval: -1)
-      app.websocket("/a") { |m| m }
-      expect { app.start }.to raise_error(Spikard::ConfigError, /fanout_flush_interval/) { |e| expect(e.code).to eq("invalid_config") }
+    it "raises ConfigError naming a negative duration or a zero limit when the app starts" do
+      { fanout_flush_interval: -1, handshake_timeout: -1, max_connections: 0, max_header_size: 0 }.each do |option, value|
+        app = described_class.new(option => value)
+        app.websocket("/a") { |m| m }
+        expect { app.start }.to raise_error(Spikard::ConfigError, /#{option}/) { |e| expect(e.code).to eq("invalid_config") }
+      end
     end
 
     it "raises BindError when the port is taken" do
