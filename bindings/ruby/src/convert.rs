@@ -11,8 +11,9 @@ use magnus::{
 };
 use serde_json::{Map, Number};
 
-/// Deepest nesting accepted from Ruby (guards against cyclic structures).
-const MAX_DEPTH: usize = 128;
+/// Deepest nesting accepted from Ruby: the core's limit for every language (also guards against
+/// cyclic structures).
+const MAX_DEPTH: usize = spikard::bridge::protocol::MAX_DEPTH;
 
 /// Convert a Ruby value to JSON; raises `TypeError` for what JSON cannot hold.
 pub(crate) fn to_json(ruby: &Ruby, value: Value) -> Result<serde_json::Value, Error> {
@@ -45,13 +46,10 @@ fn convert(ruby: &Ruby, value: Value, depth: usize) -> Result<serde_json::Value,
         return Ok(serde_json::Value::Array(items));
     }
     if let Some(int) = Integer::from_value(value) {
-        let number = match int.to_i64() {
-            Ok(n) => Number::from(n),
-            Err(_) => {
-                Number::from(int.to_u64().map_err(|_| type_error(ruby, "integer does not fit in 64 bits"))?)
-            }
-        };
-        return Ok(serde_json::Value::Number(number));
+        let number = int.to_i64().map(Number::from).or_else(|_| int.to_u64().map(Number::from));
+        return number
+            .map(serde_json::Value::Number)
+            .map_err(|_| type_error(ruby, "integer does not fit in 64 bits"));
     }
     if let Some(float) = Float::from_value(value) {
         return Number::from_f64(float.to_f64())
@@ -113,42 +111,22 @@ pub(crate) fn to_ruby(ruby: &Ruby, value: &serde_json::Value) -> Value {
     match value {
         serde_json::Value::Null => ruby.qnil().as_value(),
         serde_json::Value::Bool(b) => b.into_value_with(ruby),
-        serde_json::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_value_with(ruby)
-            } else if let Some(u) = n.as_u64() {
-                u.into_value_with(ruby)
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_value_with(ruby)
-            }
-        }
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_value_with(ruby),
+            (None, Some(u)) => u.into_value_with(ruby),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_value_with(ruby),
+        },
         serde_json::Value::String(s) => ruby.str_new(s).as_value(),
         serde_json::Value::Array(items) => {
-            let array = ruby.ary_new_capa(items.len());
-            for item in items {
-                // Pushing onto a fresh, unfrozen array cannot fail.
-                let _ = array.push(to_ruby(ruby, item));
-            }
-            array.as_value()
+            ruby.ary_from_iter(items.iter().map(|item| to_ruby(ruby, item))).as_value()
         }
         serde_json::Value::Object(map) => {
             let hash = ruby.hash_new();
+            // Setting a key of a fresh, unfrozen Hash cannot fail.
             for (key, item) in map {
                 let _ = hash.aset(ruby.str_new(key), to_ruby(ruby, item));
             }
             hash.as_value()
         }
     }
-}
-
-/// Pairs of strings as a Hash; the first value of a repeated key wins.
-pub(crate) fn pairs_to_hash<'a>(ruby: &Ruby, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RHash {
-    let hash = ruby.hash_new();
-    for (key, value) in pairs {
-        let key = ruby.str_new(key);
-        if hash.get(key).is_none() {
-            let _ = hash.aset(key, ruby.str_new(value));
-        }
-    }
-    hash
 }

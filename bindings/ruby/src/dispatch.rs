@@ -1,166 +1,191 @@
-//! The dispatcher loop: runs on a Ruby thread, takes jobs in batches (waiting with the GVL
-//! released) and calls the routes' Ruby callables.
+//! The dispatcher loop: runs on a Ruby thread, takes the core's jobs in batches (waiting with
+//! the GVL released) and calls the routes' Ruby callables. What a call answers, raises or never
+//! answers means what the core's [`BridgeRoute`](spikard::bridge::BridgeRoute) says; this module
+//! only turns Ruby's results into [`Outcome`]s. What an exception means for the client (and
+//! logging it) is decided in Ruby, by `Spikard::Server#failed`; the core's log records go to
+//! `Spikard::Server#logged`.
 
 use magnus::{
-    Error, RArray, RClass, RModule, RString, Ruby, Value,
+    Error, RArray, RHash, RString, Ruby, TryConvert, Value,
+    encoding::EncodingCapable,
     error::ErrorType,
     prelude::*,
     value::{LazyId, ReprValue},
 };
-use spikard::{BinaryReply, Connection, HandlerError, Rejection, StatusCode};
-
-use crate::{
-    convert,
-    nogvl::without_gvl,
-    queue::{BATCH, Call, Job, JobQueue, Outcome, Woken},
-    websocket::RootedWs,
+use spikard::{
+    Connection, HandlerError, Reply,
+    bridge::{Batch, Call, Job, JobQueue, Outcome, Woken},
 };
+
+use crate::{convert, errors, nogvl, websocket};
 
 static CALL: LazyId = LazyId::new("call");
 
-/// Positions in each route's callables array (see `Spikard::Route#callables`).
-const ON_MESSAGE: isize = 0;
-const ON_CONNECT: isize = 1;
-const ON_DISCONNECT: isize = 2;
-const ON_BINARY: isize = 3;
+/// What a dispatcher works with, all owned by the Ruby `Spikard::Server`.
+pub(crate) struct Host {
+    /// `routes[i][kind]`: route `i`'s callable for each [`spikard::bridge::CallKind`] (nil when
+    /// the route has none).
+    pub(crate) routes: RArray,
+    /// The `Spikard::Server` (its `failed` and `logged` methods).
+    pub(crate) server: Value,
+    /// Each open connection's `Spikard::WebSocket` by connection id: made for the connection's
+    /// first job ([`Job::first`]), deleted by its disconnect call (the routes ask the core for
+    /// that call with [`Hooks::release`](spikard::bridge::Hooks::release)) or a refusal. Held by
+    /// a Ruby Hash, the objects need no GC registration of their own.
+    pub(crate) connections: RHash,
+}
 
-/// Handle jobs until the queue is closed and drained. `routes[i]` holds route `i`'s callables.
-///
-/// Returns early only when Ruby interrupts the thread with an exception (`Thread#raise`,
-/// `Thread#kill`); the rest of its batch goes back to the queue for the other dispatchers (when
-/// there is none, those calls are answered as "shutting down" once the server stops).
-pub(crate) fn run(ruby: &Ruby, queue: &JobQueue, routes: RArray) -> Result<(), Error> {
-    let _dispatching = queue.enter();
-    let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
-    loop {
-        queue.try_batch(&mut batch);
-        let woken = if batch.is_empty() {
-            without_gvl(|| queue.wait_batch(&mut batch), || queue.interrupt()).unwrap_or(Woken::Interrupted)
-        } else {
-            Woken::Jobs
-        };
-        let mut jobs = batch.drain(..);
-        while let Some(job) = jobs.next() {
-            if let Err(err) = run_job(ruby, routes, job) {
-                for rest in jobs {
-                    let _ = queue.push(rest);
+impl Host {
+    /// Handle jobs until the queue is closed and drained.
+    ///
+    /// Returns early only when Ruby interrupts the thread with an exception (`Thread#raise`,
+    /// `Thread#kill`); the rest of its batch goes back to the queue for the other dispatchers (when
+    /// there is none, those calls are lost once the server stops, as the core's policy says).
+    pub(crate) fn run(&self, ruby: &Ruby, queue: &JobQueue) -> Result<(), Error> {
+        let _consuming = queue.consume();
+        let mut batch = Batch::new();
+        loop {
+            queue.take(&mut batch);
+            let woken = if batch.is_empty() {
+                nogvl::wait(queue, &mut batch).unwrap_or(Woken::Interrupted)
+            } else {
+                Woken::Taken
+            };
+            let mut jobs = batch.jobs.drain(..);
+            let handled = (|| {
+                for record in batch.logs.drain(..) {
+                    let args = (record.level.as_str(), record.target, record.message);
+                    self.server.funcall::<_, _, Value>("logged", args)?;
                 }
+                for job in jobs.by_ref() {
+                    self.run_job(ruby, job)?;
+                }
+                ruby.thread_check_ints()
+            })();
+            if let Err(err) = handled {
+                queue.requeue(jobs);
                 return Err(err);
             }
-        }
-        ruby.thread_check_ints()?;
-        if woken == Woken::Closed {
-            return Ok(());
+            if woken == Woken::Closed {
+                return Ok(());
+            }
         }
     }
-}
 
-fn run_job(ruby: &Ruby, routes: RArray, job: Job) -> Result<(), Error> {
-    let Job { route, conn, call, reply } = job;
-    let callables: RArray = routes.entry(route as isize)?;
-    let outcome = match call {
-        Call::Connect => on_connect(ruby, callables.entry(ON_CONNECT)?, &conn)?,
-        Call::Message(message) => {
-            let ws = RootedWs::get_or_create(ruby, &conn);
-            let callable: Value = callables.entry(ON_MESSAGE)?;
-            let result =
-                callable.funcall(LazyId::get_inner_with(&CALL, ruby), (convert::to_ruby(ruby, &message), ws));
-            match handled(result)? {
-                Ok(reply) if reply.is_nil() => Outcome::Reply(None),
-                Ok(reply) => match convert::to_json(ruby, reply) {
-                    Ok(value) => Outcome::Reply(Some(value)),
-                    Err(err) => Outcome::Failed(handler_error(&err)),
-                },
-                Err(err) => Outcome::Failed(err),
+    /// The job's connection's `Spikard::WebSocket`.
+    fn ws(&self, ruby: &Ruby, job: &Job) -> Result<Value, Error> {
+        let id = job.conn().id().get();
+        if !job.first() {
+            if let Some(ws) = self.connections.get(id) {
+                return Ok(ws);
             }
         }
-        Call::Binary(data) => {
-            let ws = RootedWs::get_or_create(ruby, &conn);
-            let callable: Value = callables.entry(ON_BINARY)?;
-            let result =
-                callable.funcall(LazyId::get_inner_with(&CALL, ruby), (ruby.str_from_slice(&data), ws));
-            match handled(result)? {
-                Ok(reply) if reply.is_nil() => Outcome::BinaryReply(None),
-                Ok(reply) => match RString::from_value(reply) {
-                    Some(bytes) => Outcome::BinaryReply(Some(BinaryReply::Binary(convert::bytes(bytes)))),
-                    None => match convert::to_json(ruby, reply) {
-                        Ok(value) => Outcome::BinaryReply(Some(BinaryReply::Json(value))),
-                        Err(err) => Outcome::Failed(handler_error(&err)),
-                    },
-                },
-                Err(err) => Outcome::Failed(err),
-            }
-        }
-        Call::Disconnect(close) => {
-            let hook: Value = callables.entry(ON_DISCONNECT)?;
-            if !hook.is_nil() {
-                let ws = RootedWs::get_or_create(ruby, &conn);
-                let info = spikard_class(ruby, "Close")?.new_instance((close.code, close.reason))?;
-                if let Err(err) =
-                    handled(hook.funcall::<_, _, Value>(LazyId::get_inner_with(&CALL, ruby), (ws, info)))?
-                {
-                    warn(
-                        ruby,
-                        &format!("spikard: on_disconnect of {} raised: {}", conn.route(), err.message),
-                    );
+        let ws = websocket::wrap(ruby, job.conn().clone());
+        self.connections.aset(id, ws)?;
+        Ok(ws)
+    }
+
+    /// Let Ruby collect the connection's `Spikard::WebSocket`.
+    fn release(&self, conn: &Connection) {
+        let _: Option<Value> = self.connections.delete(conn.id().get()).ok();
+    }
+
+    fn run_job(&self, ruby: &Ruby, mut job: Job) -> Result<(), Error> {
+        let callables: RArray = self.routes.entry(isize::try_from(job.route()).unwrap_or(isize::MAX))?;
+        let callable: Value = callables.entry(isize::from(job.call().kind().as_u8()))?;
+        let call = LazyId::get_inner_with(&CALL, ruby);
+        let conn = job.conn().clone();
+        let route = conn.route();
+        let outcome = match job.call() {
+            Call::Connect => match callable.funcall::<_, _, Value>(call, (self.ws(ruby, &job)?,)) {
+                Ok(_) => Outcome::Done,
+                Err(err) => {
+                    // A refused connection never hears of its end: release its object now.
+                    self.release(&conn);
+                    match Option::<(i64, String)>::try_convert(self.failed(&err, "on_connect", route)?)? {
+                        // Out of range becomes 0, which the core refuses (500) like any status
+                        // that is not an error.
+                        Some((status, reason)) => {
+                            Outcome::Rejected { status: u16::try_from(status).unwrap_or(0), reason }
+                        }
+                        None => internal(),
+                    }
                 }
+            },
+            Call::Message(message) => {
+                let args = (convert::to_ruby(ruby, message), self.ws(ruby, &job)?);
+                self.answer(ruby, callable.funcall(call, args), false, route)?
             }
-            RootedWs::release(ruby, &conn);
-            Outcome::Done
+            Call::Binary(data) => {
+                let args = (ruby.str_from_slice(data), self.ws(ruby, &job)?);
+                self.answer(ruby, callable.funcall(call, args), true, route)?
+            }
+            Call::Disconnect(close) => {
+                let ran = if callable.is_nil() {
+                    Ok(())
+                } else {
+                    let info =
+                        errors::class(ruby, "Close")?.new_instance((close.code, close.reason.as_str()))?;
+                    callable.funcall::<_, _, Value>(call, (self.ws(ruby, &job)?, info)).map(drop)
+                };
+                self.release(&conn);
+                if let Err(err) = ran {
+                    self.failed(&err, "on_disconnect", route)?;
+                }
+                Outcome::Done
+            }
+            _ => Outcome::Done,
+        };
+        // Answered once, here: the only error is a second answer, which cannot happen.
+        let _ = job.answer(outcome);
+        Ok(())
+    }
+
+    /// A message handler's result: its reply, or what its exception means for the client.
+    fn answer(
+        &self,
+        ruby: &Ruby,
+        result: Result<Value, Error>,
+        binary: bool,
+        route: &str,
+    ) -> Result<Outcome, Error> {
+        match result.and_then(|value| reply(ruby, value, binary)) {
+            Ok(outcome) => Ok(outcome),
+            Err(err) => Ok(match Option::<String>::try_convert(self.failed(&err, "handler", route)?)? {
+                Some(message) => Outcome::Failed(HandlerError::new(message)),
+                None => internal(),
+            }),
         }
-    };
-    // The connection's task may be gone (server stopping): nobody is waiting then.
-    let _ = reply.send(outcome);
-    Ok(())
-}
-
-fn on_connect(ruby: &Ruby, hook: Value, conn: &Connection) -> Result<Outcome, Error> {
-    let ws = RootedWs::get_or_create(ruby, conn);
-    let err = match hook.funcall::<_, _, Value>(LazyId::get_inner_with(&CALL, ruby), (ws,)) {
-        Ok(_) => return Ok(Outcome::Done),
-        Err(err) => err,
-    };
-    if matches!(err.error_type(), ErrorType::Jump(_)) {
-        return Err(err);
     }
-    RootedWs::release(ruby, conn);
-    let rejected = spikard_class(ruby, "Rejected")?;
-    let message = handler_error(&err).message;
-    if err.is_kind_of(rejected) {
-        let status: u16 = err.value().map_or(Ok(403), |e| e.funcall("status", ()))?;
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
-        return Ok(Outcome::Rejected(Rejection::with_status(status, message)));
-    }
-    warn(ruby, &format!("spikard: on_connect of {} raised: {message}", conn.route()));
-    Ok(Outcome::Rejected(Rejection::with_status(StatusCode::INTERNAL_SERVER_ERROR, message)))
-}
 
-/// Split a handler call's result: `Ok(Ok(v))` returned, `Ok(Err(e))` raised an exception (sent
-/// to the client as `handler_error`), `Err` a non-local jump (thread kill) that must propagate.
-fn handled(result: Result<Value, Error>) -> Result<Result<Value, HandlerError>, Error> {
-    match result {
-        Ok(value) => Ok(Ok(value)),
-        Err(err) if matches!(err.error_type(), ErrorType::Jump(_)) => Err(err),
-        Err(err) => Ok(Err(handler_error(&err))),
+    /// `Spikard::Server#failed(what, route, exception)`: the refusal of a `Spikard::Rejection`
+    /// from `on_connect`, the message of a `Spikard::HandlerError` from a handler, else nil
+    /// (logged with its backtrace). A non-local jump (the thread is being killed) goes on up.
+    fn failed(&self, err: &Error, what: &str, route: &str) -> Result<Value, Error> {
+        let exception = match err.error_type() {
+            ErrorType::Jump(_) => return Err(err.clone()),
+            ErrorType::Exception(exception) => exception.as_value(),
+            ErrorType::Error(class, message) => class.new_instance((message.as_ref(),))?.as_value(),
+        };
+        self.server.funcall("failed", (what, route, exception))
     }
 }
 
-/// The client-facing text of an exception: its message only, never a backtrace.
-fn handler_error(err: &Error) -> HandlerError {
-    let message = match err.value() {
-        Some(exception) => match exception.funcall::<_, _, RString>("message", ()) {
-            Ok(message) => message.to_string().unwrap_or_default(),
-            Err(_) => exception.class().inspect(),
-        },
-        None => err.to_string(),
-    };
-    HandlerError::new(message)
+/// An unexpected exception, already logged: `"internal error"` for the client.
+fn internal() -> Outcome {
+    Outcome::Failed(HandlerError::internal("raised in Ruby"))
 }
 
-fn spikard_class(ruby: &Ruby, name: &str) -> Result<RClass, Error> {
-    ruby.class_object().const_get::<_, RModule>("Spikard")?.const_get(name)
-}
-
-fn warn(ruby: &Ruby, message: &str) {
-    let _ = ruby.module_kernel().funcall::<_, _, Value>("warn", (message,));
+/// A handler's return value: nil sends nothing, a binary String (any String, for a binary
+/// message) a binary frame, anything else JSON.
+fn reply(ruby: &Ruby, value: Value, binary: bool) -> Result<Outcome, Error> {
+    if value.is_nil() {
+        return Ok(Outcome::Done);
+    }
+    if let Some(string) = RString::from_value(value) {
+        if binary || string.enc_get() == ruby.ascii8bit_encindex() {
+            return Ok(Outcome::reply_binary(convert::bytes(string)));
+        }
+    }
+    Ok(Outcome::Reply(Reply::Json(convert::to_json(ruby, value)?)))
 }

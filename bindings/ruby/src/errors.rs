@@ -1,54 +1,23 @@
-//! Raising the exception classes that `lib/spikard/errors.rb` defines, with the core's codes.
+//! Every error the core reports, as the exception classes of `lib/spikard/errors.rb`: one
+//! mapping from the core's [`Code`](spikard::bridge::Code), in `Spikard::Error.from_native`.
 
-use magnus::{Error, Exception, KwArgs, RClass, RModule, Ruby, prelude::*};
+use magnus::{Error, Exception, RClass, RModule, Ruby, prelude::*};
+use spikard::bridge::Failure;
 
 /// The class `Spikard::<name>`.
-fn class(ruby: &Ruby, name: &str) -> Result<RClass, Error> {
+pub(crate) fn class(ruby: &Ruby, name: &str) -> Result<RClass, Error> {
     ruby.class_object().const_get::<_, RModule>("Spikard")?.const_get(name)
 }
 
-/// The exception itself when making it worked, else the error that prevented it.
-fn raised(made: Result<magnus::Value, Error>) -> Error {
-    match made.and_then(Exception::try_convert) {
+/// The `Spikard::Error` subclass for a core failure, ready to raise: its code picks the class;
+/// the message, topic and failing locations (`[path, message, keyword]` triples, which become
+/// `Spikard::FieldError`s) go with it.
+pub(crate) fn raise(ruby: &Ruby, failure: impl Into<Failure>) -> Error {
+    let failure = failure.into();
+    let errors: Vec<_> = failure.errors.into_iter().map(|e| (e.path, e.message, e.keyword)).collect();
+    let args = (failure.code.as_str(), failure.message, failure.topic, errors);
+    match class(ruby, "Error").and_then(|error| error.funcall::<_, _, Exception>("from_native", args)) {
         Ok(exception) => exception.into(),
         Err(err) => err,
     }
-}
-
-/// A `Spikard::<class_name>` exception carrying `code`, ready to raise.
-pub(crate) fn build(ruby: &Ruby, class_name: &str, code: &str, message: &str) -> Error {
-    raised(class(ruby, class_name).and_then(|class| class.new_instance((message, code))))
-}
-
-/// `Spikard::PublishError` with the core's code, message, topic and failing locations
-/// (`Spikard::FieldError`s).
-pub(crate) fn from_publish(ruby: &Ruby, err: &spikard::PublishError) -> Error {
-    let made = (|| {
-        let field_error = class(ruby, "FieldError")?;
-        let errors = ruby.ary_new_capa(err.errors().len());
-        for field in err.errors() {
-            errors.push(field_error.new_instance((
-                field.path.as_str(),
-                field.message.as_str(),
-                field.keyword.as_str(),
-            ))?)?;
-        }
-        let keywords = ruby.hash_new();
-        keywords.aset(ruby.to_symbol("topic"), err.topic())?;
-        keywords.aset(ruby.to_symbol("errors"), errors)?;
-        class(ruby, "PublishError")?.new_instance((err.to_string(), err.code(), KwArgs(keywords)))
-    })();
-    raised(made)
-}
-
-/// The Ruby exception for a core error: `Spikard::SchemaError`, `ConfigError`, `BindError` or
-/// `ServerError`, each carrying the core's stable `code`.
-pub(crate) fn from_core(ruby: &Ruby, err: &spikard::Error) -> Error {
-    let class_name = match err.code() {
-        "schema_compile" => "SchemaError",
-        "bind_failed" => "BindError",
-        "serve_failed" => "ServerError",
-        _ => "ConfigError",
-    };
-    build(ruby, class_name, err.code(), &err.to_string())
 }

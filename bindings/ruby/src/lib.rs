@@ -2,16 +2,15 @@
 //!
 //! The server runs on its own tokio threads with Ruby's GVL released. Ruby code only runs on
 //! Ruby threads: dispatcher threads created by the gem call [`server`]'s `dispatch`, which takes
-//! queued calls in batches (waiting without the GVL) and runs the route's callables. Everything
+//! the core's calls ([`spikard::bridge`]) in batches (waiting without the GVL) and runs the
+//! route's callables. Everything
 //! the Ruby side sees is defined here or in `packages/ruby/lib`:
 //! `Spikard::Native::Server` (start, dispatch, shutdown, wait) and `Spikard::WebSocket`.
 
 mod convert;
 mod dispatch;
 mod errors;
-mod handler;
 mod nogvl;
-mod queue;
 mod server;
 mod websocket;
 

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "logger"
+
 require_relative "spikard/version"
 begin
   # Built in the repository: `task -t tasks/ruby.yml build` copies the extension here.

@@ -27,9 +27,10 @@ RSpec.describe Spikard::App do
       end
     end
 
-    it "turns an exception into a handler_error envelope and keeps the connection" do
-      app = described_class.new
-      app.websocket("/fail") { |message| message["ok"] ? "fine" : raise(ArgumentError, "bad input") }
+    it "sends the message of a Spikard::HandlerError in a handler_error envelope and keeps the connection" do
+      log = StringIO.new
+      app = described_class.new(logger: Logger.new(log))
+      app.websocket("/fail") { |message| message["ok"] ? "fine" : raise(Spikard::HandlerError, "bad input") }
       serve(app) do |server|
         client = server.connect("/fail")
         client.send_json({})
@@ -37,17 +38,45 @@ RSpec.describe Spikard::App do
         client.send_json({ "ok" => true })
         expect(client.receive_json).to eq("fine")
       end
+      expect(log.string).to be_empty # an error raised for the client is not a failure of the server
     end
 
-    it "answers a reply that JSON cannot hold with handler_error" do
-      app = described_class.new
+    it "never sends another exception's text to the client and logs it with its backtrace" do
+      log = StringIO.new
+      app = described_class.new(logger: Logger.new(log))
+      app.websocket("/crash") { |message| message["ok"] ? "fine" : raise(KeyError, "secret internal detail") }
+      serve(app) do |server|
+        client = server.connect("/crash")
+        client.send_json({})
+        expect(client.receive_json).to eq("type" => "error", "code" => "handler_error", "message" => "internal error", "errors" => [])
+        client.send_json({ "ok" => true })
+        expect(client.receive_json).to eq("fine")
+      end
+      expect(log.string).to match(%r{\AE, .* ERROR -- spikard: handler of route /crash raised .*secret internal detail \(KeyError\)})
+      expect(log.string).to include("#{__FILE__}:") # the backtrace, down to this file
+    end
+
+    it "answers a reply that JSON cannot hold with an internal error, logged" do
+      log = StringIO.new
+      app = described_class.new(logger: Logger.new(log))
       app.websocket("/odd") { |_message| { when: Object.new } }
       serve(app) do |server|
         client = server.connect("/odd")
         client.send_json(1)
-        reply = client.receive_json
-        expect(reply["code"]).to eq("handler_error")
-        expect(reply["message"]).to include("cannot convert Object to JSON")
+        expect(client.receive_json).to include("code" => "handler_error", "message" => "internal error")
+      end
+      expect(log.string).to match(%r{handler of route /odd raised .*cannot convert Object to JSON \(TypeError\)})
+    end
+
+    it "sends a binary String returned for a text message as a binary frame" do
+      app = described_class.new
+      app.websocket("/bytes") { |message| message["binary"] ? "\x00\xFF".b : "text" }
+      serve(app) do |server|
+        client = server.connect("/bytes")
+        client.send_json({ "binary" => true })
+        client.send_json({})
+        expect(client.receive_data.to_h.slice(:type, :data)).to eq(type: :binary, data: "\x00\xFF".b)
+        expect(client.receive_json).to eq("text")
       end
     end
 
@@ -138,13 +167,27 @@ RSpec.describe Spikard::App do
       end
     end
 
-    it "refuses the upgrade with 500 when on_connect raises another error" do
-      app = described_class.new
+    it "refuses the upgrade with 500 and logs it when on_connect raises another error" do
+      log = StringIO.new
+      app = described_class.new(logger: Logger.new(log))
       app.websocket("/broken", on_connect: ->(_ws) { raise "no database" }) { |m| m }
       serve(app) do |server|
-        expect { expect { server.connect("/broken") }.to output(/no database/).to_stderr }
-          .to raise_error(Spikard::Testing::Rejected) { |error| expect(error.status).to eq(500) }
+        expect { server.connect("/broken") }.to raise_error(Spikard::Testing::Rejected) { |error|
+          expect(error.status).to eq(500)
+          expect(JSON.parse(error.body)).to include("message" => "internal error")
+        }
       end
+      expect(log.string).to match(%r{on_connect of route /broken raised .*no database \(RuntimeError\)})
+    end
+
+    it "logs an exception of on_disconnect through the logger, not on stderr" do
+      log = StringIO.new
+      app = described_class.new(logger: Logger.new(log))
+      app.websocket("/bye", on_disconnect: ->(_ws, _close) { raise "cleanup failed" }) { |m| m }
+      expect do
+        serve(app) { |server| server.connect("/bye").close }
+      end.not_to output.to_stderr
+      expect(log.string).to match(%r{on_disconnect of route /bye raised .*cleanup failed \(RuntimeError\)})
     end
 
     it "runs on_disconnect with 1001 for open connections when the server stops" do
@@ -178,7 +221,8 @@ RSpec.describe Spikard::App do
     end
 
     it "serves a Spikard::Handler subclass with its class-level schemas" do
-      app = described_class.new
+      log = StringIO.new
+      app = described_class.new(logger: Logger.new(log))
       app.websocket("/obj", handler_class)
       serve(app) do |server|
         client = server.connect("/obj")
@@ -189,6 +233,8 @@ RSpec.describe Spikard::App do
         expect(client.receive_json).to eq("echo" => "hi", "count" => 2)
         expect(server.metrics[:replies_dropped]).to eq(1)
       end
+      # The core's own event, at its level, named by the Rust module that logged it.
+      expect(log.string).to match(%r{^W, .* WARN -- spikard::session: reply failed the response schema; dropped route=/obj})
     end
 
     it "refuses a Spikard::Handler subclass without on_message" do
@@ -258,7 +304,8 @@ RSpec.describe Spikard::App do
         ws.close(4000, "bye")
         expect(client.receive_data.to_h.slice(:code, :reason)).to eq(code: 4000, reason: "bye")
         expect { ws.send({}) }.to raise_error(Spikard::ConnectionClosed) { |e| expect(e.code).to eq("connection_closed") }
-        expect { ws.close(999) }.to raise_error(ArgumentError)
+        expect { ws.close(999) }.to raise_error(Spikard::InvalidCloseError, /999/) { |e| expect(e.code).to eq("invalid_close") }
+        expect { ws.close(1000, "x" * 124) }.to raise_error(Spikard::InvalidCloseError, /124 bytes/)
       end
     end
   end
@@ -288,7 +335,8 @@ RSpec.describe Spikard::App do
 
     it "checks messages published to a topic with a schema, exact names before prefixes" do
       caught = Queue.new
-      app = Spikard.app do
+      log = StringIO.new
+      app = Spikard.app(logger: Logger.new(log)) do
         topic "news*", schema: { type: "object", properties: { text: { type: "string", maxLength: 5 } } }
         topic "news/free", schema: true
         websocket("/news/{desk}", on_connect: ->(ws) { ws.subscribe("news/#{ws.params["desk"]}") }) do |message, ws|
@@ -311,13 +359,14 @@ RSpec.describe Spikard::App do
         writer = server.connect("/news/free")
         writer.send_json({ "topic" => "news/eu", "text" => "far too long" })
         failure = writer.receive_json
-        expect(failure).to include("type" => "error", "code" => "handler_error", "errors" => [])
+        expect(failure).to eq("type" => "error", "code" => "handler_error", "message" => "internal error", "errors" => [])
         writer.send_json({ "topic" => "news/eu", "text" => "far too long", "catch" => true })
         expect(writer.receive_json).to eq("caught" => "publish_invalid")
         error = caught.pop
         expect(error).to be_a(Spikard::Error)
-        expect([error.code, error.topic, error.message]).to eq(["publish_invalid", "news/eu", failure["message"]])
+        expect([error.code, error.topic]).to eq(["publish_invalid", "news/eu"])
         expect(error.message).to start_with('message published to "news/eu" does not match the topic\'s schema: /text')
+        expect(log.string).to include("PublishError", error.message) # uncaught: logged, not sent
         expect(error.errors.map(&:to_h)).to eq([{ path: "/text", message: error.errors[0].message, keyword: "maxLength" }])
         expect(error.errors[0]["keyword"]).to eq("maxLength")
 
@@ -428,6 +477,60 @@ RSpec.describe Spikard::App do
     end
   end
 
+  describe "serving" do
+    it "runs on the IPv6 loopback ::1" do
+      begin
+        TCPServer.new("::1", 0).close
+      rescue SystemCallError => e
+        skip("this machine has no IPv6 loopback (#{e.class})")
+      end
+      app = described_class.new
+      app.websocket("/v6") { |_message, ws| ws.remote_addr }
+      printed = StringIO.new
+      replies = []
+      app.run(host: "::1", port: 0, log: printed) do |server|
+        client = server.connect("/v6")
+        client.send_json(1)
+        replies << client.receive_json
+        client.close
+        server.shutdown
+      end
+      expect(printed.string).to match(%r{\Aspikard listening on ws://\[::1\]:\d+/\n\z})
+      expect(replies).to match([start_with("[::1]:")])
+    end
+
+    it "passes the handshake limits to the core" do
+      app = described_class.new(max_header_size: 1024, max_request_head: 8192, handshake_timeout: 2, read_buffer_size: 4096)
+      app.websocket("/a") { |m| m }
+      serve(app) do |server|
+        expect { server.connect("/a", headers: { "x-big" => "x" * 2000 }) }
+          .to raise_error(Spikard::Testing::Rejected) { |e| expect(e.status).to eq(431) }
+        client = server.connect("/a", headers: { "x-fine" => "x" * 900 })
+        client.send_json("x" * 6000)
+        expect(client.receive_json).to eq("x" * 6000)
+      end
+    end
+
+    it "raises QueueFullError, a ConnectionClosed, when a send finds the client's queue full" do
+      outcome = Queue.new
+      app = described_class.new(outgoing_queue: 4, logger: Logger.new(StringIO.new))
+      app.websocket("/flood") do |_message, ws|
+        fill = "x" * 4096
+        10_000.times { ws.send({ fill: fill }) }
+        outcome << :all_sent
+        nil
+      rescue Spikard::ConnectionClosed => e
+        outcome << e
+        nil
+      end
+      serve(app) do |server|
+        server.connect("/flood").send_json(0) # and never read
+        error = outcome.pop
+        expect([error.class, error.code]).to eq([Spikard::QueueFullError, "queue_full"])
+      end
+    end
+  end
+
   describe "errors" do
     it "raises SchemaError naming the route when a schema does not compile" do
       expect { described_class.new.websocket("/bad", message_schema: { type: 12 }) { |m| m } }
@@ -442,10 +545,12 @@ RSpec.describe Spikard::App do
       expect { app.start }.to raise_error(Spikard::ConfigError) { |e| expect(e.code).to eq("invalid_path") }
     end
 
-    it "raises ConfigError for a negative fanout_flush_interval when the app starts" do
-      app = described_class.new(fanout_flush_interval: -1)
-      app.websocket("/a") { |m| m }
-      expect { app.start }.to raise_error(Spikard::ConfigError, /fanout_flush_interval/) { |e| expect(e.code).to eq("invalid_config") }
+    it "raises ConfigError naming a negative duration or a zero limit when the app starts" do
+      { fanout_flush_interval: -1, handshake_timeout: -1, max_connections: 0, max_header_size: 0 }.each do |option, value|
+        app = described_class.new(option => value)
+        app.websocket("/a") { |m| m }
+        expect { app.start }.to raise_error(Spikard::ConfigError, /#{option}/) { |e| expect(e.code).to eq("invalid_config") }
+      end
     end
 
     it "raises BindError when the port is taken" do

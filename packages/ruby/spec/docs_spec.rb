@@ -89,6 +89,21 @@ RSpec.describe "docs/ruby.md" do
       end.to output(/closed with 4000\n.*ada left \(1000\)\n.*counted to 2\n/m).to_stdout
     end,
 
+    "Errors" => lambda do |block|
+      scope = evaluate(block, PRICES: { "tea" => 2, "cake" => 3 })
+      serve(scope.fetch(:app)) do |server|
+        client = server.connect("/order")
+        client.send_json({ "items" => %w[tea cake tea tea] })
+        expect(client.receive_json).to include("code" => "handler_error", "message" => "at most 3 items")
+        client.send_json({ "items" => ["caviar"] })
+        expect(client.receive_json).to include("code" => "handler_error", "message" => "internal error")
+        client.send_json({ "items" => %w[tea cake] })
+        expect(client.receive_json).to eq("total" => 5)
+      end
+      expect(scope.fetch(:log).string)
+        .to match(%r{\AE, .* ERROR -- spikard: handler of route /order raised .*key not found: "caviar" \(KeyError\)\n\tfrom })
+    end,
+
     "Rooms" => lambda do |block|
       prose = File.read(DOC)[/`ROOM_MESSAGE` is `(\{.*?\})`/m, 1]
       schema = JSON.parse(prose.tr("\n", " "))

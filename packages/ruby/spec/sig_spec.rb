@@ -8,6 +8,8 @@ require "rbs"
 RSpec.describe "RBS signatures" do
   let(:declarations) do
     loader = RBS::EnvironmentLoader.new
+    loader.add(library: "logger") # Logger needs monitor (MonitorMixin) too
+    loader.add(library: "monitor")
     loader.add(path: Pathname(File.expand_path("../sig", __dir__)))
     env = RBS::Environment.from_loader(loader).resolve_type_names
     env.class_decls.to_h { |name, entry| [name.to_s.delete_prefix("::"), entry.decls.map(&:decl)] }
@@ -38,7 +40,7 @@ RSpec.describe "RBS signatures" do
 
   CLASSES = %w[
     Spikard::App Spikard::Route Spikard::Route::Builder Spikard::Server Spikard::WebSocket Spikard::Handler
-    Spikard::Error Spikard::Rejected Spikard::PublishError Spikard::Native::Server Spikard::Testing::Client Spikard::Testing::Rejected
+    Spikard::Error Spikard::Rejection Spikard::PublishError Spikard::Native::Server Spikard::Testing::Client Spikard::Testing::Rejected
   ].freeze
 
   CLASSES.each do |name|

@@ -13,11 +13,25 @@ module Spikard
     attr_reader :routes
     # @return [Hash{String => Hash}] the declared topic schemas, by pattern (see {#topic})
     attr_reader :topic_schemas
+    # @return [Logger] where handlers' unexpected exceptions (with their backtraces) and the
+    #   core's events (a reply dropped by its schema, a slow client closed) are logged
+    attr_reader :logger
 
     # @param max_message_size [Integer, nil] largest accepted message in bytes (default 1 MiB);
     #   larger messages close the connection with 1009
     # @param outgoing_queue [Integer, nil] messages queued per connection before a client that
     #   does not read is closed with 1013 (default 1024)
+    # @param read_buffer_size [Integer, nil] bytes of each connection's read buffer (default 2 KiB)
+    # @param handshake_timeout [Numeric, nil] seconds a client has to send its request head and
+    #   `on_connect` has to finish (default 10; the socket is closed, or HTTP 503 for `on_connect`)
+    # @param max_request_head [Integer, nil] bytes of the upgrade request's head (default 16 KiB;
+    #   HTTP 431 past it)
+    # @param max_header_size [Integer, nil] bytes of one request header (default 8 KiB; HTTP 431)
+    # @param max_connections [Integer, nil] WebSocket connections open at once (default 10,000);
+    #   past it an upgrade gets HTTP 503 before `on_connect`
+    # @param allowed_origins [Array<String>, nil] when given, only upgrades whose `Origin` header
+    #   is one of these (ASCII case ignored) are accepted; others, and those without one, get
+    #   HTTP 403 before `on_connect` (default: any origin)
     # @param drain_timeout [Numeric, nil] seconds graceful shutdown waits for connections
     #   (default 10)
     # @param fanout_flush_interval [Numeric, nil] the longest, in seconds, that a subscriber's
@@ -26,16 +40,23 @@ module Spikard
     # @param static_dir [String, nil] serve these files on every non-WebSocket path
     # @param threads [Integer] Ruby threads running handlers (see docs/ruby.md, "Threads")
     # @param workers [Integer] tokio threads serving the sockets
-    def initialize(max_message_size: nil, outgoing_queue: nil, drain_timeout: nil, static_dir: nil,
-                   threads: 1, workers: 1, fanout_flush_interval: nil)
+    # @param logger [Logger] any `Logger` (`Rails.logger`, `Logger.new($stdout)`); by default
+    #   warnings and errors go to stderr
+    def initialize(max_message_size: nil, outgoing_queue: nil, read_buffer_size: nil, handshake_timeout: nil,
+                   max_request_head: nil, max_header_size: nil, max_connections: nil, allowed_origins: nil,
+                   drain_timeout: nil, static_dir: nil, threads: 1, workers: 1, fanout_flush_interval: nil,
+                   logger: Logger.new($stderr, level: Logger::WARN))
       @options = {
-        max_message_size: max_message_size, outgoing_queue: outgoing_queue,
+        max_message_size: max_message_size, outgoing_queue: outgoing_queue, read_buffer_size: read_buffer_size,
+        max_request_head: max_request_head, max_header_size: max_header_size, max_connections: max_connections,
+        allowed_origins: allowed_origins&.map(&:to_s), handshake_timeout: handshake_timeout&.to_f,
         drain_timeout: drain_timeout&.to_f, fanout_flush_interval: fanout_flush_interval&.to_f,
         static_dir: static_dir&.to_s, workers: Integer(workers)
       }.compact
       @threads = Integer(threads)
       raise ConfigError.new("threads must be at least 1", "invalid_config") if @threads < 1
 
+      @logger = logger
       @routes = []
       @topic_schemas = {}.freeze
     end
@@ -92,7 +113,7 @@ module Spikard
     def start(host: "127.0.0.1", port: 0)
       options = @options.merge(host: host.to_s, port: Integer(port), topics: @topic_schemas.to_a)
       native = Native::Server.start(@routes.map(&:spec), options)
-      @server = Server.new(native, @routes, threads: @threads)
+      @server = Server.new(native, @routes, threads: @threads, logger: @logger)
     end
 
     # Publish `message` to every subscriber of `topic` on the running server (see

@@ -50,7 +50,7 @@ module Spikard
       end
     end
 
-    # Called before the upgrade completes; raise {Rejected} (or call `ws.reject!`) to refuse.
+    # Called before the upgrade completes; raise {Rejection} (or call `ws.reject!`) to refuse.
     # @param ws [WebSocket]
     def on_connect(ws); end
 

@@ -56,7 +56,7 @@ module Spikard
     # @return [self]
     def on_message(callable = nil, &block) = hook(:on_message, callable || block)
 
-    # Set the connect hook: `|ws|`; raise {Rejected} to refuse the connection.
+    # Set the connect hook: `|ws|`; raise {Rejection} to refuse the connection.
     # @return [self]
     def on_connect(callable = nil, &block) = hook(:on_connect, callable || block)
 
@@ -86,11 +86,16 @@ module Spikard
       }
     end
 
-    # The callables in the order the dispatcher expects: message, connect, disconnect, binary.
+    # The callables indexed by the kind of call the dispatcher runs (`Native::CONNECT`,
+    # `MESSAGE`, `BINARY`, `DISCONNECT`); nil where the route has none.
     # @return [Array]
     def callables
-      binary = @hooks[:on_binary] || (@binary ? @hooks[:on_message] : nil)
-      [@hooks[:on_message], @hooks[:on_connect], @hooks[:on_disconnect], binary].freeze
+      callables = []
+      callables[Native::CONNECT] = @hooks[:on_connect]
+      callables[Native::MESSAGE] = @hooks[:on_message]
+      callables[Native::BINARY] = @hooks[:on_binary] || (@binary ? @hooks[:on_message] : nil)
+      callables[Native::DISCONNECT] = @hooks[:on_disconnect]
+      callables.freeze
     end
 
     private

@@ -7,26 +7,32 @@ module Spikard
     # @return [Array<Thread>] the Ruby threads that run handlers
     attr_reader :dispatchers
 
+    # @return [Logger] where handlers' unexpected exceptions and the core's events are logged
+    attr_reader :logger
+
     # @api private
     # @param native [Native::Server]
     # @param routes [Array<Route>]
     # @param threads [Integer] dispatcher threads
-    def initialize(native, routes, threads:)
+    # @param logger [Logger]
+    def initialize(native, routes, threads:, logger:)
       @native = native
+      @logger = logger
       callables = routes.map(&:callables).freeze
+      connections = {} # each open connection's WebSocket, by id, kept by the dispatchers
       @dispatchers = Array.new(threads) do |index|
         Thread.new(index) do |i|
           Thread.current.name = "spikard-dispatch-#{i}"
-          native.dispatch(callables)
+          native.dispatch(callables, self, connections)
         end
       end
     end
 
     # @return [String] the bound address
-    def host = @native.host
+    def host = @native.local_addr[0]
 
     # @return [Integer] the bound port (the real one when port 0 was asked for)
-    def port = @native.port
+    def port = @native.local_addr[1]
 
     # @param path [String]
     # @return [String] a `ws://` URL for `path` on this server
@@ -100,6 +106,37 @@ module Spikard
     # invalid JSON, validation failures, handler errors, replies dropped, slow consumers closed,
     # publishes refused by a topic schema.
     # @return [Hash{Symbol => Integer}]
-    def metrics = @native.metrics
+    def metrics = @native.metrics.transform_keys(&:to_sym)
+
+    private
+
+    # The core's log levels as Logger severities (trace is debug).
+    LEVELS = { "error" => Logger::ERROR, "warn" => Logger::WARN, "info" => Logger::INFO }.freeze
+    private_constant :LEVELS
+
+    # Called by the dispatchers: what `exception`, raised by `what` (`"on_connect"`, `"handler"`
+    # or `"on_disconnect"`) of `route`, means for the client. A {Rejection} from on_connect is
+    # its `[status, message]`, a {HandlerError} from a handler its message. Anything else is
+    # unexpected: logged with its backtrace, and nil (the client is told "internal error").
+    def failed(what, route, exception)
+      return [exception.status, exception.message] if what == "on_connect" && exception.is_a?(Rejection)
+      return exception.message if what == "handler" && exception.is_a?(HandlerError)
+
+      log(Logger::ERROR, "spikard") { "#{what} of route #{route} raised #{exception.full_message(highlight: false)}" }
+      nil
+    end
+
+    # Called by the dispatchers with a record of the core: its level (`"warn"`), the Rust module
+    # that logged it (the progname) and its text.
+    def logged(level, target, message)
+      log(LEVELS.fetch(level, Logger::DEBUG), target) { message }
+    end
+
+    # A logger that raises must not stop the dispatcher that called it.
+    def log(severity, progname, &)
+      @logger.add(severity, nil, progname, &)
+    rescue StandardError
+      nil
+    end
   end
 end

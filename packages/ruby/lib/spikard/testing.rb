@@ -84,7 +84,7 @@ module Spikard
         uri = URI.parse(url)
         @timeout = timeout
         @buffer = String.new(encoding: Encoding::BINARY)
-        @socket = Socket.tcp(uri.host, uri.port, connect_timeout: timeout)
+        @socket = Socket.tcp(uri.hostname, uri.port, connect_timeout: timeout)
         @socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
         @close_sent = false
         @close_received = nil

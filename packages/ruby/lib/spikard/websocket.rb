@@ -5,10 +5,9 @@ module Spikard
   # closed first, the server's otherwise, 1006 when the socket just dropped) and its `reason`.
   Close = Struct.new(:code, :reason)
 
-  # One WebSocket connection, given to handlers and hooks as `ws`. The native methods (`id`,
-  # `path`, `route`, `remote_addr`, `send`, `send_text`, `send_binary`, `close`, `closing?`,
-  # `query_pairs` and the room methods) are defined by the extension; this file adds the Ruby
-  # conveniences.
+  # One WebSocket connection, given to handlers and hooks as `ws`. The native methods (`send`,
+  # `send_text`, `send_binary`, `closing?`, `query_pairs` and the room methods) are defined by
+  # the extension; this file adds the Ruby conveniences.
   #
   # Rooms: `subscribe(topic)` / `unsubscribe(topic)` (true when it changed something),
   # `subscriptions`, `publish(topic, message)` and `publish_others(topic, message)` (the number
@@ -18,6 +17,18 @@ module Spikard
   # `send` queues a message without waiting and may be called from any Ruby thread while the
   # connection is open (it shadows `Object#send`: use `__send__` for dynamic calls).
   class WebSocket
+    # @return [Integer] the connection's id, unique in the process
+    def id = facts[0]
+
+    # @return [String] the request path (`/rooms/lobby`)
+    def path = facts[1]
+
+    # @return [String] the matched route's pattern (`/rooms/{room}`)
+    def route = facts[2]
+
+    # @return [String] the client's address, `"ip:port"`
+    def remote_addr = facts[3]
+
     # Per-connection state, kept between messages of this connection only.
     # @return [Hash]
     def state
@@ -27,28 +38,39 @@ module Spikard
     # Path parameters of the matched route (`/rooms/{room}` gives `{"room" => "lobby"}`).
     # @return [Hash{String => String}]
     def path_params
-      @path_params ||= native_path_params.freeze
+      @path_params ||= native_path_params.to_h.freeze
     end
     alias params path_params
 
     # Query parameters of the upgrade request, first value of each key (see {#query_pairs}).
     # @return [Hash{String => String}]
     def query_params
-      @query_params ||= native_query_params.freeze
+      @query_params ||= query_pairs.each_with_object({}) { |(key, value), first| first[key] ||= value }.freeze
     end
     alias query query_params
 
     # Headers of the upgrade request, names in lower case, repeated headers joined with ", ".
     # @return [Hash{String => String}]
     def headers
-      @headers ||= native_headers.freeze
+      @headers ||= native_headers.to_h.freeze
     end
 
-    # Refuse the connection from `on_connect` (raises {Rejected}).
+    # Close with `code` and `reason` after the messages queued so far (closing twice keeps the
+    # first code).
+    # @param code [Integer] 1000-1003, 1007-1014 or 3000-4999
+    # @param reason [String] at most 123 bytes
+    # @return [void]
+    # @raise [InvalidCloseError] for a code a server may not send or a longer reason (the
+    #   connection stays open)
+    def close(code = 1000, reason = "")
+      native_close(code, reason.to_s)
+    end
+
+    # Refuse the connection from `on_connect` (raises {Rejection}).
     # @param reason [String]
     # @param status [Integer]
     def reject!(reason = "connection rejected", status: 403)
-      raise Rejected.new(reason, status: status)
+      raise Rejection.new(reason, status: status)
     end
 
     # @return [String]
@@ -56,6 +78,12 @@ module Spikard
       "#<Spikard::WebSocket id=#{id} path=#{path.inspect}>"
     end
 
-    private :native_path_params, :native_query_params, :native_headers
+    private
+
+    def facts
+      @facts ||= native_facts.freeze
+    end
+
+    private :native_facts, :native_path_params, :native_headers, :native_close
   end
 end

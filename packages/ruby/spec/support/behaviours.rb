@@ -97,9 +97,22 @@ module Behaviours
 
   module_function
 
-  # `close_on_message`, registered as a Method object (the callable form).
+  # `close_on_message`, registered as a Method object (the callable form). The close error of
+  # an invalid code or reason is not rescued: it is the handler's internal error.
   def close_on_message(message, ws)
     ws.close(message.fetch("code"), message.fetch("reason", ""))
+    nil
+  end
+
+  # `send_until_full`: send until a send fails, then log the error's code.
+  def send_until_full(message, ws, log)
+    fill = "x" * message.fetch("bytes")
+    message.fetch("count").times do |seq|
+      ws.send({ seq: seq, fill: fill })
+    rescue Spikard::Error => e
+      log << "send_failed:#{e.code}"
+      break
+    end
     nil
   end
 
@@ -114,7 +127,15 @@ module Behaviours
     when "echo" then app.websocket(path, **options) { |message| message }
     when "chat_reply"
       app.websocket(path, **options) { |message| { echo: message["text"], from: message["user"] } }
-    when "raise" then app.websocket(path, **options) { |_message| raise "boom" }
+    when "raise" then app.websocket(path, **options) { |_message| raise Spikard::HandlerError, "boom" }
+    when "crash" then app.websocket(path, **options) { |_message| raise "secret internal detail" }
+    when "connect_crash"
+      app.websocket(path, on_connect: ->(_ws) { raise "secret internal detail" }, **options) { |message| message }
+    when "reject_status"
+      refuse = ->(ws) { ws.reject!("not allowed", status: Integer(ws.query.fetch("status"))) }
+      app.websocket(path, on_connect: refuse, **options) { |message| message }
+    when "bytes_reply" then app.websocket(path, **options) { |message| message.fetch("text").b }
+    when "send_until_full" then app.websocket(path, **options) { |message, ws| send_until_full(message, ws, log) }
     when "reply_when_asked"
       app.websocket(path, **options) { |message| message if message.is_a?(Hash) && message["reply"] == true }
     when "lifecycle"

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "stringio"
 
 # Runs one shared fixture (fixtures/README.md) against a real server on 127.0.0.1:0 with real
 # WebSocket clients.
@@ -19,9 +20,12 @@ class FixtureRunner
 
   def run
     settings = @fixture.fetch("app", {})
-    options = settings.slice("max_message_size", "outgoing_queue").transform_keys(&:to_sym)
+    options = settings.slice("max_message_size", "outgoing_queue", "max_connections", "allowed_origins")
+                      .transform_keys(&:to_sym)
     options[:fanout_flush_interval] = settings["fanout_flush_ms"] / 1000.0 if settings.key?("fanout_flush_ms")
-    app = Spikard::App.new(**options)
+    # Handlers that crash on purpose log there, not on the test run's stderr; shown on a mismatch.
+    @logged = StringIO.new
+    app = Spikard::App.new(**options, logger: Logger.new(@logged))
     settings.fetch("topics", []).each { |topic| app.topic(topic.fetch("pattern"), schema: topic.fetch("schema")) }
     @fixture.fetch("routes").each { |route| Behaviours.register(app, route, @log) }
     Spikard::Testing.serve(app) do |server|
@@ -29,7 +33,7 @@ class FixtureRunner
       @fixture.fetch("steps").each_with_index do |step, index|
         run_step(step)
       rescue StandardError => e
-        raise Mismatch, "step #{index} #{JSON.generate(step)}: #{e.class}: #{e.message}"
+        raise Mismatch, "step #{index} #{JSON.generate(step)}: #{e.class}: #{e.message}\nlogged:\n#{@logged.string}"
       end
     ensure
       @clients.each_value(&:disconnect)
@@ -74,7 +78,7 @@ class FixtureRunner
   end
 
   def connect_rejected(arg)
-    @server.connect(arg.fetch("path"))
+    @server.connect(arg.fetch("path"), headers: arg.fetch("headers", {}))
   rescue Spikard::Testing::Rejected => e
     expect_equal(e.status, arg.fetch("status"), "HTTP status")
     expect_equal(JSON.parse(e.body)["code"], "connection_rejected", "rejection body code")
