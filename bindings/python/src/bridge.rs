@@ -144,7 +144,7 @@ fn as_bytes(obj: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
 
 impl Job {
     fn answer(&mut self, py: Python<'_>, outcome: Outcome) -> PyResult<()> {
-        self.job.answer(outcome).map_err(|err| failure(py, &err))
+        self.job.answer(outcome).map(drop).map_err(|err| failure(py, &err))
     }
 }
 

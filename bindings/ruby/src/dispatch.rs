@@ -136,8 +136,12 @@ impl Host {
             }
             _ => Outcome::Done,
         };
-        // Answered once, here: the only error is a second answer, which cannot happen.
-        let _ = job.answer(outcome);
+        // Answered once, here: the only error is a second answer, which cannot happen. A
+        // connect nobody waits for any more (handshake timeout, client gone) never reaches
+        // `on_disconnect`: release its object now.
+        if !job.answer(outcome).unwrap_or(true) && matches!(job.call(), Call::Connect) {
+            self.release(&conn);
+        }
         Ok(())
     }
 

@@ -3,8 +3,7 @@
 
 use serde_json::{Value, json};
 use spikard::{
-    App, Reply, Bytes, Connection, HandlerError, Rejection, Route, WebSocketHandler, async_trait,
-    handler_fn,
+    App, Bytes, Connection, HandlerError, Rejection, Reply, Route, WebSocketHandler, async_trait, handler_fn,
 };
 
 /// The room every `/broadcast` connection joins.
@@ -27,11 +26,7 @@ impl WebSocketHandler for Echo {
         true
     }
 
-    async fn handle_binary(
-        &self,
-        _conn: &Connection,
-        data: Bytes,
-    ) -> Result<Option<Reply>, HandlerError> {
+    async fn handle_binary(&self, _conn: &Connection, data: Bytes) -> Result<Option<Reply>, HandlerError> {
         Ok(Some(Reply::Binary(data)))
     }
 }

@@ -483,6 +483,9 @@ impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(conn) = self.0.take() {
             conn.finish();
+            // `on_disconnect` never runs for it: drop what hooks stored (a language binding's
+            // connection object refers back to the connection and would keep both alive).
+            conn.state().clear();
         }
     }
 }

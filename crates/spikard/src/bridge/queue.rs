@@ -134,18 +134,25 @@ impl Job {
         self.reply.is_some()
     }
 
-    /// Answer the call.
+    /// Answer the call. Returns whether the core was still waiting for the answer: `false`
+    /// when the call was abandoned (the client left or its handshake timed out during
+    /// `on_connect`, or the server stopped). An abandoned connect never reaches
+    /// `on_disconnect`, so what the host stored for that connection must be released now: the
+    /// core clears the connection's state, and a host that keeps its own objects
+    /// ([`Hooks::release`](super::Hooks::release)) drops its object when this returns `false`.
     ///
     /// # Errors
     /// [`Code::InvalidState`] when it was answered already.
-    pub fn answer(&mut self, outcome: Outcome) -> Result<(), Failure> {
+    pub fn answer(&mut self, outcome: Outcome) -> Result<bool, Failure> {
         let reply = self
             .reply
             .take()
             .ok_or_else(|| Failure::new(Code::InvalidState, "this call was already answered"))?;
-        // The connection may be gone already (server stopping): nobody is left to tell.
-        let _ = reply.send(outcome);
-        Ok(())
+        let delivered = reply.send(outcome).is_ok();
+        if !delivered && matches!(self.call, Call::Connect) {
+            self.conn.state().clear();
+        }
+        Ok(delivered)
     }
 
     /// Keep the answer with the connection, for hosts that answer through their connection
@@ -599,7 +606,7 @@ mod tests {
     fn a_job_is_answered_once_and_parked_answers_arrive() {
         let (mut job, mut rx) = job(7);
         assert_eq!(job.call().kind(), CallKind::Message);
-        job.answer(Outcome::Done).unwrap();
+        assert!(job.answer(Outcome::Done).unwrap(), "the caller was waiting");
         assert_eq!(job.answer(Outcome::Done).unwrap_err().code, Code::InvalidState);
         assert_eq!(rx.try_recv().unwrap(), Outcome::Done);
         let (mut job, mut rx) = self::job(8);
@@ -608,6 +615,18 @@ mod tests {
         answer_parked(&conn, Outcome::reply_json(Some(serde_json::json!(1)))).unwrap();
         assert!(matches!(rx.try_recv().unwrap(), Outcome::Reply(_)));
         assert_eq!(answer_parked(&conn, Outcome::Done).unwrap_err().code, Code::InvalidState);
+    }
+
+    #[test]
+    fn an_abandoned_connect_clears_what_the_host_stored() {
+        #[derive(Clone)]
+        struct HostObject;
+        let (conn, _rx) = Connection::for_tests();
+        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, true);
+        conn.state().insert(HostObject);
+        drop(rx); // the handshake timed out while the host ran on_connect
+        assert!(!job.answer(Outcome::Done).unwrap());
+        assert!(conn.state().get::<HostObject>().is_none());
     }
 
     #[test]
