@@ -133,7 +133,7 @@ def plan_call(
             converter = converter_for(message_annotation)
         except SchemaExtractionError as exc:
             raise SchemaExtractionError(
-                f"route {path}: cannot decode the message of handler {_where(func)}: {exc}", route=path
+                f"route {path}: cannot derive the message schema of handler {_where(func)}: {exc}", route=path
             ) from None
     return CallPlan(
         func=func,
