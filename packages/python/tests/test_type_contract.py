@@ -127,7 +127,7 @@ def test_type_system_decides(client: TestClient, case: Case) -> None:
 def test_stdlib_walker_follows_pydantic(client: TestClient, name: str) -> None:
     case = BY_NAME[name]
 
-    @SETTINGS
+    @settings(SETTINGS, max_examples=1)
     @given(raws=st.lists(messages(case), min_size=BATCH, max_size=BATCH))
     def run(raws: list[str]) -> None:
         _check(client, f"/stdlib/{name}", case, raws)
