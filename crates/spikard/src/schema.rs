@@ -1,6 +1,9 @@
 //! JSON Schemas compiled once per route, and their failures as [`FieldError`]s.
 //!
-//! The draft is taken from the schema's `$schema` keyword (2020-12 when absent). Remote
+//! The draft is taken from the schema's `$schema` keyword (2020-12 when absent). `format` is
+//! checked, not only an annotation (`date-time`, `date`, `time`, `duration`, `email`,
+//! `hostname`, `ipv4`, `ipv6`, `uri`, `uri-reference`, `uuid`, `json-pointer`, `regex`, ...
+//! as the `jsonschema` crate implements them); unknown formats are ignored. Remote
 //! references are never fetched: the core is built without `jsonschema`'s network resolver, so a
 //! schema that points at a URL fails when it is compiled, at registration.
 
@@ -25,7 +28,9 @@ impl CompiledSchema {
     /// # Errors
     /// [`Error::SchemaCompile`] when the schema is not a valid JSON Schema of its draft.
     pub fn compile(route: &str, which: &'static str, schema: &Value) -> Result<Self, Error> {
-        jsonschema::validator_for(schema)
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema)
             .map(|validator| Self { validator })
             .map_err(|err| Error::SchemaCompile { route: route.to_owned(), which, message: err.to_string() })
     }
@@ -212,6 +217,25 @@ mod tests {
         assert_eq!(compiled.errors(&instance).count(), 1000);
         let first: Vec<String> = compiled.errors(&instance).take(2).map(|e| e.path).collect();
         assert_eq!(first, vec!["/k0", "/k1"]);
+    }
+
+    #[test]
+    fn formats_are_checked_and_unknown_ones_ignored() {
+        for (format, good, bad) in [
+            ("date-time", "2024-02-29T10:20:30Z", "2024-02-30T10:20:30Z"),
+            ("date", "2024-02-29", "2023-02-29"),
+            ("time", "10:20:30+01:00", "25:20:30Z"),
+            ("uuid", "12345678-1234-5678-1234-567812345678", "not-a-uuid"),
+            ("email", "ann@example.com", "ann.example.com"),
+            ("uri", "https://example.com/a?b=c", "no scheme"),
+            ("ipv4", "192.168.0.1", "192.168.0.256"),
+        ] {
+            let schema = json!({"type": "string", "format": format});
+            assert!(paths(&schema, &json!(good)).is_empty(), "{format}: {good}");
+            assert_eq!(paths(&schema, &json!(bad)), vec![""], "{format}: {bad}");
+        }
+        let unknown = json!({"type": "string", "format": "no-such-format"});
+        assert!(paths(&unknown, &json!("anything")).is_empty());
     }
 
     #[test]

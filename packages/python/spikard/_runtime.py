@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from spikard import _native
 from spikard.connection import WebSocket
-from spikard.errors import HandlerError, Rejection
+from spikard.errors import HandlerError, InvalidMessage, Rejection
 from spikard.routing import CallPlan, Source, WebSocketRoute
 
 __all__ = ["Dispatcher", "event_loop"]
@@ -103,7 +103,7 @@ def _invoker(plan: CallPlan, loop: asyncio.AbstractEventLoop) -> Callable[[Job],
     are built on the loop thread first."""
     func = plan.func
     getters = dict(_GETTERS)
-    convert = plan.converter()
+    convert = plan.converter
     if convert is not None:
         message = getters["message"]
         getters["message"] = lambda job: convert(message(job))
@@ -201,7 +201,9 @@ class Dispatcher:
         path = route.path
 
         def failed(job: Job, exc: BaseException) -> None:
-            if isinstance(exc, HandlerError):
+            if isinstance(exc, InvalidMessage):
+                job.invalid([(e["path"], e["message"], e["keyword"]) for e in exc.errors])
+            elif isinstance(exc, HandlerError):
                 job.fail(exc.message)
             else:
                 log.error("handler of route %s raised", path, exc_info=exc)

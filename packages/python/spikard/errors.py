@@ -18,6 +18,7 @@ __all__ = [
     "FieldError",
     "HandlerError",
     "InvalidCloseError",
+    "InvalidMessage",
     "InvalidPathError",
     "InvalidStateError",
     "PublishError",
@@ -104,6 +105,29 @@ class FieldError(TypedDict):
     """What is wrong there."""
     keyword: str
     """The JSON Schema keyword that failed (``"type"``, ``"maxLength"``, ...)."""
+
+
+class InvalidMessage(SpikardError, ValueError):
+    """A message that passed the route's JSON Schema but that the handler's type system refused
+    (pydantic's or msgspec's strict JSON decoding, say ``1.0`` for an ``int``).
+
+    The client gets a ``validation_failed`` envelope listing :attr:`errors`, exactly as for a
+    message the core refused; the handler does not run. A handler may raise it too, to refuse a
+    message with pointers of its own.
+
+    Attributes:
+        code: ``"validation_failed"``.
+        errors: every failing location (JSON pointer, message, keyword). Messages never carry
+            the input value.
+    """
+
+    code = "validation_failed"
+
+    def __init__(
+        self, errors: Iterable[FieldError], message: str = "message does not match its type"
+    ) -> None:
+        super().__init__(message)
+        self.errors: list[FieldError] = list(errors)
 
 
 class PublishError(SpikardError, ValueError):

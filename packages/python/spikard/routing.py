@@ -3,8 +3,9 @@
 A handler's parameters are filled by what they ask for:
 
 - the **message**: the parameter named ``message`` (or else the first parameter that is not the
-  connection); its annotation gives the route's message schema and, for Pydantic models, msgspec
-  Structs and dataclasses, the type the handler receives;
+  connection); its annotation gives the route's message schema and the value the handler
+  receives: what the annotation's type system builds from the message's JSON (see
+  :mod:`spikard.schema`);
 - the **connection**: a parameter annotated :class:`~spikard.WebSocket`, or an unannotated one
   named ``ws`` or ``websocket``.
 
@@ -69,12 +70,9 @@ class CallPlan:
     keywords: tuple[tuple[str, Source], ...]
     message_annotation: Any
     return_annotation: Any
-
-    def converter(self) -> Converter | None:
-        """The function turning the JSON message into the annotated type, if any."""
-        if "message" not in self.positional and all(s != "message" for _, s in self.keywords):
-            return None
-        return converter_for(self.message_annotation)
+    converter: Converter | None
+    """The function turning the JSON message into the value its annotation's type system builds
+    (raising :class:`~spikard.errors.InvalidMessage` where that type refuses it), if any."""
 
 
 def plan_call(
@@ -129,12 +127,21 @@ def plan_call(
             keywords.append((param.name, source))
         else:
             positional.append(source)
+    converter = None
+    if role == "handler" and message_taken:
+        try:
+            converter = converter_for(message_annotation)
+        except SchemaExtractionError as exc:
+            raise SchemaExtractionError(
+                f"route {path}: cannot derive the message schema of handler {_where(func)}: {exc}", route=path
+            ) from None
     return CallPlan(
         func=func,
         positional=tuple(positional),
         keywords=tuple(keywords),
         message_annotation=message_annotation,
         return_annotation=hints.get("return", inspect.Parameter.empty),
+        converter=converter,
     )
 
 

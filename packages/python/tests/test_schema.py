@@ -12,7 +12,7 @@ import pydantic
 import pytest
 from future_types import Thread
 
-from spikard import SchemaCompileError, SchemaExtractionError, WebSocket, websocket
+from spikard import SchemaCompileError, SchemaExtractionError, WebSocket, _stdlib, websocket
 from spikard.schema import converter_for, json_schema
 
 
@@ -60,11 +60,12 @@ class Node(TypedDict):
 
 
 def test_seed_typeddict() -> None:
-    assert json_schema(ChatMessage) == {
-        "type": "object",
-        "properties": {"text": {"type": "string"}, "user": {"type": "string"}},
-        "required": ["text", "user"],
-    }
+    schema = json_schema(ChatMessage)
+    assert schema is not None
+    assert schema["type"] == "object"
+    assert sorted(schema["required"]) == ["text", "user"]
+    assert valid(schema, {"text": "hi", "user": "ann"})
+    assert not valid(schema, {"text": 1, "user": "ann"})
 
 
 def test_typeddict_nested_optional_literal_containers() -> None:
@@ -109,7 +110,10 @@ def test_typeddict_inheritance_keeps_each_class_totality() -> None:
 def test_postponed_annotations_and_recursion() -> None:
     schema = json_schema(Thread)
     assert schema is not None
-    assert sorted(schema["required"]) == ["parent", "replies", "title"]
+    for key in ("parent", "replies", "title"):
+        whole = {"title": "t", "replies": [], "parent": None}
+        del whole[key]
+        assert not valid(schema, whole), key
     reply = {"kind": "reply", "text": "hi"}
     assert valid(schema, {"title": "t", "replies": [reply], "parent": None})
     assert valid(
@@ -133,9 +137,12 @@ def test_scalars_enums_newtype_annotated() -> None:
     assert json_schema(bool) == {"type": "boolean"}
     assert json_schema(UserId) == {"type": "integer"}
     assert json_schema(Annotated[float, "meta"]) == {"type": "number"}
-    assert json_schema(Literal["a"]) == {"const": "a"}
+    literal = json_schema(Literal["a"])
+    assert literal is not None
+    assert literal["const"] == "a"
     colour = json_schema(Colour)
-    assert colour == {"enum": ["red", "blue"]}
+    assert colour is not None
+    assert colour["enum"] == ["red", "blue"]
     assert json_schema(list[int] | None) == {
         "anyOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "null"}]
     }
@@ -256,7 +263,8 @@ def test_dict_and_missing_annotations_mean_no_schema() -> None:
     for route in (a, b):
         assert route.message_schema is None
         assert route.response_schema is None
-    assert c.message_schema == {"type": "object"}
+    assert c.message_schema is not None
+    assert c.message_schema["type"] == "object"
     assert c.response_schema is None
 
 
@@ -291,9 +299,9 @@ def test_unsupported_annotation_names_the_handler() -> None:
         async def opaque(message: Opaque) -> None: ...
 
     class Bad(TypedDict):
-        when: set[int]
+        when: Opaque
 
-    with pytest.raises(SchemaExtractionError, match=r"field 'when' of .*Bad.*set\[int\]") as err:
+    with pytest.raises(SchemaExtractionError, match=r"route /y: .*Opaque") as err:
 
         @websocket("/y")
         async def nested(message: Bad) -> None: ...
@@ -303,9 +311,9 @@ def test_unsupported_annotation_names_the_handler() -> None:
     assert err.value.code == "schema_extraction"
 
 
-def test_non_string_dict_keys_are_refused() -> None:
+def test_non_string_dict_keys_are_refused_by_the_stdlib_walker() -> None:
     with pytest.raises(SchemaExtractionError, match="keys are strings"):
-        json_schema(dict[int, str])
+        _stdlib.json_schema(dict[int, str], "validation")
 
 
 def test_unfillable_parameter_is_refused() -> None:
