@@ -166,6 +166,38 @@ impl PyApp {
         Ok(())
     }
 
+    /// How long a connection has to send its request head, and `on_connect` to decide, in
+    /// seconds.
+    fn set_handshake_timeout(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let timeout = duration(py, "handshake_timeout", seconds)?;
+        self.app()?.handshake_timeout(timeout).map_err(|err| raise(py, err))?;
+        Ok(())
+    }
+
+    /// Largest request head (request line and headers), in bytes.
+    fn set_max_request_head(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
+        self.app()?.max_request_head(bytes).map_err(|err| raise(py, err))?;
+        Ok(())
+    }
+
+    /// Largest single header (name and value), in bytes.
+    fn set_max_header_size(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
+        self.app()?.max_header_size(bytes).map_err(|err| raise(py, err))?;
+        Ok(())
+    }
+
+    /// Most WebSocket connections open at once; past it an upgrade gets HTTP 503.
+    fn set_max_connections(&mut self, py: Python<'_>, connections: usize) -> PyResult<()> {
+        self.app()?.max_connections(connections).map_err(|err| raise(py, err))?;
+        Ok(())
+    }
+
+    /// Accept upgrades only from these origins (HTTP 403 for a missing or unlisted `Origin`).
+    fn set_allowed_origins(&mut self, py: Python<'_>, origins: Vec<String>) -> PyResult<()> {
+        self.app()?.allowed_origins(origins).map_err(|err| raise(py, err))?;
+        Ok(())
+    }
+
     /// Bind `host:port` (port 0 picks a free port) and start serving in the background.
     fn bind(&mut self, py: Python<'_>, host: &str, port: u16) -> PyResult<Server> {
         let app = self.app.take().ok_or_else(|| PyRuntimeError::new_err("this app was already bound"))?;

@@ -45,6 +45,11 @@ class Spikard:
         drain_timeout: float | None = None,
         outgoing_queue: int | None = None,
         fanout_flush_interval: float | None = None,
+        handshake_timeout: float | None = None,
+        max_request_head: int | None = None,
+        max_header_size: int | None = None,
+        max_connections: int | None = None,
+        allowed_origins: Iterable[str] | None = None,
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket`.
@@ -59,6 +64,21 @@ class Spikard:
         static_dir: serve this directory's files on every other path (``index.html`` for
             directories), e.g. a browser client.
         drain_timeout: seconds graceful shutdown waits for connections to close (default 10).
+            Connections still open after it (a handler that never returns) are dropped
+            without their ``on_disconnect``; the server stops within it plus about a second.
+        handshake_timeout: seconds a connection has to send its request head, and
+            ``on_connect`` to decide (default 10). A silent or half-sent handshake is closed;
+            an ``on_connect`` that runs out gets HTTP 503.
+        max_request_head: largest request head (request line and headers) in bytes (default
+            16 KiB); a longer one gets HTTP 431.
+        max_header_size: largest single header (name and value) in bytes (default 8 KiB); a
+            longer one gets HTTP 431.
+        max_connections: most WebSocket connections open at once (default 10,000); past it
+            an upgrade gets HTTP 503 before ``on_connect`` runs.
+        allowed_origins: accept upgrades only from these origins, written as browsers send
+            them (``"https://chat.example.com"``; default: any origin). A missing or unlisted
+            ``Origin`` header gets HTTP 403 before ``on_connect`` runs. Browsers send it with
+            every WebSocket handshake; clients outside a browser must send a listed one.
         """
         self._routes: list[WebSocketRoute[..., Any]] = []
         self._servers: tuple[Server, ...] = ()  # running; replaced whole under the lock
@@ -68,6 +88,11 @@ class Spikard:
         self.drain_timeout = drain_timeout
         self.outgoing_queue = outgoing_queue
         self.fanout_flush_interval = fanout_flush_interval
+        self.handshake_timeout = handshake_timeout
+        self.max_request_head = max_request_head
+        self.max_header_size = max_header_size
+        self.max_connections = max_connections
+        self.allowed_origins = None if allowed_origins is None else list(allowed_origins)
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
         for route in routes:
             self.add_route(route)
@@ -176,6 +201,16 @@ class Spikard:
             native.set_outgoing_queue(self.outgoing_queue)
         if self.fanout_flush_interval is not None:
             native.set_fanout_flush_interval(self.fanout_flush_interval)
+        if self.handshake_timeout is not None:
+            native.set_handshake_timeout(self.handshake_timeout)
+        if self.max_request_head is not None:
+            native.set_max_request_head(self.max_request_head)
+        if self.max_header_size is not None:
+            native.set_max_header_size(self.max_header_size)
+        if self.max_connections is not None:
+            native.set_max_connections(self.max_connections)
+        if self.allowed_origins is not None:
+            native.set_allowed_origins(self.allowed_origins)
         for pattern, schema in self._topic_schemas.items():
             native.add_topic_schema(pattern, schema)
         for index, route in enumerate(self._routes):

@@ -273,6 +273,8 @@ def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
         max_message_size=settings.get("max_message_size"),
         outgoing_queue=settings.get("outgoing_queue"),
         fanout_flush_interval=None if flush_ms is None else flush_ms / 1000,
+        max_connections=settings.get("max_connections"),
+        allowed_origins=settings.get("allowed_origins"),
     )
     for topic in settings.get("topics", []):
         app.topic(topic["pattern"], schema=topic["schema"])
@@ -353,7 +355,7 @@ class Runner:
             self.sockets[name] = await self.open(arg["path"], arg.get("headers"))
         elif action == "connect_rejected":
             with pytest.raises(InvalidStatus) as refused:
-                await self.open(arg["path"])
+                await self.open(arg["path"], arg.get("headers"))
             assert refused.value.response.status_code == arg["status"]
         elif action == "expect_events":
             got = await asyncio.to_thread(self.log.wait_for, len(arg), TIMEOUT)
