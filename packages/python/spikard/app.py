@@ -44,7 +44,11 @@ class Spikard:
         static_dir: str | os.PathLike[str] | None = None,
         drain_timeout: float | None = None,
         outgoing_queue: int | None = None,
+        outgoing_queue_bytes: int | None = None,
         fanout_flush_interval: float | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket`.
@@ -52,6 +56,14 @@ class Spikard:
             (default 1 MiB); larger messages close the connection with 1009.
         outgoing_queue: capacity of each connection's outgoing queue, in messages (default
             1024); a client that stops reading is closed with 1013 once its queue is full.
+        outgoing_queue_bytes: the same queue's capacity in payload bytes (default 4 MiB); a
+            reply or push that would take a client's queue past it closes the client with 1013.
+        ping_interval: seconds between the server's pings to each connection (default 25; 0
+            sends none).
+        ping_timeout: seconds a ping waits for its pong (default 20); then the connection is
+            closed with 1011 (``ping timeout``) and ``on_disconnect`` gets 1011.
+        idle_timeout: seconds without a message from the client before it is closed with 1001
+            (``idle timeout``; default ``None``: never). Pongs do not count.
         fanout_flush_interval: the longest, in seconds, that a subscriber's published messages
             are held while some connection is still handling messages that were already
             waiting (default 0.001; 0 holds nothing). What such a burst publishes then leaves
@@ -67,7 +79,11 @@ class Spikard:
         self.static_dir = static_dir
         self.drain_timeout = drain_timeout
         self.outgoing_queue = outgoing_queue
+        self.outgoing_queue_bytes = outgoing_queue_bytes
         self.fanout_flush_interval = fanout_flush_interval
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.idle_timeout = idle_timeout
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
         for route in routes:
             self.add_route(route)
@@ -176,6 +192,14 @@ class Spikard:
             native.set_outgoing_queue(self.outgoing_queue)
         if self.fanout_flush_interval is not None:
             native.set_fanout_flush_interval(self.fanout_flush_interval)
+        if self.outgoing_queue_bytes is not None:
+            native.set_outgoing_queue_bytes(self.outgoing_queue_bytes)
+        if self.ping_interval is not None:
+            native.set_ping_interval(self.ping_interval)
+        if self.ping_timeout is not None:
+            native.set_ping_timeout(self.ping_timeout)
+        if self.idle_timeout is not None:
+            native.set_idle_timeout(self.idle_timeout)
         for pattern, schema in self._topic_schemas.items():
             native.add_topic_schema(pattern, schema)
         for index, route in enumerate(self._routes):
