@@ -131,9 +131,38 @@ impl PyApp {
     }
 
     /// Capacity of each connection's outgoing queue, in messages; a client whose queue is full
-    /// when the server pushes to it is closed with 1013.
+    /// when the server replies or pushes to it is closed with 1013.
     fn set_outgoing_queue(&mut self, py: Python<'_>, messages: usize) -> PyResult<()> {
         self.app()?.outgoing_queue(messages).map_err(|err| raise(py, err))?;
+        Ok(())
+    }
+
+    /// Capacity of each connection's outgoing queue, in payload bytes; a reply or push that
+    /// would take it past this closes the client with 1013.
+    fn set_outgoing_queue_bytes(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
+        self.app()?.outgoing_queue_bytes(bytes).map_err(|err| raise(py, err))?;
+        Ok(())
+    }
+
+    /// Time between the server's pings, in seconds (0 sends none).
+    fn set_ping_interval(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let interval = duration(py, "ping_interval", seconds)?;
+        self.app()?.ping_interval(interval);
+        Ok(())
+    }
+
+    /// Time a ping waits for its pong before the connection is closed with 1011, in seconds.
+    fn set_ping_timeout(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let timeout = duration(py, "ping_timeout", seconds)?;
+        self.app()?.ping_timeout(timeout).map_err(|err| raise(py, err))?;
+        Ok(())
+    }
+
+    /// Time without a message from the client before it is closed with 1001, in seconds (0:
+    /// never).
+    fn set_idle_timeout(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let timeout = duration(py, "idle_timeout", seconds)?;
+        self.app()?.idle_timeout(timeout);
         Ok(())
     }
 

@@ -44,12 +44,16 @@ class Spikard:
         static_dir: str | os.PathLike[str] | None = None,
         drain_timeout: float | None = None,
         outgoing_queue: int | None = None,
+        outgoing_queue_bytes: int | None = None,
         fanout_flush_interval: float | None = None,
         handshake_timeout: float | None = None,
         max_request_head: int | None = None,
         max_header_size: int | None = None,
         max_connections: int | None = None,
         allowed_origins: Iterable[str] | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket`.
@@ -57,6 +61,14 @@ class Spikard:
             (default 1 MiB); larger messages close the connection with 1009.
         outgoing_queue: capacity of each connection's outgoing queue, in messages (default
             1024); a client that stops reading is closed with 1013 once its queue is full.
+        outgoing_queue_bytes: the same queue's capacity in payload bytes (default 4 MiB); a
+            reply or push that would take a client's queue past it closes the client with 1013.
+        ping_interval: seconds between the server's pings to each connection (default 25; 0
+            sends none).
+        ping_timeout: seconds a ping waits for its pong (default 20); then the connection is
+            closed with 1011 (``ping timeout``) and ``on_disconnect`` gets 1011.
+        idle_timeout: seconds without a message from the client before it is closed with 1001
+            (``idle timeout``; default ``None``: never). Pongs do not count.
         fanout_flush_interval: the longest, in seconds, that a subscriber's published messages
             are held while some connection is still handling messages that were already
             waiting (default 0.001; 0 holds nothing). What such a burst publishes then leaves
@@ -87,12 +99,16 @@ class Spikard:
         self.static_dir = static_dir
         self.drain_timeout = drain_timeout
         self.outgoing_queue = outgoing_queue
+        self.outgoing_queue_bytes = outgoing_queue_bytes
         self.fanout_flush_interval = fanout_flush_interval
         self.handshake_timeout = handshake_timeout
         self.max_request_head = max_request_head
         self.max_header_size = max_header_size
         self.max_connections = max_connections
         self.allowed_origins = None if allowed_origins is None else list(allowed_origins)
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.idle_timeout = idle_timeout
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
         for route in routes:
             self.add_route(route)
@@ -211,6 +227,14 @@ class Spikard:
             native.set_max_connections(self.max_connections)
         if self.allowed_origins is not None:
             native.set_allowed_origins(self.allowed_origins)
+        if self.outgoing_queue_bytes is not None:
+            native.set_outgoing_queue_bytes(self.outgoing_queue_bytes)
+        if self.ping_interval is not None:
+            native.set_ping_interval(self.ping_interval)
+        if self.ping_timeout is not None:
+            native.set_ping_timeout(self.ping_timeout)
+        if self.idle_timeout is not None:
+            native.set_idle_timeout(self.idle_timeout)
         for pattern, schema in self._topic_schemas.items():
             native.add_topic_schema(pattern, schema)
         for index, route in enumerate(self._routes):

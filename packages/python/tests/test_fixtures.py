@@ -268,13 +268,21 @@ def rooms_route(
 
 def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
     settings = fixture.get("app", {})
-    flush_ms = settings.get("fanout_flush_ms")
+
+    def seconds(option: str) -> float | None:
+        ms = settings.get(option)
+        return None if ms is None else ms / 1000
+
     app = Spikard(
         max_message_size=settings.get("max_message_size"),
         outgoing_queue=settings.get("outgoing_queue"),
-        fanout_flush_interval=None if flush_ms is None else flush_ms / 1000,
         max_connections=settings.get("max_connections"),
         allowed_origins=settings.get("allowed_origins"),
+        outgoing_queue_bytes=settings.get("outgoing_queue_bytes"),
+        fanout_flush_interval=seconds("fanout_flush_ms"),
+        ping_interval=seconds("ping_interval_ms"),
+        ping_timeout=seconds("ping_timeout_ms"),
+        idle_timeout=seconds("idle_timeout_ms"),
     )
     for topic in settings.get("topics", []):
         app.topic(topic["pattern"], schema=topic["schema"])
@@ -325,6 +333,9 @@ class Runner:
         self.client = client
         self.log = log
         self.sockets: dict[str, ClientConnection] = {}
+        # Clients that never answer pings (`answer_pings: false`): a raw TCP socket after the
+        # handshake, never read (the websockets client answers pings whenever it runs).
+        self.silent: list[asyncio.StreamWriter] = []
         self.pings: dict[str, list[asyncio.Future[float]]] = {}
 
     async def open(self, path: str, headers: dict[str, str] | None = None) -> ClientConnection:
@@ -339,6 +350,18 @@ class Runner:
             open_timeout=TIMEOUT,
         )
 
+    async def open_silent(self, path: str) -> asyncio.StreamWriter:
+        host, port = self.client.url.removeprefix("ws://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        async with asyncio.timeout(TIMEOUT):
+            head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return writer
+
     async def receive(self, name: str) -> str | bytes:
         async with asyncio.timeout(TIMEOUT):
             return await self.sockets[name].recv()
@@ -351,7 +374,9 @@ class Runner:
     async def step(self, step: dict[str, Any]) -> None:
         name = step.get("client", "default")
         ((action, arg),) = [(k, v) for k, v in step.items() if k != "client"]
-        if action == "connect":
+        if action == "connect" and arg.get("answer_pings") is False:
+            self.silent.append(await self.open_silent(arg["path"]))
+        elif action == "connect":
             self.sockets[name] = await self.open(arg["path"], arg.get("headers"))
         elif action == "connect_rejected":
             with pytest.raises(InvalidStatus) as refused:
@@ -420,6 +445,8 @@ class Runner:
     async def close_all(self) -> None:
         for socket in self.sockets.values():
             await socket.close()
+        for writer in self.silent:
+            writer.close()
 
 
 async def run_fixture(fixture: dict[str, Any]) -> None:
