@@ -1,0 +1,42 @@
+//! The server `task autobahn` runs Autobahn|Testsuite against: `/echo` sends every message back
+//! (text as JSON, binary as is), with a 16 MiB limit so the large-message cases (9.*) run.
+//!
+//! Binds `SPIKARD_ADDR` (default `127.0.0.1:0`) and prints `READY <port>` once listening.
+
+use serde_json::Value;
+use spikard::{App, Bytes, Connection, HandlerError, Reply, Route, WebSocketHandler, async_trait};
+
+/// Largest message accepted: Autobahn's biggest case (9.1.6, 9.2.6) sends 16 MiB.
+const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Echoes text and binary messages.
+struct Echo;
+
+#[async_trait]
+impl WebSocketHandler for Echo {
+    async fn handle_message(
+        &self,
+        _conn: &Connection,
+        message: Value,
+    ) -> Result<Option<Value>, HandlerError> {
+        Ok(Some(message))
+    }
+
+    fn accepts_binary(&self) -> bool {
+        true
+    }
+
+    async fn handle_binary(&self, _conn: &Connection, data: Bytes) -> Result<Option<Reply>, HandlerError> {
+        Ok(Some(Reply::Binary(data)))
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), spikard::Error> {
+    let mut app = App::new();
+    app.max_message_size(MAX_MESSAGE)?;
+    app.route(Route::new("/echo", Echo))?;
+    let server = app.bind(std::env::var("SPIKARD_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into())).await?;
+    println!("READY {}", server.local_addr().port());
+    server.run_until_signal().await
+}
