@@ -1,5 +1,6 @@
-//! The server `task autobahn` runs Autobahn|Testsuite against: `/echo` sends every message back
-//! (text as JSON, binary as is), with a 16 MiB limit so the large-message cases (9.*) run.
+//! The server `task autobahn` runs Autobahn|Testsuite against: `/echo` is a raw-text route that
+//! sends every message back as it came (text as text, binary as binary), with a 16 MiB limit so
+//! the large-message cases (9.*) run.
 //!
 //! Binds `SPIKARD_ADDR` (default `127.0.0.1:0`) and prints `READY <port>` once listening.
 
@@ -9,7 +10,7 @@ use spikard::{App, Bytes, Connection, HandlerError, Reply, Route, WebSocketHandl
 /// Largest message accepted: Autobahn's biggest case (9.1.6, 9.2.6) sends 16 MiB.
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
-/// Echoes text and binary messages.
+/// Echoes text (a string on a raw-text route, sent back verbatim) and binary messages.
 struct Echo;
 
 #[async_trait]
@@ -35,7 +36,7 @@ impl WebSocketHandler for Echo {
 async fn main() -> Result<(), spikard::Error> {
     let mut app = App::new();
     app.max_message_size(MAX_MESSAGE)?;
-    app.route(Route::new("/echo", Echo))?;
+    app.route(Route::new("/echo", Echo).raw_text())?;
     let server = app.bind(std::env::var("SPIKARD_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into())).await?;
     println!("READY {}", server.local_addr().port());
     server.run_until_signal().await

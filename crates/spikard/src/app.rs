@@ -149,7 +149,8 @@ impl App {
     ///
     /// # Errors
     /// [`Error::SchemaCompile`] for a schema that does not compile, [`Error::InvalidPath`] or
-    /// [`Error::DuplicateRoute`] for a path that cannot be served.
+    /// [`Error::DuplicateRoute`] for a path that cannot be served, [`Error::InvalidConfig`] for a
+    /// route limit of 0 or a [raw-text](Route::raw_text) route with a message schema.
     pub fn route(&mut self, route: Route) -> Result<&mut Self, Error> {
         let state = RouteState::compile(route)?;
         let path = state.path.to_string();

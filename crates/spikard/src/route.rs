@@ -26,6 +26,7 @@ pub struct Route {
     pub(crate) message_schema: Option<Value>,
     pub(crate) response_schema: Option<Value>,
     pub(crate) max_message_size: Option<usize>,
+    pub(crate) raw_text: bool,
 }
 
 impl fmt::Debug for Route {
@@ -35,6 +36,7 @@ impl fmt::Debug for Route {
             .field("message_schema", &self.message_schema)
             .field("response_schema", &self.response_schema)
             .field("max_message_size", &self.max_message_size)
+            .field("raw_text", &self.raw_text)
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +55,7 @@ impl Route {
             message_schema: None,
             response_schema: None,
             max_message_size: None,
+            raw_text: false,
         }
     }
 
@@ -77,6 +80,29 @@ impl Route {
         self
     }
 
+    /// Deliver text messages as they are, for plain-text protocols: no JSON parsing, no message
+    /// schema. The handler receives each text message as a [`Value::String`]; a reply that is a
+    /// [`Value::String`] is sent as that text, verbatim (not JSON-quoted), and any other reply as
+    /// JSON. Binary messages are handled as on any route. A route cannot have both this and a
+    /// message schema.
+    ///
+    /// ```
+    /// use serde_json::Value;
+    /// use spikard::{handler_fn, Connection, HandlerError, Route};
+    ///
+    /// // "ping" comes back as PING, not as "PING" in JSON quotes.
+    /// let shout = handler_fn(|_c: Connection, m: Value| async move {
+    ///     Ok::<_, HandlerError>(m.as_str().map(|text| Value::String(text.to_uppercase())))
+    /// });
+    /// let route = Route::new("/shout", shout).raw_text();
+    /// # let _ = route;
+    /// ```
+    #[must_use]
+    pub fn raw_text(mut self) -> Self {
+        self.raw_text = true;
+        self
+    }
+
     /// The path pattern.
     #[must_use]
     pub fn path(&self) -> &str {
@@ -91,6 +117,7 @@ pub(crate) struct RouteState {
     pub(crate) message_schema: Option<CompiledSchema>,
     pub(crate) response_schema: Option<CompiledSchema>,
     pub(crate) max_message_size: Option<usize>,
+    pub(crate) raw_text: bool,
 }
 
 impl RouteState {
@@ -99,6 +126,12 @@ impl RouteState {
         if route.max_message_size == Some(0) {
             return Err(Error::InvalidConfig(format!(
                 "route {}: max_message_size must be at least 1 byte",
+                route.path
+            )));
+        }
+        if route.raw_text && route.message_schema.is_some() {
+            return Err(Error::InvalidConfig(format!(
+                "route {}: a raw-text route takes no message schema (its messages are not JSON)",
                 route.path
             )));
         }
@@ -111,6 +144,7 @@ impl RouteState {
             path: route.path.into(),
             handler: route.handler,
             max_message_size: route.max_message_size,
+            raw_text: route.raw_text,
         })
     }
 }

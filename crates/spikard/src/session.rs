@@ -167,11 +167,15 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
     match message {
         Message::Text(text) => {
             Metrics::incr(&metrics.messages_received);
-            let value: Value = match serde_json::from_str(text.as_str()) {
-                Ok(value) => value,
-                Err(err) => {
-                    Metrics::incr(&metrics.invalid_json);
-                    return reply_envelope(conn, &ErrorEnvelope::invalid_json(&err));
+            let value = if route.raw_text {
+                Value::String(text.as_str().to_owned())
+            } else {
+                match serde_json::from_str(text.as_str()) {
+                    Ok(value) => value,
+                    Err(err) => {
+                        Metrics::incr(&metrics.invalid_json);
+                        return reply_envelope(conn, &ErrorEnvelope::invalid_json(&err));
+                    }
                 }
             };
             if let Some(schema) = &route.message_schema {
@@ -182,7 +186,7 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
             }
             let result = guard(route.handler.handle_message(conn, value)).await;
             match result {
-                Ok(Some(reply)) => send_reply(route, conn, &reply),
+                Ok(Some(reply)) => send_reply(route, conn, reply),
                 Ok(None) => {}
                 Err(err) => handler_failed(route, conn, err),
             }
@@ -195,7 +199,7 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
             }
             match guard(route.handler.handle_binary(conn, data)).await {
                 Ok(Some(Reply::Binary(bytes))) => conn.send_reply(Message::Binary(bytes)),
-                Ok(Some(Reply::Json(reply))) => send_reply(route, conn, &reply),
+                Ok(Some(Reply::Json(reply))) => send_reply(route, conn, reply),
                 Ok(None) => {}
                 Err(err) => handler_failed(route, conn, err),
             }
@@ -244,16 +248,22 @@ fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError) {
     reply_envelope(conn, &err.envelope());
 }
 
-fn send_reply(route: &RouteState, conn: &Connection, reply: &Value) {
+/// Send a handler's reply: checked against the response schema, then sent as JSON text, except a
+/// string on a raw-text route, which goes out as that text.
+fn send_reply(route: &RouteState, conn: &Connection, reply: Value) {
     if let Some(schema) = &route.response_schema {
-        if !schema.is_valid(reply) {
+        if !schema.is_valid(&reply) {
             Metrics::incr(&conn.metrics().replies_dropped);
-            let paths: Vec<String> = schema.errors(reply).take(MAX_FIELD_ERRORS).map(|e| e.path).collect();
+            let paths: Vec<String> = schema.errors(&reply).take(MAX_FIELD_ERRORS).map(|e| e.path).collect();
             tracing::warn!(route = %route.path, ?paths, "reply failed the response schema; dropped");
             return;
         }
     }
-    match serde_json::to_string(reply) {
+    let reply = match reply {
+        Value::String(text) if route.raw_text => return conn.send_reply(Message::Text(text.into())),
+        reply => reply,
+    };
+    match serde_json::to_string(&reply) {
         Ok(text) => conn.send_reply(Message::Text(text.into())),
         Err(err) => tracing::error!(route = %route.path, error = %err, "reply not serialisable"),
     }

@@ -268,6 +268,9 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
             if let Some(size) = route["options"]["max_message_size"].as_u64() {
                 r = r.max_message_size(usize::try_from(size)?);
             }
+            if route["options"]["raw_text"] == json!(true) {
+                r = r.raw_text();
+            }
             app.route(r)?;
         }
         let server = TestServer::start(app).await?;
@@ -328,6 +331,9 @@ async fn run_step(
             expect(client.receive().await?, &Received::Pong(arg.as_str().ok_or("string")?.into()))?
         }
         "expect_binary_hex" => expect(client.receive_data().await?, &Received::Binary(hex(arg)?))?,
+        "expect_text" => {
+            expect(client.receive_data().await?, &Received::Text(arg.as_str().ok_or("string")?.to_owned()))?;
+        }
         "expect_json" => {
             let got = client.receive_json().await?;
             if &got != arg {

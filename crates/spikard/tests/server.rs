@@ -192,6 +192,9 @@ fn registration_errors_name_the_route() {
     assert_eq!(app.websocket("/rooms/{other}", echo()).unwrap_err().code(), "invalid_path");
     assert_eq!(app.websocket("no-slash", echo()).unwrap_err().code(), "invalid_path");
     assert_eq!(app.max_message_size(0).unwrap_err().code(), "invalid_config");
+    let err = app.route(Route::new("/raw", echo()).raw_text().message_schema(json!({}))).unwrap_err();
+    assert_eq!(err.code(), "invalid_config");
+    assert!(err.to_string().contains("/raw"), "{err}");
     assert_eq!(app.paths().collect::<Vec<_>>(), vec!["/rooms/{room}"]);
 }
 
