@@ -87,10 +87,11 @@ impl PyApp {
         Self { app: Some(spikard::App::new()), queue: Arc::clone(&bridge.queue) }
     }
 
-    /// Add a route; its jobs carry `index`. Schemas compile now.
+    /// Add a route; its jobs carry `index`. Schemas compile now. `raw_text`: text messages reach
+    /// the handler as `str`, unparsed, and a `str` reply goes out as that text.
     #[pyo3(signature = (
         path, index, *, message_schema=None, response_schema=None, max_message_size=None,
-        on_connect=false, on_disconnect=false, on_binary=false,
+        raw_text=false, on_connect=false, on_disconnect=false, on_binary=false,
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn add_route(
@@ -101,6 +102,7 @@ impl PyApp {
         message_schema: Option<&Bound<'_, PyAny>>,
         response_schema: Option<&Bound<'_, PyAny>>,
         max_message_size: Option<usize>,
+        raw_text: bool,
         on_connect: bool,
         on_disconnect: bool,
         on_binary: bool,
@@ -119,6 +121,9 @@ impl PyApp {
         }
         if let Some(bytes) = max_message_size {
             route = route.max_message_size(bytes);
+        }
+        if raw_text {
+            route = route.raw_text();
         }
         self.app()?.route(route).map_err(|err| raise(py, err))?;
         Ok(())

@@ -110,6 +110,7 @@ class App:
         message_schema: Any = None,
         response_schema: Any = None,
         max_message_size: int | None = None,
+        raw_text: bool = False,
         on_connect: bool = False,
         on_disconnect: bool = False,
         on_binary: bool = False,

@@ -139,6 +139,7 @@ class Spikard:
         message_schema: JsonSchema | bool | None = None,
         response_schema: JsonSchema | bool | None = None,
         max_message_size: int | None = None,
+        raw_text: bool = False,
     ) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
         """Like :func:`spikard.websocket`, and adds the route to this app."""
 
@@ -149,6 +150,7 @@ class Spikard:
                 message_schema=message_schema,
                 response_schema=response_schema,
                 max_message_size=max_message_size,
+                raw_text=raw_text,
                 localns=_caller_locals(None),
             )
             self.add_route(route)
@@ -244,6 +246,7 @@ class Spikard:
                 message_schema=route.message_schema,
                 response_schema=route.response_schema,
                 max_message_size=route.max_message_size,
+                raw_text=route.raw_text,
                 on_connect=route.connect_plan is not None,
                 on_disconnect=route.disconnect_plan is not None,
                 on_binary=route.binary_plan is not None,

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Generic, Literal, ParamSpec, TypeVar, get_arg
 
 from spikard import _native
 from spikard.connection import WebSocket
-from spikard.errors import SchemaExtractionError
+from spikard.errors import ConfigError, SchemaExtractionError
 from spikard.schema import Converter, JsonSchema, converter_for, json_schema
 
 __all__ = ["CallPlan", "WebSocketRoute", "websocket"]
@@ -199,15 +199,21 @@ class WebSocketRoute(Generic[P, R]):
         message_schema: JsonSchema | bool | None = None,
         response_schema: JsonSchema | bool | None = None,
         max_message_size: int | None = None,
+        raw_text: bool = False,
         localns: dict[str, Any] | None = None,
     ) -> None:
         """Prefer :func:`websocket`. ``localns`` resolves postponed annotations naming types
         local to the defining function (the decorators pass their caller's locals)."""
+        if raw_text and message_schema is not None:
+            raise ConfigError(
+                f"route {path}: a raw-text route takes no message schema (its messages are not JSON)",
+                route=path,
+            )
         self.path = path
         self.handler = handler
         self._localns = localns
         self.plan = plan_call(handler, "handler", path, localns)
-        if message_schema is None:
+        if message_schema is None and not raw_text:
             message_schema = _derive(handler, path, "message", self.plan.message_annotation, "validation")
         if response_schema is None:
             response = _response_annotation(self.plan.return_annotation)
@@ -221,6 +227,8 @@ class WebSocketRoute(Generic[P, R]):
         """The JSON Schema every reply must satisfy (``None``: no validation)."""
         self.max_message_size = max_message_size
         """This route's largest message in bytes (``None``: the app's limit)."""
+        self.raw_text = raw_text
+        """Text messages reach the handler as ``str``, unparsed; a ``str`` reply is sent as is."""
         self.connect_plan: CallPlan | None = None
         self.disconnect_plan: CallPlan | None = None
         self.binary_plan: CallPlan | None = None
@@ -266,6 +274,7 @@ def websocket(
     message_schema: JsonSchema | bool | None = None,
     response_schema: JsonSchema | bool | None = None,
     max_message_size: int | None = None,
+    raw_text: bool = False,
 ) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
     """Declare a WebSocket route served by the decorated handler.
 
@@ -280,10 +289,15 @@ def websocket(
         response_schema: a JSON Schema for replies (overrides the return annotation); failing
             replies are dropped and logged.
         max_message_size: this route's largest message in bytes (larger ones close with 1009).
+        raw_text: a plain-text route: each text message reaches the handler as the ``str`` it
+            is, without JSON parsing or message schema (none is derived; giving one is an
+            error), and a ``str`` reply is sent as that text, not JSON-quoted. Other replies
+            are JSON; binary frames work as on any route.
 
     Raises:
         SchemaExtractionError: an annotation has no JSON Schema, or a parameter cannot be filled.
         SchemaCompileError: a given schema is not a valid JSON Schema.
+        ConfigError: ``raw_text`` with a ``message_schema``.
     """
 
     def decorate(handler: Callable[P, R]) -> WebSocketRoute[P, R]:
@@ -293,6 +307,7 @@ def websocket(
             message_schema=message_schema,
             response_schema=response_schema,
             max_message_size=max_message_size,
+            raw_text=raw_text,
             localns=_caller_locals(None),
         )
 

@@ -486,3 +486,15 @@ def test_uvloop_is_used_when_installed() -> None:
         ws.send_json(None)
         assert ws.receive_json() == "ok"
     assert kinds == [uvloop.Loop]
+
+
+def test_a_raw_text_route_derives_no_message_schema_and_refuses_one() -> None:
+    @websocket("/raw", raw_text=True)
+    async def shout(message: str) -> str:
+        return message.upper()
+
+    assert shout.raw_text
+    assert shout.message_schema is None
+    with pytest.raises(ConfigError) as refused:
+        websocket("/raw", raw_text=True, message_schema={"type": "string"})(shout.handler)
+    assert refused.value.route == "/raw"

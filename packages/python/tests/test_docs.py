@@ -124,6 +124,14 @@ def binary_scenario(served: Served) -> None:
         assert exchange(ws, {}) == {"ok": True}
 
 
+def raw_text_scenario(served: Served) -> None:
+    with open_ws(served, "/shout") as ws:
+        ws.send("hello")
+        assert ws.recv(5) == "HELLO"
+        ws.send('{"a": 1}')
+        assert ws.recv(5) == '{"A": 1}'
+
+
 def rooms_scenario(served: Served) -> None:
     with open_ws(served, "/rooms/lobby?user=ann") as ann:
         with open_ws(served, "/rooms/lobby?user=bob") as bob:
@@ -147,6 +155,7 @@ SCENARIOS: dict[str, Callable[[Served], None]] = {
     "context": context_scenario,
     "types": types_scenario,
     "binary": binary_scenario,
+    "raw-text": raw_text_scenario,
     "rooms": rooms_scenario,
 }
 

@@ -290,8 +290,9 @@ def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
         options: dict[str, Any] = {
             key: spec[key] for key in ("message_schema", "response_schema") if key in spec
         }
-        if "max_message_size" in spec.get("options", {}):
-            options["max_message_size"] = spec["options"]["max_message_size"]
+        for key in ("max_message_size", "raw_text"):
+            if key in spec.get("options", {}):
+                options[key] = spec["options"][key]
         app.add_route(behaviour(spec["handler"], spec["path"], log, **options))
     return app
 
@@ -324,6 +325,26 @@ def check_envelope(text: str | bytes, want: dict[str, Any]) -> None:
         assert len(got["errors"]) == want["error_count"], got
     if "excludes" in want:
         assert want["excludes"] not in text, f"the envelope contains {want['excludes']!r}: {text}"
+
+
+def frames(items: list[dict[str, Any]]) -> bytes:
+    """The bytes of a ``send_frames`` step: each frame as a client sends it (FIN, masked with the
+    key 0, which leaves the payload as it is), or raw bytes."""
+    out = bytearray()
+    for item in items:
+        if "raw_hex" in item:
+            out += bytes.fromhex(item["raw_hex"])
+            continue
+        opcode, payload = (1, item["text"].encode()) if "text" in item else (8, item["close"].to_bytes(2))
+        out.append(0x80 | opcode)
+        if len(payload) < 126:
+            out.append(0x80 | len(payload))
+        elif len(payload) < 1 << 16:
+            out += bytes([0x80 | 126]) + len(payload).to_bytes(2)
+        else:
+            out += bytes([0x80 | 127]) + len(payload).to_bytes(8)
+        out += bytes(4) + payload
+    return bytes(out)
 
 
 class Runner:
@@ -394,6 +415,8 @@ class Runner:
             await self.sockets[name].send(bytes.fromhex(arg), text=True)
         elif action == "send_binary_hex":
             await self.sockets[name].send(bytes.fromhex(arg))
+        elif action == "send_frames":
+            self.sockets[name].transport.write(frames(arg))
         elif action == "send_ping":
             waiter = await self.sockets[name].ping(arg.encode())
             self.pings.setdefault(name, []).append(waiter)
@@ -404,13 +427,16 @@ class Runner:
             got = await self.receive_json(name)
             assert same_json(got, arg), f"expected {arg!r}, got {got!r}"
         elif action == "expect_error":
-            check_envelope(await self.receive(name), arg)
+            check_envelope(await self.receive_json(name), arg)
         elif action == "expect_nothing_ms":
             # recv answers the server's pings meanwhile (the client's reader does).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(arg / 1000):
                     got = await self.sockets[name].recv()
                     pytest.fail(f"expected nothing for {arg} ms, got {got!r}")
+        elif action == "expect_text":
+            got = await self.receive(name)
+            assert got == arg, f"expected text {arg!r}, got {got!r}"
         elif action == "expect_binary_hex":
             got = await self.receive(name)
             assert got == bytes.fromhex(arg), f"expected binary {arg}, got {got!r}"
