@@ -282,8 +282,8 @@ export class Spikard {
     return call(() => this.#app.topics());
   }
 
-  /** The server's counters by the core's names (`connections_accepted`, `handler_errors`, ...;
-   * see `docs/protocol.md`); `undefined` when not listening. */
+  /** The server's counters by the core's names (the fields of its `MetricsSnapshot`:
+   * `connections_accepted`, `handler_errors`, ...); `undefined` when not listening. */
   metrics(): Readonly<Record<string, number>> | undefined {
     return this.#app.metrics() ?? undefined;
   }
