@@ -17,6 +17,7 @@ use crate::{
     bridge::{Bridge, JsBatch},
     connection::count,
     error::raise,
+    json::from_js,
 };
 
 /// Options of one route, as the `spikard` package passes them.
@@ -234,7 +235,8 @@ impl NativeApp {
     /// `close` (then nothing is validated either). Throws an error with code `publish_invalid`
     /// (and `topic`, `errors`) when the schema refuses it.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
+    pub fn publish(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
+        let value = from_js(&value)?;
         let Some(handle) = self.handle() else { return Ok(0) };
         handle.publish(&topic, &value).map(count).map_err(|err| raise(env, err))
     }

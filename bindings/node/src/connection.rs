@@ -1,7 +1,10 @@
 //! [`NativeConnection`]: one connection as JavaScript sees it (request data, `send`, `close`,
 //! rooms), and the answers to the call JavaScript was handed for it ([`answer_parked`]).
 
-use napi::{Env, bindgen_prelude::Buffer};
+use napi::{
+    Env,
+    bindgen_prelude::{Buffer, Unknown},
+};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use spikard::{
@@ -9,7 +12,7 @@ use spikard::{
     bridge::{Outcome, answer_parked, protocol},
 };
 
-use crate::error::raise;
+use crate::{error::raise, json::from_js};
 
 /// One WebSocket connection, as handed to JavaScript with its first job.
 #[napi]
@@ -127,8 +130,8 @@ impl NativeConnection {
 
     /// Queue a JSON value for the client (non-blocking).
     #[napi(ts_args_type = "value: unknown")]
-    pub fn send(&self, env: &Env, value: Value) -> napi::Result<()> {
-        self.conn().send_json(&value).map_err(|err| raise(env, err))
+    pub fn send(&self, env: &Env, value: Unknown<'_>) -> napi::Result<()> {
+        self.conn().send_json(&from_js(&value)?).map_err(|err| raise(env, err))
     }
 
     /// Queue a text frame, sent as is.
@@ -167,14 +170,14 @@ impl NativeConnection {
     /// JavaScript call per recipient. Returns the number of connections it was queued for;
     /// throws an error with code `publish_invalid` (and `topic`, `errors`) when the schema refuses it.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
-        self.conn().publish(&topic, &value).map(count).map_err(|err| raise(env, err))
+    pub fn publish(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
+        self.conn().publish(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
     }
 
     /// Like `publish`, but never to this connection.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish_others(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
-        self.conn().publish_others(&topic, &value).map(count).map_err(|err| raise(env, err))
+    pub fn publish_others(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
+        self.conn().publish_others(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
     }
 
     /// How many connections are subscribed to `topic` now.
@@ -192,8 +195,8 @@ impl NativeConnection {
 
     /// Answer the waiting call with a JSON reply.
     #[napi(ts_args_type = "value: unknown")]
-    pub fn reply(&self, env: &Env, value: Value) -> napi::Result<()> {
-        self.answer(env, Outcome::reply_json(Some(value)))
+    pub fn reply(&self, env: &Env, value: Unknown<'_>) -> napi::Result<()> {
+        self.answer(env, Outcome::reply_json(Some(from_js(&value)?)))
     }
 
     /// Answer the waiting call with a binary reply (to a text message too).

@@ -11,13 +11,15 @@
 //! - [`connection::NativeConnection`]: one connection as JavaScript sees it, and the answers to
 //!   the call it was handed.
 //! - `error`: every core failure as a JavaScript `Error` with its `code` property.
+//! - `json`: JavaScript values as JSON, depth-limited like every binding's conversion.
 //!
-//! Values cross as JavaScript objects (napi's serde support), never as JSON strings.
+//! Values cross as JavaScript objects, never as JSON strings.
 
 pub mod app;
 pub mod bridge;
 pub mod connection;
 mod error;
+mod json;
 
 /// Install the addon's tokio runtime, the core's one builder (napi-rs runs `async` functions
 /// and spawned futures on it).

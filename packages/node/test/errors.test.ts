@@ -144,3 +144,38 @@ test("listen on the IPv6 loopback takes the host without brackets", async () => 
     await app.close();
   }
 });
+
+test("values nest at most 128 deep: deeper or cyclic ones are a TypeError from send, an internal error as a reply", async () => {
+  const nested = (depth: number): unknown => {
+    let value: unknown = [];
+    for (let i = 1; i < depth; i++) {
+      value = [value];
+    }
+    return value;
+  };
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const sent: unknown[] = [];
+  const logger = capture();
+  const app = new Spikard({ logger }).websocket("/n", (depth: unknown, ctx: WebSocketContext) => {
+    if (depth === "cycle") {
+      sent.push(thrown(() => ctx.send(cyclic)));
+      return cyclic;
+    }
+    return nested(Number(depth));
+  });
+  server = await TestServer.start(app);
+  const client = await server.connect("/n");
+  client.sendJson(128);
+  expect(JSON.stringify(await client.receiveJson())).toBe(JSON.stringify(nested(128)));
+  client.sendJson(129);
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "internal error" });
+  client.sendJson("cycle");
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "internal error" });
+  expect(sent[0]).toBeInstanceOf(TypeError);
+  expect(String(sent[0])).toContain("nested more than 128");
+  expect(logger.calls.map((call) => call[1])).toEqual([
+    "spikard: the reply of the handler of /n threw",
+    "spikard: the reply of the handler of /n threw",
+  ]);
+});
