@@ -13,7 +13,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeApp {
   /** An app with no routes. */
   constructor()
-  /** Register a route; returns its index, which events carry. Schemas compile now. */
+  /** Register a route; returns its index, which jobs carry. Schemas compile now. */
   route(path: string, options: RouteOptions): number
   /** Largest accepted message in bytes for routes without their own limit. */
   maxMessageSize(bytes: number): void
@@ -37,17 +37,18 @@ export declare class NativeApp {
   /** Serve the files of `dir` on every path that is not a WebSocket route. */
   staticDir(dir: string): void
   /**
-   * Bind `host:port` (port 0 picks a free port) and start serving; events go to
-   * `on_events`, called with an array of events per event-loop wake-up.
+   * Bind `host:port` (port 0 picks a free port; an IPv6 host needs no brackets) and start
+   * serving; jobs and the core's log records go to `on_batch`, called once per event-loop
+   * wake-up.
    */
-  listen(host: string, port: number, onEvents: (events: JsEvent[]) => void): Promise<BoundAddress>
+  listen(host: string, port: number, onBatch: (batch: JsBatch) => void): Promise<BoundAddress>
   /**
    * Publish a JSON value to every subscriber of `topic`, from anywhere (a timer, another
    * route's handler): validated against the topic's schema and serialised once in Rust, no
    * JavaScript call per recipient. Returns the number of connections it was queued for; 0
    * when nobody is subscribed, which is always the case before `listen` resolved and after
-   * `close` (then nothing is validated either). Throws `[publish_invalid] ...` (with `topic`
-   * and `errors`) when the schema refuses it.
+   * `close` (then nothing is validated either). Throws an error with code `publish_invalid`
+   * (and `topic`, `errors`) when the schema refuses it.
    */
   publish(topic: string, value: unknown): number
   /** How many connections are subscribed to `topic` now. */
@@ -55,13 +56,18 @@ export declare class NativeApp {
   /** Every topic with at least one subscriber, sorted. */
   topics(): Array<string>
   /**
+   * The server's counters by name (`connections_accepted`, `handler_errors`, ...), as the
+   * core names them; `undefined` when not listening.
+   */
+  metrics(): Record<string, number> | undefined
+  /**
    * Graceful shutdown: stop accepting, close every connection with 1001, wait for every
    * `onDisconnect`. Resolves once drained; a no-op when not listening.
    */
   close(): Promise<undefined>
 }
 
-/** One WebSocket connection, as handed to JavaScript on its first event. */
+/** One WebSocket connection, as handed to JavaScript with its first job. */
 export declare class NativeConnection {
   /** The connection's id, unique within the process. */
   get id(): number
@@ -100,24 +106,43 @@ export declare class NativeConnection {
    * Publish a JSON value to every subscriber of `topic` (this connection included when it is
    * subscribed): validated against the topic's schema and serialised once in Rust, no
    * JavaScript call per recipient. Returns the number of connections it was queued for;
-   * throws `[publish_invalid] ...` (with `topic` and `errors`) when the schema refuses it.
+   * throws an error with code `publish_invalid` (and `topic`, `errors`) when the schema refuses it.
    */
   publish(topic: string, value: unknown): number
   /** Like `publish`, but never to this connection. */
   publishOthers(topic: string, value: unknown): number
   /** How many connections are subscribed to `topic` now. */
   topicCount(topic: string): number
-  /** Close with `code` and `reason` after every message queued before. */
+  /**
+   * Close with `code` and `reason` after every message queued before; throws
+   * `invalid_close` for a code a server may not send or a reason over 123 bytes.
+   */
   close(code: number, reason: string): void
-  /** Complete the pending event with a JSON reply. */
+  /** Answer the waiting call with a JSON reply. */
   reply(value: unknown): void
-  /** Complete the pending event without a reply (also ends connect/disconnect events). */
-  done(): void
-  /** Complete the pending event with a binary reply. */
+  /** Answer the waiting call with a binary reply (to a text message too). */
   replyBinary(data: Buffer): void
-  /** Complete the pending event as failed: the client gets a `handler_error` envelope. */
+  /**
+   * Answer the waiting call with nothing to send (also accepts a connection, ends a
+   * disconnect).
+   */
+  done(): void
+  /**
+   * Answer with a `handler_error` envelope carrying `message` (an error thrown for the
+   * client: the package's `HandlerError`).
+   */
   fail(message: string): void
-  /** Refuse the pending connection with an HTTP status (403 when not a valid refusal status). */
+  /**
+   * Answer with a `handler_error` envelope saying `"internal error"` (anything else thrown,
+   * which the package logged with its stack); refuses a connection with 500.
+   */
+  failInternal(): void
+  /** Answer with a `validation_failed` envelope: the package's type check refused the message. */
+  invalid(errors: Array<JsFieldError>): void
+  /**
+   * Refuse the connecting client with an HTTP status (400-599; any other is the handler's
+   * mistake and answers 500) and a reason.
+   */
   reject(status: number, reason: string): void
 }
 
@@ -129,24 +154,58 @@ export interface BoundAddress {
   port: number
 }
 
-/** One event as JavaScript receives it. */
-export interface JsEvent {
-  /** 0 connect, 1 message, 2 binary, 3 disconnect. */
+/**
+ * The number of each kind of call, by name (`CONNECT`, `MESSAGE`, `BINARY`, `DISCONNECT`), as
+ * `JsJob.kind` carries it.
+ */
+export declare function callKinds(): { CONNECT: number; MESSAGE: number; BINARY: number; DISCONNECT: number }
+
+/** What JavaScript is handed per wake-up. */
+export interface JsBatch {
+  /** Calls, oldest first. */
+  jobs: Array<JsJob>
+  /** The core's log records, oldest first. */
+  logs: Array<JsLog>
+}
+
+/** One failing location of a message refused by the package's own type check. */
+export interface JsFieldError {
+  /** JSON pointer to the failing value. */
+  path: string
+  /** What is wrong there (never the input value). */
+  message: string
+  /** The keyword or check that failed. */
+  keyword: string
+}
+
+/** One call as JavaScript receives it. */
+export interface JsJob {
+  /** The kind of call, as numbered by `callKinds()`. */
   kind: number
   /** Index of the route, in registration order. */
   route: number
   /** The connection's id (unique in the process). */
   id: number
-  /** The connection, present on the first event of each connection. */
+  /** The connection, on the first job of each connection only. */
   connection?: NativeConnection
-  /** The JSON message (kind 1). */
+  /** The JSON message (`MESSAGE`). */
   data?: unknown
-  /** The binary message (kind 2). */
+  /** The binary message (`BINARY`). */
   binary?: Buffer
-  /** The close code (kind 3). */
+  /** The close code (`DISCONNECT`). */
   code?: number
-  /** The close reason (kind 3). */
+  /** The close reason (`DISCONNECT`). */
   reason?: string
+}
+
+/** One event of the core, for the package's logger. */
+export interface JsLog {
+  /** `"error"`, `"warn"`, `"info"`, `"debug"` or `"trace"`. */
+  level: string
+  /** The Rust module that logged it (`spikard::session`, ...). */
+  target: string
+  /** The event's message followed by its fields as `name=value`. */
+  message: string
 }
 
 /** Options of one route, as the `spikard` package passes them. */

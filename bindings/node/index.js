@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeApp = nativeBinding.NativeApp
 module.exports.NativeConnection = nativeBinding.NativeConnection
+module.exports.callKinds = nativeBinding.callKinds

@@ -8,13 +8,16 @@ use napi::{
 };
 use napi_derive::napi;
 use serde_json::Value;
-use spikard::{App, Route, ServerHandle};
+use spikard::{
+    App, Route, ServerHandle,
+    bridge::{BridgeRoute, Code, Failure, Hooks, protocol, runtime},
+};
 
 use crate::{
+    bridge::{Bridge, JsBatch},
     connection::count,
-    dispatch::{Dispatcher, JsEvent},
-    error::{coded, publish_error, to_napi},
-    handler::{Hooks, JsHandler},
+    error::raise,
+    json::from_js,
 };
 
 /// Options of one route, as the `spikard` package passes them.
@@ -60,7 +63,7 @@ enum Stage {
 #[napi]
 pub struct NativeApp {
     stage: Arc<Mutex<Stage>>,
-    dispatcher: Arc<Dispatcher>,
+    bridge: Arc<Bridge>,
     routes: u32,
 }
 
@@ -77,29 +80,35 @@ impl NativeApp {
     pub fn new() -> Self {
         Self {
             stage: Arc::new(Mutex::new(Stage::Building(Box::new(App::new())))),
-            dispatcher: Arc::new(Dispatcher::default()),
+            bridge: Bridge::new(),
             routes: 0,
         }
     }
 
-    fn building<T>(&self, f: impl FnOnce(&mut App) -> napi::Result<T>) -> napi::Result<T> {
+    /// Change the app before `listen`; a core error is thrown with its code.
+    fn building(&self, env: &Env, f: impl FnOnce(&mut App) -> Result<(), Failure>) -> napi::Result<()> {
         match &mut *self.stage.lock().unwrap_or_else(PoisonError::into_inner) {
-            Stage::Building(app) => f(app),
-            _ => Err(coded("invalid_state", "routes and settings cannot change after listen")),
+            Stage::Building(app) => f(app).map_err(|err| raise(env, err)),
+            _ => Err(raise(
+                env,
+                Failure::new(Code::InvalidState, "routes and settings cannot change after listen"),
+            )),
         }
     }
 
-    /// Register a route; returns its index, which events carry. Schemas compile now.
+    /// Register a route; returns its index, which jobs carry. Schemas compile now.
     #[napi]
-    pub fn route(&mut self, path: String, options: RouteOptions) -> napi::Result<u32> {
+    pub fn route(&mut self, env: &Env, path: String, options: RouteOptions) -> napi::Result<u32> {
         let index = self.routes;
+        // JavaScript keeps a context object per connection: it hears of every connection's end.
         let hooks = Hooks {
             connect: options.on_connect.unwrap_or(false),
             disconnect: options.on_disconnect.unwrap_or(false),
             binary: options.binary.unwrap_or(false),
+            release: true,
         };
-        let handler = JsHandler { route: index, hooks, dispatcher: Arc::clone(&self.dispatcher) };
-        let mut route = Route::shared(path, Arc::new(handler));
+        let handler = BridgeRoute::new(index as usize, hooks, Arc::clone(&self.bridge.queue));
+        let mut route = Route::new(path, handler);
         if let Some(schema) = options.message_schema {
             route = route.message_schema(schema);
         }
@@ -109,36 +118,36 @@ impl NativeApp {
         if let Some(size) = options.max_message_size {
             route = route.max_message_size(size as usize);
         }
-        self.building(|app| app.route(route).map(|_| ()).map_err(|e| to_napi(&e)))?;
+        self.building(env, |app| app.route(route).map(drop).map_err(Failure::from))?;
         self.routes += 1;
         Ok(index)
     }
 
     /// Largest accepted message in bytes for routes without their own limit.
     #[napi]
-    pub fn max_message_size(&self, bytes: u32) -> napi::Result<()> {
-        self.building(|app| app.max_message_size(bytes as usize).map(|_| ()).map_err(|e| to_napi(&e)))
+    pub fn max_message_size(&self, env: &Env, bytes: u32) -> napi::Result<()> {
+        self.building(env, |app| app.max_message_size(bytes as usize).map(drop).map_err(Failure::from))
     }
 
     /// Capacity of each connection's outgoing queue, in messages; a client that lets it fill
     /// up is closed with 1013.
     #[napi]
-    pub fn outgoing_queue(&self, messages: u32) -> napi::Result<()> {
-        self.building(|app| app.outgoing_queue(messages as usize).map(|_| ()).map_err(|e| to_napi(&e)))
+    pub fn outgoing_queue(&self, env: &Env, messages: u32) -> napi::Result<()> {
+        self.building(env, |app| app.outgoing_queue(messages as usize).map(drop).map_err(Failure::from))
     }
 
     /// The longest a subscriber's writer holds published messages while a connection is still
     /// handling messages that were already waiting, in milliseconds (0 holds nothing).
     #[napi]
-    pub fn fanout_flush_interval(&self, milliseconds: f64) -> napi::Result<()> {
-        if !(milliseconds.is_finite() && milliseconds >= 0.0) {
-            return Err(napi::Error::new(
-                napi::Status::InvalidArg,
-                "fanoutFlushMs must be a non-negative number of milliseconds",
-            ));
-        }
-        self.building(|app| {
-            app.fanout_flush_interval(std::time::Duration::from_secs_f64(milliseconds / 1000.0));
+    pub fn fanout_flush_interval(&self, env: &Env, milliseconds: f64) -> napi::Result<()> {
+        self.building(env, |app| {
+            let interval = std::time::Duration::try_from_secs_f64(milliseconds / 1000.0).map_err(|_| {
+                Failure::new(
+                    Code::InvalidConfig,
+                    "fanoutFlushMs must be a non-negative number of milliseconds",
+                )
+            })?;
+            app.fanout_flush_interval(interval);
             Ok(())
         })
     }
@@ -148,52 +157,57 @@ impl NativeApp {
     /// matching topic is validated once, before fan-out; an exact name beats a prefix, a longer
     /// prefix a shorter one.
     #[napi(ts_args_type = "pattern: string, schema: unknown")]
-    pub fn topic_schema(&self, pattern: String, schema: Value) -> napi::Result<()> {
-        self.building(|app| app.topic_schema(&pattern, schema).map(|_| ()).map_err(|e| to_napi(&e)))
+    pub fn topic_schema(&self, env: &Env, pattern: String, schema: Value) -> napi::Result<()> {
+        self.building(env, |app| app.topic_schema(&pattern, schema).map(drop).map_err(Failure::from))
     }
 
     /// Serve the files of `dir` on every path that is not a WebSocket route.
     #[napi]
-    pub fn static_dir(&self, dir: String) -> napi::Result<()> {
-        self.building(|app| {
+    pub fn static_dir(&self, env: &Env, dir: String) -> napi::Result<()> {
+        self.building(env, |app| {
             app.static_dir(dir);
             Ok(())
         })
     }
 
-    /// Bind `host:port` (port 0 picks a free port) and start serving; events go to
-    /// `on_events`, called with an array of events per event-loop wake-up.
-    #[napi(ts_args_type = "host: string, port: number, onEvents: (events: JsEvent[]) => void")]
+    /// Bind `host:port` (port 0 picks a free port; an IPv6 host needs no brackets) and start
+    /// serving; jobs and the core's log records go to `on_batch`, called once per event-loop
+    /// wake-up.
+    #[napi(ts_args_type = "host: string, port: number, onBatch: (batch: JsBatch) => void")]
     pub fn listen<'env>(
         &self,
         env: &'env Env,
         host: String,
         port: u32,
-        on_events: Function<'_, Vec<JsEvent>, Unknown<'static>>,
+        on_batch: Function<'_, JsBatch, Unknown<'static>>,
     ) -> napi::Result<PromiseRaw<'env, BoundAddress>> {
-        let port = u16::try_from(port).map_err(|_| coded("invalid_config", "port must be 0..=65535"))?;
+        let port = u16::try_from(port)
+            .map_err(|_| raise(env, Failure::new(Code::InvalidConfig, "port must be 0..=65535")))?;
         let app = {
             let mut stage = self.stage.lock().unwrap_or_else(PoisonError::into_inner);
             match std::mem::replace(&mut *stage, Stage::Closed) {
                 Stage::Building(app) => *app,
                 other => {
                     *stage = other;
-                    return Err(coded("invalid_state", "listen can only be called once"));
+                    return Err(raise(
+                        env,
+                        Failure::new(Code::InvalidState, "listen can only be called once"),
+                    ));
                 }
             }
         };
-        self.dispatcher.start(&on_events)?;
+        self.bridge.start(&on_batch)?;
         // This is the JavaScript thread: it hands work to the tokio workers and back.
-        crate::scheduling::batch_policy();
-        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        runtime::batch_policy();
+        let addr = protocol::listen_address(&host, port);
         let stage = Arc::clone(&self.stage);
-        let dispatcher = Arc::clone(&self.dispatcher);
-        env.spawn_future(async move {
+        let bridge = Arc::clone(&self.bridge);
+        let bound = async move {
             let server = match app.bind(addr.as_str()).await {
                 Ok(server) => server,
                 Err(err) => {
-                    dispatcher.stop();
-                    return Err(to_napi(&err));
+                    bridge.stop();
+                    return Ok(Err(Failure::from(err)));
                 }
             };
             let addr = server.local_addr();
@@ -201,8 +215,9 @@ impl NativeApp {
             let done = tokio::spawn(server.run());
             *stage.lock().unwrap_or_else(PoisonError::into_inner) =
                 Stage::Listening(Running { handle, done });
-            Ok(BoundAddress { host: addr.ip().to_string(), port: u32::from(addr.port()) })
-        })
+            Ok(Ok(BoundAddress { host: addr.ip().to_string(), port: u32::from(addr.port()) }))
+        };
+        env.spawn_future_with_callback(bound, |env, bound| bound.map_err(|err| raise(env, err)))
     }
 
     /// The running server's handle; `None` before `listen` resolved and after `close`.
@@ -217,12 +232,13 @@ impl NativeApp {
     /// route's handler): validated against the topic's schema and serialised once in Rust, no
     /// JavaScript call per recipient. Returns the number of connections it was queued for; 0
     /// when nobody is subscribed, which is always the case before `listen` resolved and after
-    /// `close` (then nothing is validated either). Throws `[publish_invalid] ...` (with `topic`
-    /// and `errors`) when the schema refuses it.
+    /// `close` (then nothing is validated either). Throws an error with code `publish_invalid`
+    /// (and `topic`, `errors`) when the schema refuses it.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
+    pub fn publish(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
+        let value = from_js(&value)?;
         let Some(handle) = self.handle() else { return Ok(0) };
-        handle.publish(&topic, &value).map(count).map_err(|err| publish_error(env, &err))
+        handle.publish(&topic, &value).map(count).map_err(|err| raise(env, err))
     }
 
     /// How many connections are subscribed to `topic` now.
@@ -239,6 +255,13 @@ impl NativeApp {
         topics
     }
 
+    /// The server's counters by name (`connections_accepted`, `handler_errors`, ...), as the
+    /// core names them; `undefined` when not listening.
+    #[napi(ts_return_type = "Record<string, number> | undefined")]
+    pub fn metrics(&self) -> Option<Value> {
+        self.handle().and_then(|handle| serde_json::to_value(handle.metrics()).ok())
+    }
+
     /// Graceful shutdown: stop accepting, close every connection with 1001, wait for every
     /// `onDisconnect`. Resolves once drained; a no-op when not listening.
     #[napi]
@@ -253,17 +276,17 @@ impl NativeApp {
                 }
             }
         };
-        let dispatcher = Arc::clone(&self.dispatcher);
-        env.spawn_future(async move {
-            let Some(running) = running else { return Ok(()) };
+        let bridge = Arc::clone(&self.bridge);
+        let closed = async move {
+            let Some(running) = running else { return Ok(Ok(())) };
             running.handle.shutdown();
             let result = running.done.await;
-            dispatcher.stop();
-            match result {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(err)) => Err(to_napi(&err)),
-                Err(err) => Err(coded("serve_failed", &err.to_string())),
-            }
-        })
+            bridge.stop();
+            Ok(match result {
+                Ok(served) => served.map_err(Failure::from),
+                Err(err) => Err(Failure::new(Code::ServeFailed, err.to_string())),
+            })
+        };
+        env.spawn_future_with_callback(closed, |env, closed| closed.map_err(|err| raise(env, err)))
     }
 }

@@ -1,97 +1,49 @@
-//! [`NativeConnection`]: one connection as JavaScript sees it (request data, `send`, `close`),
-//! and the methods JavaScript calls to complete the event it is handling.
+//! [`NativeConnection`]: one connection as JavaScript sees it (request data, `send`, `close`,
+//! rooms), and the answers to the call JavaScript was handed for it ([`answer_parked`]).
 
-use std::sync::{
-    Arc, Mutex, PoisonError,
-    atomic::{AtomicBool, Ordering},
+use napi::{
+    Env,
+    bindgen_prelude::{Buffer, Unknown},
 };
-
-use napi::{Env, bindgen_prelude::Buffer};
 use napi_derive::napi;
 use serde_json::{Map, Value};
-use spikard::{Connection, SendError, StatusCode};
-use tokio::sync::oneshot;
+use spikard::{
+    Connection, FieldError, HandlerError,
+    bridge::{Outcome, answer_parked, protocol},
+};
 
-use crate::error::{coded, publish_error};
+use crate::{error::raise, json::from_js};
 
-/// How JavaScript answered an event.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Send this JSON value (`None`: send nothing).
-    Reply(Option<Value>),
-    /// Send these bytes as a binary frame.
-    Binary(Vec<u8>),
-    /// The handler threw: send a `handler_error` envelope with this message.
-    Failed(String),
-    /// `onConnect` refused the connection.
-    Rejected(u16, String),
-}
-
-/// The binding's per-connection data, kept in the core connection's state (it holds no
-/// `Connection`, which would make a reference cycle).
-#[derive(Default)]
-pub(crate) struct Bridge {
-    pending: Mutex<Option<oneshot::Sender<Outcome>>>,
-    announced: AtomicBool,
-}
-
-impl Bridge {
-    /// The bridge of `conn`, created on first use.
-    pub(crate) fn of(conn: &Connection) -> Arc<Self> {
-        let mut state = conn.state();
-        if let Some(bridge) = state.get::<Arc<Self>>() {
-            return Arc::clone(bridge);
-        }
-        let bridge = Arc::new(Self::default());
-        state.insert(Arc::clone(&bridge));
-        bridge
-    }
-
-    /// Whether JavaScript has been handed this connection already.
-    pub(crate) fn announced(&self) -> bool {
-        self.announced.load(Ordering::Acquire)
-    }
-
-    /// Mark the connection as handed to JavaScript; `true` the first time.
-    pub(crate) fn announce(&self) -> bool {
-        !self.announced.swap(true, Ordering::AcqRel)
-    }
-
-    /// Wait for JavaScript's answer to the event about to be queued.
-    pub(crate) fn expect_outcome(&self) -> oneshot::Receiver<Outcome> {
-        let (tx, rx) = oneshot::channel();
-        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
-        rx
-    }
-
-    fn complete(&self, outcome: Outcome) -> napi::Result<()> {
-        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner).take();
-        match pending {
-            Some(tx) => {
-                // The core stopped waiting (connection gone): nothing left to do.
-                let _ = tx.send(outcome);
-                Ok(())
-            }
-            None => Err(coded("invalid_state", "no event of this connection is waiting for an answer")),
-        }
-    }
-}
-
-/// One WebSocket connection, as handed to JavaScript on its first event.
+/// One WebSocket connection, as handed to JavaScript with its first job.
 #[napi]
 pub struct NativeConnection {
     conn: Connection,
-    bridge: Arc<Bridge>,
 }
 
 impl NativeConnection {
-    pub(crate) fn new(conn: Connection, bridge: Arc<Bridge>) -> Self {
-        Self { conn, bridge }
+    pub(crate) fn new(conn: Connection) -> Self {
+        Self { conn }
     }
 
     fn conn(&self) -> &Connection {
         &self.conn
     }
+
+    /// Answer this connection's call that waits in JavaScript (`invalid_state` when none does).
+    fn answer(&self, env: &Env, outcome: Outcome) -> napi::Result<()> {
+        answer_parked(&self.conn, outcome).map_err(|err| raise(env, err))
+    }
+}
+
+/// One failing location of a message refused by the package's own type check.
+#[napi(object, object_to_js = false)]
+pub struct JsFieldError {
+    /// JSON pointer to the failing value.
+    pub path: String,
+    /// What is wrong there (never the input value).
+    pub message: String,
+    /// The keyword or check that failed.
+    pub keyword: String,
 }
 
 fn pairs_to_object(pairs: &[(String, String)]) -> Map<String, Value> {
@@ -105,13 +57,6 @@ fn pairs_to_object(pairs: &[(String, String)]) -> Map<String, Value> {
 /// A count as JavaScript receives it (saturating: no process holds 2^32 connections).
 pub(crate) fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn send_error(err: SendError) -> napi::Error {
-    match err {
-        SendError::QueueFull => coded("queue_full", &err.to_string()),
-        _ => coded("connection_closed", &err.to_string()),
-    }
 }
 
 #[napi]
@@ -185,20 +130,20 @@ impl NativeConnection {
 
     /// Queue a JSON value for the client (non-blocking).
     #[napi(ts_args_type = "value: unknown")]
-    pub fn send(&self, value: Value) -> napi::Result<()> {
-        self.conn().send_json(&value).map_err(send_error)
+    pub fn send(&self, env: &Env, value: Unknown<'_>) -> napi::Result<()> {
+        self.conn().send_json(&from_js(&value)?).map_err(|err| raise(env, err))
     }
 
     /// Queue a text frame, sent as is.
     #[napi]
-    pub fn send_text(&self, text: String) -> napi::Result<()> {
-        self.conn().send_text(text).map_err(send_error)
+    pub fn send_text(&self, env: &Env, text: String) -> napi::Result<()> {
+        self.conn().send_text(text).map_err(|err| raise(env, err))
     }
 
     /// Queue a binary frame.
     #[napi]
-    pub fn send_binary(&self, data: Buffer) -> napi::Result<()> {
-        self.conn().send_binary(data.to_vec()).map_err(send_error)
+    pub fn send_binary(&self, env: &Env, data: Buffer) -> napi::Result<()> {
+        self.conn().send_binary(data.to_vec()).map_err(|err| raise(env, err))
     }
 
     /// Join `topic`: messages published to it reach this connection until it unsubscribes or
@@ -223,16 +168,16 @@ impl NativeConnection {
     /// Publish a JSON value to every subscriber of `topic` (this connection included when it is
     /// subscribed): validated against the topic's schema and serialised once in Rust, no
     /// JavaScript call per recipient. Returns the number of connections it was queued for;
-    /// throws `[publish_invalid] ...` (with `topic` and `errors`) when the schema refuses it.
+    /// throws an error with code `publish_invalid` (and `topic`, `errors`) when the schema refuses it.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
-        self.conn().publish(&topic, &value).map(count).map_err(|err| publish_error(env, &err))
+    pub fn publish(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
+        self.conn().publish(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
     }
 
     /// Like `publish`, but never to this connection.
     #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish_others(&self, env: &Env, topic: String, value: Value) -> napi::Result<u32> {
-        self.conn().publish_others(&topic, &value).map(count).map_err(|err| publish_error(env, &err))
+    pub fn publish_others(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
+        self.conn().publish_others(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
     }
 
     /// How many connections are subscribed to `topic` now.
@@ -241,47 +186,59 @@ impl NativeConnection {
         count(self.conn().topic_count(&topic))
     }
 
-    /// Close with `code` and `reason` after every message queued before.
+    /// Close with `code` and `reason` after every message queued before; throws
+    /// `invalid_close` for a code a server may not send or a reason over 123 bytes.
     #[napi]
-    pub fn close(&self, code: u32, reason: String) -> napi::Result<()> {
-        let code =
-            u16::try_from(code).map_err(|_| coded("invalid_close_code", "close code must fit in 16 bits"))?;
-        self.conn().close(code, &reason);
-        Ok(())
+    pub fn close(&self, env: &Env, code: u32, reason: String) -> napi::Result<()> {
+        protocol::close(self.conn(), code, &reason).map_err(|err| raise(env, err))
     }
 
-    /// Complete the pending event with a JSON reply.
+    /// Answer the waiting call with a JSON reply.
     #[napi(ts_args_type = "value: unknown")]
-    pub fn reply(&self, value: Value) -> napi::Result<()> {
-        self.bridge.complete(Outcome::Reply(Some(value)))
+    pub fn reply(&self, env: &Env, value: Unknown<'_>) -> napi::Result<()> {
+        self.answer(env, Outcome::reply_json(Some(from_js(&value)?)))
     }
 
-    /// Complete the pending event without a reply (also ends connect/disconnect events).
+    /// Answer the waiting call with a binary reply (to a text message too).
     #[napi]
-    pub fn done(&self) -> napi::Result<()> {
-        self.bridge.complete(Outcome::Reply(None))
+    pub fn reply_binary(&self, env: &Env, data: Buffer) -> napi::Result<()> {
+        self.answer(env, Outcome::reply_binary(data.to_vec()))
     }
 
-    /// Complete the pending event with a binary reply.
+    /// Answer the waiting call with nothing to send (also accepts a connection, ends a
+    /// disconnect).
     #[napi]
-    pub fn reply_binary(&self, data: Buffer) -> napi::Result<()> {
-        self.bridge.complete(Outcome::Binary(data.to_vec()))
+    pub fn done(&self, env: &Env) -> napi::Result<()> {
+        self.answer(env, Outcome::Done)
     }
 
-    /// Complete the pending event as failed: the client gets a `handler_error` envelope.
+    /// Answer with a `handler_error` envelope carrying `message` (an error thrown for the
+    /// client: the package's `HandlerError`).
     #[napi]
-    pub fn fail(&self, message: String) -> napi::Result<()> {
-        self.bridge.complete(Outcome::Failed(message))
+    pub fn fail(&self, env: &Env, message: String) -> napi::Result<()> {
+        self.answer(env, Outcome::Failed(HandlerError::new(message)))
     }
 
-    /// Refuse the pending connection with an HTTP status (403 when not a valid refusal status).
+    /// Answer with a `handler_error` envelope saying `"internal error"` (anything else thrown,
+    /// which the package logged with its stack); refuses a connection with 500.
     #[napi]
-    pub fn reject(&self, status: u32, reason: String) -> napi::Result<()> {
-        let status = u16::try_from(status)
-            .ok()
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .filter(|s| s.is_client_error() || s.is_server_error())
-            .unwrap_or(StatusCode::FORBIDDEN);
-        self.bridge.complete(Outcome::Rejected(status.as_u16(), reason))
+    pub fn fail_internal(&self, env: &Env) -> napi::Result<()> {
+        self.answer(env, Outcome::Failed(HandlerError::internal("thrown in JavaScript")))
+    }
+
+    /// Answer with a `validation_failed` envelope: the package's type check refused the message.
+    #[napi]
+    pub fn invalid(&self, env: &Env, errors: Vec<JsFieldError>) -> napi::Result<()> {
+        let errors =
+            errors.into_iter().map(|e| FieldError { path: e.path, message: e.message, keyword: e.keyword });
+        self.answer(env, Outcome::Failed(HandlerError::invalid(errors.collect())))
+    }
+
+    /// Refuse the connecting client with an HTTP status (400-599; any other is the handler's
+    /// mistake and answers 500) and a reason.
+    #[napi]
+    pub fn reject(&self, env: &Env, status: u32, reason: String) -> napi::Result<()> {
+        let status = u16::try_from(status).unwrap_or(0);
+        self.answer(env, Outcome::Rejected { status, reason })
     }
 }

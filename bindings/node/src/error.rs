@@ -1,26 +1,25 @@
-//! Core errors as JavaScript errors: the message starts with `[<code>] `, which the `spikard`
-//! package turns into a `SpikardError` carrying that code. A refused publish also carries its
-//! `topic` and `errors` as properties, for the package's `PublishError`.
+//! Every core failure as a JavaScript `Error` whose `code` property is the core's stable code
+//! ([`spikard::bridge::Code`]), with `route`, `topic` and `errors` (`[{path, message,
+//! keyword}]`) when the failure carries them. The package maps each code to its error class,
+//! once (`packages/node/src/errors.ts`).
 
-use napi::{Env, JsValue, bindgen_prelude::JsObjectValue};
+use napi::{Env, JsValue, Status, bindgen_prelude::JsObjectValue};
+use spikard::bridge::Failure;
 
-/// A napi error for a core error, tagged with the core's stable code.
-pub(crate) fn to_napi(err: &spikard::Error) -> napi::Error {
-    coded(err.code(), &err.to_string())
-}
-
-/// A napi error tagged with `code`.
-pub(crate) fn coded(code: &str, message: &str) -> napi::Error {
-    napi::Error::from_reason(format!("[{code}] {message}"))
-}
-
-/// A JavaScript `Error` for a refused publish: message `[<code>] <the core's text>`, with the
-/// properties `topic` and `errors` (`[{path, message, keyword}]`).
-pub(crate) fn publish_error(env: &Env, err: &spikard::PublishError) -> napi::Error {
+/// A JavaScript error for anything that becomes a [`Failure`].
+pub(crate) fn raise(env: &Env, err: impl Into<Failure>) -> napi::Error {
+    let failure = err.into();
     let build = || -> napi::Result<napi::Error> {
-        let mut error = env.create_error(coded(err.code(), &err.to_string()))?;
-        error.set_named_property("topic", err.topic())?;
-        error.set_named_property("errors", env.to_js_value(&err.errors())?)?;
+        let mut error =
+            env.create_error(napi::Error::new(Status::GenericFailure, failure.message.clone()))?;
+        error.set_named_property("code", failure.code.as_str())?;
+        if let Some(route) = &failure.route {
+            error.set_named_property("route", route.as_str())?;
+        }
+        if let Some(topic) = &failure.topic {
+            error.set_named_property("topic", topic.as_str())?;
+            error.set_named_property("errors", env.to_js_value(&failure.errors)?)?;
+        }
         Ok(napi::Error::from(error.to_unknown()))
     };
     build().unwrap_or_else(|failed| failed)

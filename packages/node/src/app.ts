@@ -6,8 +6,9 @@
 
 import { type CloseInfo, WebSocketContext, toBuffer } from "./context.js";
 import { collectRoutes } from "./decorators.js";
-import { Rejection, fromNative, messageOf, native as call, nativeJson } from "./errors.js";
-import { type JsEvent, type NativeConnection, native } from "./native.js";
+import { HandlerError, Rejection, fromNative, native as call, nativeJson } from "./errors.js";
+import { type Logger, logRecord, stderrLogger } from "./logger.js";
+import { type JsBatch, type NativeConnection, native } from "./native.js";
 import { type Infer, type InferReply, type SchemaLike, toJsonSchema } from "./schema.js";
 
 /** What a handler may return: a reply (sent as JSON), or nothing to send no reply. */
@@ -19,7 +20,7 @@ export type MessageHandler<M = undefined, R = undefined, State extends object = 
   ctx: WebSocketContext<State>,
 ) => Reply<R> | Promise<Reply<R>>;
 
-/** Called before the upgrade completes; throw (e.g. a {@link Rejection}) to refuse. */
+/** Called before the upgrade completes; throw a {@link Rejection} to refuse. */
 export type ConnectHook<State extends object = Record<string, unknown>> = (
   ctx: WebSocketContext<State>,
 ) => void | Promise<void>;
@@ -43,7 +44,8 @@ export interface WebSocketOptions<M = undefined, R = undefined, State extends ob
   messageSchema?: M;
   /** Every reply must match it; a failing reply is dropped and logged, never sent. */
   responseSchema?: R;
-  /** Runs before the upgrade completes; throwing refuses the connection (HTTP 403). */
+  /** Runs before the upgrade completes; a {@link Rejection} thrown refuses the connection with
+   * its status (403 by default), anything else thrown refuses it with 500 and is logged. */
   onConnect?: ConnectHook<State>;
   /** Runs once per accepted connection, after it ended, with the close code. */
   onDisconnect?: DisconnectHook<State>;
@@ -67,6 +69,9 @@ export interface SpikardOptions {
    * nothing). What such a burst publishes then leaves in one socket write per subscriber.
    * Replies and direct sends are never held. */
   fanoutFlushMs?: number;
+  /** Where errors thrown by handlers and hooks (with their stack) and the core's log records
+   * go, at their level (default: standard error). */
+  logger?: Logger;
 }
 
 /** Where to listen. */
@@ -94,9 +99,8 @@ interface RouteEntry {
   readonly onBinary: ((data: Buffer, ctx: WebSocketContext<object>) => unknown) | undefined;
 }
 
-const EVENT_CONNECT = 0;
-const EVENT_MESSAGE = 1;
-const EVENT_BINARY = 2;
+/** The number of each kind of job, as the addon numbers them. */
+const KIND = native.callKinds();
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -106,23 +110,16 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
-/** Complete a message event with what the handler returned. */
-function reply(conn: NativeConnection, value: unknown, binary: boolean): void {
-  try {
-    if (value === undefined) {
-      conn.done();
-    } else if (binary && value instanceof Uint8Array) {
-      conn.replyBinary(toBuffer(value));
-    } else {
-      conn.reply(value);
-    }
-  } catch (err) {
-    conn.fail(`reply is not JSON: ${messageOf(err)}`);
+/** Answer a message with what its handler returned: bytes go out as a binary frame, anything
+ * else as JSON, `undefined` sends nothing. */
+function reply(conn: NativeConnection, value: unknown): void {
+  if (value === undefined) {
+    conn.done();
+  } else if (value instanceof Uint8Array) {
+    conn.replyBinary(toBuffer(value));
+  } else {
+    conn.reply(value);
   }
-}
-
-function fail(conn: NativeConnection, err: unknown): void {
-  conn.fail(messageOf(err));
 }
 
 /**
@@ -140,10 +137,12 @@ export class Spikard {
   readonly #app = new native.NativeApp();
   readonly #routes: RouteEntry[] = [];
   readonly #connections = new Map<number, WebSocketContext<object>>();
+  readonly #logger: Logger;
   #address: Address | undefined;
 
   /** An app with no routes. */
   constructor(options: SpikardOptions = {}) {
+    this.#logger = options.logger ?? stderrLogger;
     if (options.maxMessageSize !== undefined) {
       const size = options.maxMessageSize;
       call(() => this.#app.maxMessageSize(size));
@@ -181,8 +180,10 @@ export class Spikard {
 
   /**
    * Serve a WebSocket route. `handler` gets each message that passed `messageSchema`; what it
-   * returns (or resolves to) is sent back, `undefined` sends nothing, a throw sends a
-   * `handler_error` envelope with the error's message and keeps the connection open.
+   * returns (or resolves to) is sent back (bytes as a binary frame, anything else as JSON),
+   * `undefined` sends nothing. A {@link HandlerError} thrown sends a `handler_error` envelope with
+   * its message; anything else thrown is logged with its stack and the client gets
+   * `"internal error"`. The connection stays open either way.
    *
    * Throws a `SpikardError` (`schema_compile`, `invalid_path`, `duplicate_route`) naming the
    * route when it cannot be served.
@@ -243,12 +244,12 @@ export class Spikard {
     const host = options.host ?? "127.0.0.1";
     const port = options.port ?? 8000;
     try {
-      const bound = await this.#app.listen(host, port, (events) => {
+      const bound = await this.#app.listen(host, port, (batch) => {
         try {
-          this.#dispatch(events);
+          this.#dispatch(batch);
         } catch (err) {
-          // Only a bug of this package can land here: handlers' errors are caught per event.
-          console.error("spikard: event dispatch failed:", err);
+          // Only a bug of this package can land here: handlers' errors are caught per job.
+          this.#logger.error("spikard: dispatching a batch failed", err);
         }
       });
       const shown = bound.host.includes(":") ? `[${bound.host}]` : bound.host;
@@ -281,6 +282,12 @@ export class Spikard {
     return call(() => this.#app.topics());
   }
 
+  /** The server's counters by the core's names (the fields of its `MetricsSnapshot`:
+   * `connections_accepted`, `handler_errors`, ...); `undefined` when not listening. */
+  metrics(): Readonly<Record<string, number>> | undefined {
+    return this.#app.metrics() ?? undefined;
+  }
+
   /**
    * Graceful shutdown: stop accepting, close every connection with 1001 and wait until every
    * `onDisconnect` ran. Safe to call more than once.
@@ -307,55 +314,78 @@ export class Spikard {
     return address;
   }
 
-  /** Handle one batch of events from the core (one call per event-loop wake-up). */
-  #dispatch(events: JsEvent[]): void {
+  /** Handle one batch from the core (one call per event-loop wake-up): its log records, then
+   * its jobs. */
+  #dispatch(batch: JsBatch): void {
+    for (const record of batch.logs) {
+      logRecord(this.#logger, record);
+    }
     const connections = this.#connections;
-    for (const event of events) {
+    for (const job of batch.jobs) {
       let ctx: WebSocketContext<object> | undefined;
-      if (event.connection !== undefined && event.connection !== null) {
-        ctx = new WebSocketContext(event.connection);
-        connections.set(event.id, ctx);
+      if (job.connection !== undefined && job.connection !== null) {
+        ctx = new WebSocketContext(job.connection);
+        connections.set(job.id, ctx);
       } else {
-        ctx = connections.get(event.id);
+        ctx = connections.get(job.id);
       }
-      const route = this.#routes[event.route];
+      const route = this.#routes[job.route];
       if (ctx === undefined || route === undefined) {
         continue;
       }
-      switch (event.kind) {
-        case EVENT_MESSAGE:
-          this.#message(route.handler, event.data, ctx, false);
+      switch (job.kind) {
+        case KIND.MESSAGE:
+          this.#message(route.handler, job.data, ctx);
           break;
-        case EVENT_BINARY:
-          if (route.onBinary !== undefined && event.binary !== undefined) {
-            this.#message(route.onBinary as RouteEntry["handler"], event.binary, ctx, true);
+        case KIND.BINARY:
+          if (route.onBinary !== undefined && job.binary !== undefined) {
+            this.#message(route.onBinary as RouteEntry["handler"], job.binary, ctx);
           }
           break;
-        case EVENT_CONNECT:
-          this.#connect(route, ctx, event.id);
+        case KIND.CONNECT:
+          this.#connect(route, ctx, job.id);
           break;
         default:
-          this.#disconnect(route, ctx, event.id, { code: event.code ?? 1006, reason: event.reason ?? "" });
+          this.#disconnect(route, ctx, job.id, { code: job.code ?? 1006, reason: job.reason ?? "" });
       }
     }
   }
 
-  #message(handler: RouteEntry["handler"], data: unknown, ctx: WebSocketContext<object>, binary: boolean): void {
+  /**
+   * Answer a call whose handler threw `err`: a {@link HandlerError}'s message goes to the
+   * client; anything else is logged with its stack and the client gets `"internal error"` (a
+   * connection being opened is refused with 500).
+   */
+  #fail(conn: NativeConnection, what: string, err: unknown): void {
+    if (err instanceof HandlerError) {
+      conn.fail(err.message);
+    } else {
+      this.#logger.error(`spikard: ${what} of ${conn.route} threw`, err);
+      conn.failInternal();
+    }
+  }
+
+  #message(handler: RouteEntry["handler"], data: unknown, ctx: WebSocketContext<object>): void {
     const conn = ctx.native;
+    const answer = (value: unknown): void => {
+      try {
+        reply(conn, value);
+      } catch (err) {
+        // A reply with no JSON form (a BigInt, a cycle): the handler's mistake.
+        this.#fail(conn, "the reply of the handler", err);
+      }
+    };
     let result: unknown;
     try {
       result = handler(data, ctx);
     } catch (err) {
-      fail(conn, err);
+      this.#fail(conn, "the handler", err);
       return;
     }
     if (isThenable(result)) {
-      result.then(
-        (value) => reply(conn, value, binary),
-        (err: unknown) => fail(conn, err),
-      );
+      result.then(answer, (err: unknown) => this.#fail(conn, "the handler", err));
     } else {
-      reply(conn, result, binary);
+      answer(result);
     }
   }
 
@@ -363,7 +393,12 @@ export class Spikard {
     const conn = ctx.native;
     const refuse = (err: unknown): void => {
       this.#connections.delete(id);
-      conn.reject(err instanceof Rejection ? err.status : 403, messageOf(err));
+      if (err instanceof Rejection) {
+        conn.reject(err.status, err.message);
+      } else {
+        this.#logger.error(`spikard: onConnect of ${conn.route} threw`, err);
+        conn.failInternal();
+      }
     };
     let result: unknown;
     try {
@@ -381,6 +416,9 @@ export class Spikard {
 
   #disconnect(route: RouteEntry, ctx: WebSocketContext<object>, id: number, close: CloseInfo): void {
     const conn = ctx.native;
+    const failed = (err: unknown): void => {
+      this.#logger.error(`spikard: onDisconnect of ${ctx.route} threw`, err);
+    };
     const finish = (): void => {
       this.#connections.delete(id);
       conn.done();
@@ -389,11 +427,11 @@ export class Spikard {
     try {
       result = route.onDisconnect?.(ctx, close);
     } catch (err) {
-      console.error(`spikard: onDisconnect of ${ctx.route} threw:`, err);
+      failed(err);
     }
     if (isThenable(result)) {
       result.then(finish, (err: unknown) => {
-        console.error(`spikard: onDisconnect of ${ctx.route} threw:`, err);
+        failed(err);
         finish();
       });
     } else {

@@ -90,10 +90,10 @@ export class WebSocketContext<State extends object = Record<string, unknown>> {
   }
 
   /**
-   * Queue a JSON value for the client. Never blocks; throws a `SpikardError` with code
-   * `connection_closed` once the connection is closing, or `queue_full` when the client stopped
-   * reading (the connection is then closed with 1013); a `TypeError` when `value` has no JSON
-   * form.
+   * Queue a JSON value for the client. Never blocks; throws a `ConnectionClosedError` (code
+   * `connection_closed`) once the connection is closing, or its subclass `QueueFullError` (code
+   * `queue_full`) when the client stopped reading (the connection is then closed with 1013); a
+   * `TypeError` when `value` has no JSON form.
    */
   send(value: unknown): void {
     nativeJson(() => this.#native.send(value));
@@ -150,7 +150,8 @@ export class WebSocketContext<State extends object = Record<string, unknown>> {
   }
 
   /** Close the connection with `code` (default 1000) and `reason`, after the messages queued
-   * before. Closing twice keeps the first code. */
+   * before. Closing twice keeps the first code. Throws an `InvalidCloseError` for a code a server
+   * may not send (use 1000-1003, 1007-1014 or 3000-4999) or a reason over 123 bytes. */
   close(code = 1000, reason = ""): void {
     call(() => this.#native.close(code, reason));
   }

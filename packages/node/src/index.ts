@@ -26,7 +26,18 @@ export {
 } from "./app.js";
 export { type CloseInfo, WebSocketContext } from "./context.js";
 export { type CollectedRoute, type RouteDecoratorOptions, onConnect, onDisconnect, websocket } from "./decorators.js";
-export { type FieldError, PublishError, Rejection, SpikardError } from "./errors.js";
+export {
+  ConnectionClosedError,
+  type FieldError,
+  HandlerError,
+  InvalidCloseError,
+  InvalidStateError,
+  PublishError,
+  QueueFullError,
+  Rejection,
+  SpikardError,
+} from "./errors.js";
+export { type Logger, stderrLogger } from "./logger.js";
 export {
   type ConvertibleSchema,
   type FromJsonSchema,

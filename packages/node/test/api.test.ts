@@ -5,12 +5,32 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { Type } from "@sinclair/typebox";
-import { type Infer, Rejection, Spikard, SpikardError, toJsonSchema } from "spikard";
+import {
+  ConnectionClosedError,
+  HandlerError,
+  type Infer,
+  type Logger,
+  Rejection,
+  Spikard,
+  SpikardError,
+  toJsonSchema,
+} from "spikard";
 import { TestClient, TestServer, UpgradeRejected } from "spikard/testing";
 import { afterEach, expect, expectTypeOf, test } from "vitest";
 import { z } from "zod";
 
 let server: TestServer | undefined;
+
+/** A logger that keeps every call, by level. */
+function capture(): Logger & { calls: { level: string; args: unknown[] }[] } {
+  const calls: { level: string; args: unknown[] }[] = [];
+  const at =
+    (level: string) =>
+    (...args: unknown[]): void => {
+      calls.push({ level, args });
+    };
+  return { calls, error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
+}
 
 afterEach(async () => {
   await server?.close();
@@ -53,37 +73,77 @@ test("close is graceful: clients get 1001 and onDisconnect ran before it resolve
   await app.close();
 });
 
-test("a thrown or rejected error becomes handler_error with its message; the connection stays", async () => {
+test("a HandlerError sends its message; the connection stays", async () => {
   const app = new Spikard()
     .websocket("/sync", () => {
-      throw new TypeError("sync boom");
+      throw new HandlerError("sync refusal");
     })
     .websocket("/async", async (message) => {
       if (message === "fail") {
-        throw new Error("async boom");
+        throw new HandlerError("async refusal");
       }
       return message;
     });
   server = await TestServer.start(app);
   const sync = await server.connect("/sync");
   sync.sendJson({});
-  expect(await sync.receiveJson()).toEqual({ type: "error", code: "handler_error", message: "sync boom", errors: [] });
+  expect(await sync.receiveJson()).toEqual({ type: "error", code: "handler_error", message: "sync refusal", errors: [] });
   const client = await server.connect("/async");
   client.sendJson("fail");
-  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "async boom" });
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "async refusal" });
   client.sendJson("ok");
   expect(await client.receiveJson()).toBe("ok");
 });
 
-test("a reply that is not JSON becomes handler_error", async () => {
-  server = await TestServer.start(new Spikard().websocket("/big", () => ({ n: 10n })));
-  const client = await server.connect("/big");
-  client.sendJson({});
-  expect(await client.receiveJson()).toMatchObject({ code: "handler_error" });
+test("any other error never reaches the client: 'internal error', and the logger gets it with its stack", async () => {
+  const logger = capture();
+  const app = new Spikard({ logger })
+    .websocket("/sync", function secretSyncHandler() {
+      throw new TypeError("secret sync detail");
+    })
+    .websocket("/async", async function secretAsyncHandler(message) {
+      await Promise.resolve();
+      if (message === "fail") {
+        throw new Error("secret async detail");
+      }
+      return message;
+    });
+  server = await TestServer.start(app);
+  const sync = await server.connect("/sync");
+  sync.sendJson({});
+  const got = await sync.receiveJson();
+  expect(got).toEqual({ type: "error", code: "handler_error", message: "internal error", errors: [] });
+  const client = await server.connect("/async");
+  client.sendJson("fail");
+  const gotAsync = await client.receiveJson();
+  expect(JSON.stringify([got, gotAsync])).not.toContain("secret");
+  client.sendJson("ok");
+  expect(await client.receiveJson()).toBe("ok");
+  const errors = logger.calls.filter((call) => call.level === "error");
+  expect(errors.map((call) => call.args[0])).toEqual([
+    "spikard: the handler of /sync threw",
+    "spikard: the handler of /async threw",
+  ]);
+  const [syncErr, asyncErr] = errors.map((call) => call.args[1] as Error);
+  expect(syncErr?.message).toBe("secret sync detail");
+  expect(syncErr?.stack).toContain("secretSyncHandler");
+  expect(asyncErr?.stack).toContain("secretAsyncHandler");
 });
 
-test("onConnect refuses with a Rejection's status, or 403 for any other error", async () => {
-  const app = new Spikard()
+test("a reply that is not JSON is an internal error, logged", async () => {
+  const logger = capture();
+  server = await TestServer.start(new Spikard({ logger }).websocket("/big", () => ({ n: 10n })));
+  const client = await server.connect("/big");
+  client.sendJson({});
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "internal error" });
+  expect(logger.calls.map((call) => [call.level, call.args[0]])).toEqual([
+    ["error", "spikard: the reply of the handler of /big threw"],
+  ]);
+});
+
+test("onConnect refuses with a Rejection's status; anything else thrown is a logged 500", async () => {
+  const logger = capture();
+  const app = new Spikard({ logger })
     .websocket("/auth", (m) => m, {
       onConnect: (ctx) => {
         if (ctx.query.token !== "secret") {
@@ -93,7 +153,7 @@ test("onConnect refuses with a Rejection's status, or 403 for any other error", 
     })
     .websocket("/plain", (m) => m, {
       onConnect: async () => {
-        throw new Error("nope");
+        throw new Error("secret connect detail");
       },
     });
   server = await TestServer.start(app);
@@ -102,7 +162,9 @@ test("onConnect refuses with a Rejection's status, or 403 for any other error", 
   expect((refused as UpgradeRejected).status).toBe(401);
   expect(JSON.parse((refused as UpgradeRejected).body)).toMatchObject({ code: "connection_rejected", message: "bad token" });
   const plain = await server.connect("/plain").catch((err: unknown) => err);
-  expect((plain as UpgradeRejected).status).toBe(403);
+  expect((plain as UpgradeRejected).status).toBe(500);
+  expect((plain as UpgradeRejected).body).not.toContain("secret");
+  expect(logger.calls).toMatchObject([{ level: "error", args: ["spikard: onConnect of /plain threw", { message: "secret connect detail" }] }]);
   const ok = await server.connect("/auth?token=secret");
   ok.sendJson("in");
   expect(await ok.receiveJson()).toBe("in");
@@ -224,7 +286,8 @@ test("ctx.send pushes from outside a handler; ctx.close ends the connection", as
   expect(await client.receiveJson()).toEqual({ pushed: true });
   saved?.close(4001, "done");
   expect(await client.receiveData()).toEqual({ type: "close", code: 4001, reason: "done" });
-  expect(() => saved?.send(1)).toThrow(SpikardError);
+  expect(() => saved?.send(1)).toThrow(ConnectionClosedError);
+  expect(() => saved?.send(1)).toThrow(expect.objectContaining({ code: "connection_closed" }));
 });
 
 test("staticDir serves files over HTTP on paths that are not WebSocket routes", async () => {

@@ -112,6 +112,19 @@ const SCENARIOS: Record<string, (mod: Served, log: unknown[][]) => Promise<void>
     await writer.close();
   },
 
+  async errors(mod) {
+    const client = await TestClient.connect(`${urlOf(mod)}/orders`);
+    const failed = (message: string): unknown => ({ type: "error", code: "handler_error", message, errors: [] });
+    expect(await exchange(client, {})).toEqual(failed("an order needs an id"));
+    expect(await exchange(client, { id: 0 })).toEqual(failed("internal error"));
+    expect(await exchange(client, { id: 7 })).toEqual({ accepted: 7 });
+    const { logged } = mod as Served & { logged: unknown[][] };
+    expect(logged).toEqual([
+      ["spikard: the handler of /orders threw", expect.objectContaining({ message: "stock database unreachable" })],
+    ]);
+    await client.close();
+  },
+
   async decorators(mod, log) {
     const client = await TestClient.connect(`${urlOf(mod)}/chat`);
     expect(await exchange(client, { text: "Hello", user: "Alice" })).toEqual({ echo: "Hello", from: "Alice" });

@@ -10,7 +10,16 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { type JsonSchema, Rejection, Spikard, type WebSocketContext, type WebSocketOptions } from "spikard";
+import {
+  HandlerError,
+  type JsonSchema,
+  type Logger,
+  Rejection,
+  Spikard,
+  SpikardError,
+  type WebSocketContext,
+  type WebSocketOptions,
+} from "spikard";
 import { type Received, type TestClient, TestServer, UpgradeRejected, describe as show } from "spikard/testing";
 import { describe, expect, test } from "vitest";
 
@@ -85,7 +94,38 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
       return add(async (message) => ({ echo: message.text, from: message.user }));
     case "raise":
       return add(() => {
-        throw new Error("boom");
+        throw new HandlerError("boom");
+      });
+    case "crash":
+      return add(() => {
+        throw new Error("secret internal detail");
+      });
+    case "connect_crash":
+      return add((message) => message, {
+        onConnect: () => {
+          throw new Error("secret internal detail");
+        },
+      });
+    case "reject_status":
+      return add((message) => message, {
+        onConnect: (ctx) => {
+          throw new Rejection("not allowed", Number(ctx.query.status));
+        },
+      });
+    case "bytes_reply":
+      return add((message) => Buffer.from(String(message.text), "utf8"));
+    case "send_until_full":
+      return add((message, ctx) => {
+        const fill = Buffer.alloc(Number(message.bytes ?? 0), "x").toString("latin1");
+        for (let seq = 0; seq < Number(message.count ?? 0); seq++) {
+          try {
+            ctx.send({ seq, fill });
+          } catch (err) {
+            log.push(`send_failed:${err instanceof SpikardError ? err.code : String(err)}`);
+            break;
+          }
+        }
+        return undefined;
       });
     case "reply_when_asked":
       return add((message) => (message.reply === true ? message : undefined));
@@ -303,9 +343,19 @@ async function runStep(
   }
 }
 
+/** A logger that keeps what it is given (fixtures fail handlers on purpose: nothing is printed). */
+function quietLogger(): Logger & { lines: unknown[][] } {
+  const lines: unknown[][] = [];
+  const keep = (...args: unknown[]): void => {
+    lines.push(args);
+  };
+  return { lines, error: keep, warn: keep, info: keep, debug: keep };
+}
+
 async function runFixture(fixture: Fixture): Promise<void> {
   const log = new Log();
   const app = new Spikard({
+    logger: quietLogger(),
     ...(fixture.app?.max_message_size === undefined ? {} : { maxMessageSize: fixture.app.max_message_size }),
     ...(fixture.app?.outgoing_queue === undefined ? {} : { outgoingQueue: fixture.app.outgoing_queue }),
     ...(fixture.app?.fanout_flush_ms === undefined ? {} : { fanoutFlushMs: fixture.app.fanout_flush_ms }),

@@ -17,10 +17,14 @@ afterEach(async () => {
 
 const TOO_LONG = `message published to "news" does not match the topic's schema: /text: value is longer than 10 characters`;
 
+/** The errors the apps of these tests logged (their handlers let PublishErrors through). */
+const logged: unknown[] = [];
+
 /** `/rooms/{room}` joins its room; a message `{topic, value, catch?}` publishes `value` to
  * `topic` and replies with the count, or with the caught `PublishError`'s fields. */
 function app(): Spikard {
-  return new Spikard().websocket(
+  const logger = { error: (_message: string, err?: unknown) => void logged.push(err), warn() {}, info() {}, debug() {} };
+  return new Spikard({ logger }).websocket(
     "/rooms/{room}",
     (message, ctx: WebSocketContext) => {
       const publish = (): number =>
@@ -70,9 +74,10 @@ test("a zod topic schema: valid messages fan out, invalid ones reach nobody and 
     message: TOO_LONG,
   });
 
-  // Uncaught in the handler: handler_error with exactly the core's text; the connection stays.
+  // Uncaught in the handler: an internal error, the core's text logged; the connection stays.
   writer.sendJson({ topic: "news", value: { text: "far too long for news" } });
-  expect(await writer.receiveJson()).toEqual({ type: "error", code: "handler_error", message: TOO_LONG, errors: [] });
+  expect(await writer.receiveJson()).toEqual({ type: "error", code: "handler_error", message: "internal error", errors: [] });
+  expect(logged.at(-1)).toMatchObject({ message: TOO_LONG, topic: "news" });
   writer.sendJson({ topic: "news", value: { text: "also much too long" }, others: true });
   expect(await writer.receiveJson()).toMatchObject({ code: "handler_error" });
 
