@@ -11,13 +11,20 @@ Gem::Specification.new do |spec|
     JSON Schema in Rust. This gem drives it with blocks and handler classes; the core runs with the
     GVL released and calls Ruby on dispatcher threads, in batches.
   TEXT
-  spec.authors = ["Spikard contributors"]
+  spec.authors = ["The Spikard authors"]
   spec.license = "MIT"
   spec.homepage = "https://github.com/spikard/spikard"
   spec.required_ruby_version = ">= 3.1"
-  spec.metadata["rubygems_mfa_required"] = "true"
+  spec.metadata = {
+    "homepage_uri" => spec.homepage,
+    "source_code_uri" => "https://github.com/spikard/spikard/tree/main/packages/ruby",
+    "documentation_uri" => "https://github.com/spikard/spikard/blob/main/docs/ruby.md",
+    "bug_tracker_uri" => "https://github.com/spikard/spikard/issues",
+    "changelog_uri" => "https://github.com/spikard/spikard/commits/main",
+    "rubygems_mfa_required" => "true"
+  }
 
-  spec.files = Dir["lib/**/*.rb", "sig/**/*.rbs", "ext/spikard/extconf.rb", "ext/spikard/vendor/**/*"]
+  spec.files = Dir["LICENSE.txt", "README.md", "lib/**/*.rb", "sig/**/*.rbs", "ext/spikard/extconf.rb", "ext/spikard/vendor/**/*"]
                  .reject { |f| f.include?("/vendor/target/") }
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/spikard/extconf.rb"]

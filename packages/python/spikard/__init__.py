@@ -37,7 +37,7 @@ from spikard.errors import (
 )
 from spikard.routing import WebSocketRoute, websocket
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the distribution's version (pyproject.toml); test_cli.py checks they agree
 
 __all__ = [
     "BindError",

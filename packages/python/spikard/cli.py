@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from spikard import __version__
 from spikard.app import Spikard
 from spikard.routing import WebSocketRoute
 
@@ -63,6 +64,7 @@ def load_app(target: str) -> Spikard:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="spikard", description="Serve a Spikard app.")
+    parser.add_argument("--version", action="version", version=f"spikard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="serve an app until Ctrl-C or SIGTERM")
     run.add_argument("target", help="FILE.py[:NAME] or module[:NAME] (NAME defaults to app)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import signal
 import subprocess
@@ -12,6 +13,8 @@ import pytest
 from serve import spikard_run
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+
+import spikard
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "python"
 
@@ -37,6 +40,15 @@ def test_run_echo_example(module: bool) -> None:
             ws.send(json.dumps({"hello": "world"}))
             assert json.loads(ws.recv(5)) == {"hello": "world"}
         assert served.stop() == 0
+
+
+@pytest.mark.parametrize("module", [False, True], ids=["spikard", "python-m-spikard"])
+def test_version(module: bool) -> None:
+    command = [sys.executable, "-m", "spikard"] if module else [str(Path(sys.executable).parent / "spikard")]
+    done = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"spikard {spikard.__version__}\n"
+    assert spikard.__version__ == importlib.metadata.version("spikard")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
