@@ -67,9 +67,10 @@ fn route(ruby: &Ruby, index: usize, hash: RHash, queue: &Arc<JobQueue>) -> Resul
 type SetSize = fn(&mut App, usize) -> Result<&mut App, spikard::Error>;
 
 /// The options that are a size or a count, each with the core's setter (which checks it).
-const SIZES: [(&str, SetSize); 6] = [
+const SIZES: [(&str, SetSize); 7] = [
     ("max_message_size", App::max_message_size),
     ("outgoing_queue", App::outgoing_queue),
+    ("outgoing_queue_bytes", App::outgoing_queue_bytes),
     ("read_buffer_size", App::read_buffer_size),
     ("max_request_head", App::max_request_head),
     ("max_header_size", App::max_header_size),
@@ -80,9 +81,9 @@ impl NativeServer {
     /// `Server.start(routes, options)`: compile the routes, bind, and serve on a background
     /// thread. `routes` is an Array of Hashes (`path`, schemas, `max_message_size`, and whether
     /// `on_connect`, `on_disconnect` and `binary` are set); `options` a Hash of `host`, `port`,
-    /// the sizes and counts of [`SIZES`], `handshake_timeout`, `drain_timeout` and
-    /// `fanout_flush_interval` (seconds), `allowed_origins`, `static_dir`, `workers` and `topics`
-    /// (`[pattern, schema]` pairs).
+    /// the sizes and counts of [`SIZES`], `handshake_timeout`, `drain_timeout`,
+    /// `fanout_flush_interval`, `ping_interval`, `ping_timeout` and `idle_timeout` (seconds),
+    /// `allowed_origins`, `static_dir`, `workers` and `topics` (`[pattern, schema]` pairs).
     fn start(ruby: &Ruby, routes: RArray, options: RHash) -> Result<Self, Error> {
         let queue = JobQueue::new(WakePolicy::Blocking);
         spikard::bridge::log::attach(&queue);
@@ -104,6 +105,15 @@ impl NativeServer {
         }
         if let Some(interval) = seconds(ruby, options, "fanout_flush_interval")? {
             app.fanout_flush_interval(interval);
+        }
+        if let Some(interval) = seconds(ruby, options, "ping_interval")? {
+            app.ping_interval(interval);
+        }
+        if let Some(timeout) = seconds(ruby, options, "ping_timeout")? {
+            app.ping_timeout(timeout).map_err(core)?;
+        }
+        if let Some(timeout) = seconds(ruby, options, "idle_timeout")? {
+            app.idle_timeout(timeout);
         }
         if let Some(dir) = option::<String>(ruby, options, "static_dir")? {
             app.static_dir(dir);

@@ -21,6 +21,14 @@ module Spikard
     #   larger messages close the connection with 1009
     # @param outgoing_queue [Integer, nil] messages queued per connection before a client that
     #   does not read is closed with 1013 (default 1024)
+    # @param outgoing_queue_bytes [Integer, nil] payload bytes queued per connection before a
+    #   reply or push closes a client that does not read with 1013 (default 4 MiB)
+    # @param ping_interval [Numeric, nil] seconds between the server's pings (default 25; 0 sends
+    #   none)
+    # @param ping_timeout [Numeric, nil] seconds a ping waits for its pong before the connection
+    #   is closed with 1011 (default 20)
+    # @param idle_timeout [Numeric, nil] seconds without a message from the client before it is
+    #   closed with 1001 (default nil: never); pongs do not count
     # @param read_buffer_size [Integer, nil] bytes of each connection's read buffer (default 2 KiB)
     # @param handshake_timeout [Numeric, nil] seconds a client has to send its request head and
     #   `on_connect` has to finish (default 10; the socket is closed, or HTTP 503 for `on_connect`)
@@ -45,12 +53,15 @@ module Spikard
     def initialize(max_message_size: nil, outgoing_queue: nil, read_buffer_size: nil, handshake_timeout: nil,
                    max_request_head: nil, max_header_size: nil, max_connections: nil, allowed_origins: nil,
                    drain_timeout: nil, static_dir: nil, threads: 1, workers: 1, fanout_flush_interval: nil,
+                   outgoing_queue_bytes: nil, ping_interval: nil, ping_timeout: nil, idle_timeout: nil,
                    logger: Logger.new($stderr, level: Logger::WARN))
       @options = {
         max_message_size: max_message_size, outgoing_queue: outgoing_queue, read_buffer_size: read_buffer_size,
         max_request_head: max_request_head, max_header_size: max_header_size, max_connections: max_connections,
         allowed_origins: allowed_origins&.map(&:to_s), handshake_timeout: handshake_timeout&.to_f,
         drain_timeout: drain_timeout&.to_f, fanout_flush_interval: fanout_flush_interval&.to_f,
+        outgoing_queue_bytes: outgoing_queue_bytes, ping_interval: ping_interval&.to_f,
+        ping_timeout: ping_timeout&.to_f, idle_timeout: idle_timeout&.to_f,
         static_dir: static_dir&.to_s, workers: Integer(workers)
       }.compact
       @threads = Integer(threads)

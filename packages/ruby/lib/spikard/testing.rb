@@ -72,17 +72,20 @@ module Spikard
       # @param timeout [Numeric] seconds each wait may take
       # @return [Client]
       # @raise [Rejected] when the server answers with another status than 101
-      def self.connect(url, headers: {}, timeout: 5)
-        new(url, headers: headers, timeout: timeout)
+      # @param answer_pings [Boolean] answer the server's pings while receiving, as browsers do
+      #   (`false` acts as a peer that vanished)
+      def self.connect(url, headers: {}, timeout: 5, answer_pings: true)
+        new(url, headers: headers, timeout: timeout, answer_pings: answer_pings)
       end
 
       # @return [Numeric] seconds each wait may take
       attr_accessor :timeout
 
       # @see .connect
-      def initialize(url, headers: {}, timeout: 5)
+      def initialize(url, headers: {}, timeout: 5, answer_pings: true)
         uri = URI.parse(url)
         @timeout = timeout
+        @answer_pings = answer_pings
         @buffer = String.new(encoding: Encoding::BINARY)
         @socket = Socket.tcp(uri.hostname, uri.port, connect_timeout: timeout)
         @socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
@@ -147,12 +150,12 @@ module Spikard
         end
       end
 
-      # The next frame that is not a pong.
+      # The next frame that is not a ping or a pong.
       # @return [Frame]
       def receive_data
         loop do
           frame = receive
-          return frame unless frame.type == :pong
+          return frame unless %i[ping pong].include?(frame.type)
         end
       end
 
@@ -235,6 +238,7 @@ module Spikard
       end
 
       def control_frame(type, payload)
+        send_frame(0xA, payload) if type == :ping && @answer_pings && !@close_sent
         return Frame.new(type, payload) unless type == :close
 
         code = payload.bytesize >= 2 ? payload.unpack1("n") : nil
@@ -291,8 +295,8 @@ module Spikard
     # @param path [String]
     # @param headers [Hash]
     # @return [Testing::Client]
-    def connect(path, headers: {}, timeout: 5)
-      client = Testing::Client.connect(url(path), headers: headers, timeout: timeout)
+    def connect(path, headers: {}, timeout: 5, answer_pings: true)
+      client = Testing::Client.connect(url(path), headers: headers, timeout: timeout, answer_pings: answer_pings)
       test_clients << client
       client
     end

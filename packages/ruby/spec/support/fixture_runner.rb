@@ -20,9 +20,12 @@ class FixtureRunner
 
   def run
     settings = @fixture.fetch("app", {})
-    options = settings.slice("max_message_size", "outgoing_queue", "max_connections", "allowed_origins")
-                      .transform_keys(&:to_sym)
-    options[:fanout_flush_interval] = settings["fanout_flush_ms"] / 1000.0 if settings.key?("fanout_flush_ms")
+    options = settings.slice("max_message_size", "outgoing_queue", "outgoing_queue_bytes", "max_connections",
+                             "allowed_origins").transform_keys(&:to_sym)
+    { "fanout_flush_ms" => :fanout_flush_interval, "ping_interval_ms" => :ping_interval,
+      "ping_timeout_ms" => :ping_timeout, "idle_timeout_ms" => :idle_timeout }.each do |ms, option|
+      options[option] = settings[ms] / 1000.0 if settings.key?(ms)
+    end
     # Handlers that crash on purpose log there, not on the test run's stderr; shown on a mismatch.
     @logged = StringIO.new
     app = Spikard::App.new(**options, logger: Logger.new(@logged))
@@ -46,7 +49,9 @@ class FixtureRunner
     name = step.fetch("client", "default")
     action, arg = step.find { |key, _| key != "client" }
     case action
-    when "connect" then @clients[name] = @server.connect(arg.fetch("path"), headers: arg.fetch("headers", {}))
+    when "connect"
+      @clients[name] = @server.connect(arg.fetch("path"), headers: arg.fetch("headers", {}),
+                                                          answer_pings: arg.fetch("answer_pings", true))
     when "connect_rejected" then connect_rejected(arg)
     when "expect_events" then expect_events(arg)
     else client_step(client(name), action, arg)
@@ -63,7 +68,8 @@ class FixtureRunner
     when "expect_pong" then expect_frame(client.receive, :pong, arg.b)
     when "expect_binary_hex" then expect_frame(client.receive_data, :binary, unhex(arg))
     when "expect_json" then expect_equal(client.receive_json, arg, "JSON")
-    when "expect_error" then expect_envelope(client.receive_json, arg)
+    when "expect_error" then expect_envelope(client.receive_data, arg)
+    when "expect_nothing_ms" then expect_nothing(client, arg)
     when "expect_close" then expect_close(arg.fetch("skip_data", false) ? skip_to_close(client) : client.receive_data, arg)
     # Testing::Client reads its socket only inside receive calls: until the next expect_* step
     # nothing is read, so frames pile up in the kernel's buffers and then in the server's queue.
@@ -112,16 +118,42 @@ class FixtureRunner
     end
   end
 
-  def expect_envelope(got, want)
+  def expect_envelope(frame, want)
+    raise Mismatch, "expected a text frame, got #{frame.to_h}" unless frame.type == :text
+
+    got = JSON.parse(frame.data)
     unless got["type"] == "error" && got["message"].is_a?(String) && got["errors"].is_a?(Array)
       raise Mismatch, "not an error envelope: #{got}"
     end
 
     expect_equal(got["code"], want.fetch("code"), "code")
     expect_equal(got["message"], want["message"], "message") if want.key?("message")
+    expect_equal(got.fetch("truncated", false), want.fetch("truncated", false), "truncated")
+    expect_equal(got["errors"].size, want["error_count"], "error count") if want.key?("error_count")
+    if want.key?("excludes") && frame.data.include?(want["excludes"])
+      raise Mismatch, "the envelope contains #{want["excludes"].inspect}: #{frame.data}"
+    end
     return unless want.key?("paths")
 
     expect_equal(got["errors"].map { |e| e["path"] }.uniq.sort, want["paths"].uniq.sort, "error paths")
+  end
+
+  # Nothing but pings and pongs for `ms` milliseconds (pings are answered meanwhile).
+  def expect_nothing(client, ms)
+    saved = client.timeout
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + (ms / 1000.0)
+    loop do
+      left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      return if left <= 0
+
+      client.timeout = left
+      frame = client.receive
+      raise Mismatch, "expected nothing for #{ms} ms, got #{frame.to_h}" unless %i[ping pong].include?(frame.type)
+    end
+  rescue Spikard::Testing::Timeout
+    nil
+  ensure
+    client.timeout = saved
   end
 
   def expect_equal(got, want, what)
