@@ -1,6 +1,9 @@
 //! [`NativeApp`]: routes and limits, then `listen` and graceful `close`.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use napi::{
     Env,
@@ -38,6 +41,48 @@ pub struct RouteOptions {
     /// The route accepts binary frames.
     pub binary: Option<bool>,
 }
+
+/// App-wide options, as the `spikard` package passes them: sizes in bytes, times in
+/// milliseconds, each optional (the core's default).
+#[napi(object, object_to_js = false)]
+pub struct AppOptions {
+    /// Largest accepted message for routes without their own limit (1009 above).
+    pub max_message_size: Option<u32>,
+    /// Capacity of each connection's outgoing queue, in messages (1013 when full).
+    pub outgoing_queue: Option<u32>,
+    /// Capacity of each connection's outgoing queue, in payload bytes (1013 past it).
+    pub outgoing_queue_bytes: Option<u32>,
+    /// Bytes each connection reads from its socket at a time.
+    pub read_buffer_size: Option<u32>,
+    /// Largest upgrade request head (431 above).
+    pub max_request_head: Option<u32>,
+    /// Largest single header of an upgrade request (431 above).
+    pub max_header_size: Option<u32>,
+    /// Most WebSocket connections open at once (503 past it).
+    pub max_connections: Option<u32>,
+    /// The only origins allowed to upgrade (403 for a missing or other `Origin`).
+    pub allowed_origins: Option<Vec<String>>,
+    /// How long a client has to send its upgrade request, and `onConnect` to decide.
+    pub handshake_timeout_ms: Option<f64>,
+    /// How long graceful shutdown waits for connections to close.
+    pub drain_timeout_ms: Option<f64>,
+    /// The longest published messages are held while a connection is in a burst (0: never).
+    pub fanout_flush_ms: Option<f64>,
+    /// Time between the server's pings (0: none).
+    pub ping_interval_ms: Option<f64>,
+    /// Time a ping waits for its pong before the connection is closed with 1011.
+    pub ping_timeout_ms: Option<f64>,
+    /// Time without a client message before the server closes with 1001 (0: never).
+    pub idle_timeout_ms: Option<f64>,
+    /// Serve this directory's files on every path that is not a WebSocket route.
+    pub static_dir: Option<String>,
+}
+
+/// One of the core's checked setters of a size or a count.
+type SetSize = fn(&mut App, usize) -> Result<&mut App, spikard::Error>;
+
+/// One of the core's setters of a duration, checked or not.
+type SetDuration = fn(&mut App, Duration) -> Result<&mut App, spikard::Error>;
 
 /// The address a server is bound to.
 #[napi(object)]
@@ -123,31 +168,47 @@ impl NativeApp {
         Ok(index)
     }
 
-    /// Largest accepted message in bytes for routes without their own limit.
+    /// Apply the app-wide options (before `listen`); each is checked by the core, a bad one
+    /// throws `invalid_config` naming it.
     #[napi]
-    pub fn max_message_size(&self, env: &Env, bytes: u32) -> napi::Result<()> {
-        self.building(env, |app| app.max_message_size(bytes as usize).map(drop).map_err(Failure::from))
-    }
-
-    /// Capacity of each connection's outgoing queue, in messages; a client that lets it fill
-    /// up is closed with 1013.
-    #[napi]
-    pub fn outgoing_queue(&self, env: &Env, messages: u32) -> napi::Result<()> {
-        self.building(env, |app| app.outgoing_queue(messages as usize).map(drop).map_err(Failure::from))
-    }
-
-    /// The longest a subscriber's writer holds published messages while a connection is still
-    /// handling messages that were already waiting, in milliseconds (0 holds nothing).
-    #[napi]
-    pub fn fanout_flush_interval(&self, env: &Env, milliseconds: f64) -> napi::Result<()> {
+    pub fn configure(&self, env: &Env, options: AppOptions) -> napi::Result<()> {
         self.building(env, |app| {
-            let interval = std::time::Duration::try_from_secs_f64(milliseconds / 1000.0).map_err(|_| {
-                Failure::new(
-                    Code::InvalidConfig,
-                    "fanoutFlushMs must be a non-negative number of milliseconds",
-                )
-            })?;
-            app.fanout_flush_interval(interval);
+            let sizes: [(Option<u32>, SetSize); 7] = [
+                (options.max_message_size, App::max_message_size),
+                (options.outgoing_queue, App::outgoing_queue),
+                (options.outgoing_queue_bytes, App::outgoing_queue_bytes),
+                (options.read_buffer_size, App::read_buffer_size),
+                (options.max_request_head, App::max_request_head),
+                (options.max_header_size, App::max_header_size),
+                (options.max_connections, App::max_connections),
+            ];
+            for (value, set) in sizes.iter().filter_map(|(value, set)| Some((value.as_ref()?, set))) {
+                set(app, *value as usize)?;
+            }
+            let durations: [(&str, Option<f64>, SetDuration); 6] = [
+                ("handshakeTimeoutMs", options.handshake_timeout_ms, |app, d| app.handshake_timeout(d)),
+                ("drainTimeoutMs", options.drain_timeout_ms, |app, d| Ok(app.drain_timeout(d))),
+                ("fanoutFlushMs", options.fanout_flush_ms, |app, d| Ok(app.fanout_flush_interval(d))),
+                ("pingIntervalMs", options.ping_interval_ms, |app, d| Ok(app.ping_interval(d))),
+                ("pingTimeoutMs", options.ping_timeout_ms, |app, d| app.ping_timeout(d)),
+                ("idleTimeoutMs", options.idle_timeout_ms, |app, d| Ok(app.idle_timeout(d))),
+            ];
+            for (name, value, set) in durations {
+                let Some(ms) = value else { continue };
+                let invalid = || {
+                    Failure::new(
+                        Code::InvalidConfig,
+                        format!("{name} must be a non-negative number of milliseconds"),
+                    )
+                };
+                set(app, Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| invalid())?)?;
+            }
+            if let Some(origins) = options.allowed_origins {
+                app.allowed_origins(origins)?;
+            }
+            if let Some(dir) = options.static_dir {
+                app.static_dir(dir);
+            }
             Ok(())
         })
     }
@@ -159,15 +220,6 @@ impl NativeApp {
     #[napi(ts_args_type = "pattern: string, schema: unknown")]
     pub fn topic_schema(&self, env: &Env, pattern: String, schema: Value) -> napi::Result<()> {
         self.building(env, |app| app.topic_schema(&pattern, schema).map(drop).map_err(Failure::from))
-    }
-
-    /// Serve the files of `dir` on every path that is not a WebSocket route.
-    #[napi]
-    pub fn static_dir(&self, env: &Env, dir: String) -> napi::Result<()> {
-        self.building(env, |app| {
-            app.static_dir(dir);
-            Ok(())
-        })
     }
 
     /// Bind `host:port` (port 0 picks a free port; an IPv6 host needs no brackets) and start

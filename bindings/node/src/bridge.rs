@@ -79,12 +79,6 @@ impl JsJob {
     }
 }
 
-impl From<LogRecord> for JsLog {
-    fn from(record: LogRecord) -> Self {
-        Self { level: record.level.as_str().to_owned(), target: record.target, message: record.message }
-    }
-}
-
 /// The number of each kind of call, by name (`CONNECT`, `MESSAGE`, `BINARY`, `DISCONNECT`), as
 /// `JsJob.kind` carries it.
 #[napi(ts_return_type = "{ CONNECT: number; MESSAGE: number; BINARY: number; DISCONNECT: number }")]
@@ -132,7 +126,12 @@ impl Bridge {
                     queue.take(&mut batch);
                 }
                 let jobs = batch.jobs.into_iter().map(JsJob::new).collect();
-                Ok(JsBatch { jobs, logs: batch.logs.into_iter().map(JsLog::from).collect() })
+                let log = |r: LogRecord| JsLog {
+                    level: r.level.as_str().to_owned(),
+                    target: r.target,
+                    message: r.message,
+                };
+                Ok(JsBatch { jobs, logs: batch.logs.into_iter().map(log).collect() })
             },
         )?;
         *self.wake.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(tsfn);

@@ -25,10 +25,6 @@ impl NativeConnection {
         Self { conn }
     }
 
-    fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
     /// Answer this connection's call that waits in JavaScript (`invalid_state` when none does).
     fn answer(&self, env: &Env, outcome: Outcome) -> napi::Result<()> {
         answer_parked(&self.conn, outcome).map_err(|err| raise(env, err))
@@ -47,11 +43,8 @@ pub struct JsFieldError {
 }
 
 fn pairs_to_object(pairs: &[(String, String)]) -> Map<String, Value> {
-    let mut map = Map::new();
-    for (k, v) in pairs {
-        map.entry(k.clone()).or_insert_with(|| Value::String(v.clone()));
-    }
-    map
+    // In reverse, so that the first value of a repeated key is the one kept.
+    pairs.iter().rev().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect()
 }
 
 /// A count as JavaScript receives it (saturating: no process holds 2^32 connections).
@@ -64,44 +57,44 @@ impl NativeConnection {
     /// The connection's id, unique within the process.
     #[napi(getter)]
     pub fn id(&self) -> i64 {
-        i64::try_from(self.conn().id().get()).unwrap_or(i64::MAX)
+        i64::try_from(self.conn.id().get()).unwrap_or(i64::MAX)
     }
 
     /// The request path (without the query string).
     #[napi(getter)]
     pub fn path(&self) -> String {
-        self.conn().path().to_owned()
+        self.conn.path().to_owned()
     }
 
     /// The route pattern that matched, e.g. `/rooms/{room}`.
     #[napi(getter)]
     pub fn route(&self) -> String {
-        self.conn().route().to_owned()
+        self.conn.route().to_owned()
     }
 
     /// Path parameters by name.
     #[napi(getter, ts_return_type = "Record<string, string>")]
     pub fn path_params(&self) -> Map<String, Value> {
-        pairs_to_object(self.conn().path_params())
+        pairs_to_object(self.conn.path_params())
     }
 
     /// Query parameters: the first value of each key.
     #[napi(getter, ts_return_type = "Record<string, string>")]
     pub fn query(&self) -> Map<String, Value> {
-        pairs_to_object(self.conn().query_params())
+        pairs_to_object(self.conn.query_params())
     }
 
     /// Every query parameter as `[key, value]` pairs, in order (keys may repeat).
     #[napi(getter)]
     pub fn query_pairs(&self) -> Vec<Vec<String>> {
-        self.conn().query_params().iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect()
+        self.conn.query_params().iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect()
     }
 
     /// The upgrade request's headers, names in lower case; repeated headers joined with `, `.
     #[napi(getter, ts_return_type = "Record<string, string>")]
     pub fn headers(&self) -> Map<String, Value> {
         let mut map = Map::new();
-        for (name, value) in self.conn().headers() {
+        for (name, value) in self.conn.headers() {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
             match map.get_mut(name.as_str()) {
                 Some(Value::String(existing)) => {
@@ -119,50 +112,50 @@ impl NativeConnection {
     /// The client's address, `ip:port`.
     #[napi(getter)]
     pub fn remote_addr(&self) -> String {
-        self.conn().remote_addr().to_string()
+        self.conn.remote_addr().to_string()
     }
 
     /// `true` once a close was started by either side.
     #[napi(getter)]
     pub fn closing(&self) -> bool {
-        self.conn().is_closing()
+        self.conn.is_closing()
     }
 
     /// Queue a JSON value for the client (non-blocking).
     #[napi(ts_args_type = "value: unknown")]
     pub fn send(&self, env: &Env, value: Unknown<'_>) -> napi::Result<()> {
-        self.conn().send_json(&from_js(&value)?).map_err(|err| raise(env, err))
+        self.conn.send_json(&from_js(&value)?).map_err(|err| raise(env, err))
     }
 
     /// Queue a text frame, sent as is.
     #[napi]
     pub fn send_text(&self, env: &Env, text: String) -> napi::Result<()> {
-        self.conn().send_text(text).map_err(|err| raise(env, err))
+        self.conn.send_text(text).map_err(|err| raise(env, err))
     }
 
     /// Queue a binary frame.
     #[napi]
     pub fn send_binary(&self, env: &Env, data: Buffer) -> napi::Result<()> {
-        self.conn().send_binary(data.to_vec()).map_err(|err| raise(env, err))
+        self.conn.send_binary(data.to_vec()).map_err(|err| raise(env, err))
     }
 
     /// Join `topic`: messages published to it reach this connection until it unsubscribes or
     /// disconnects. `false` when already subscribed or when the connection is closing.
     #[napi]
     pub fn subscribe(&self, topic: String) -> bool {
-        self.conn().subscribe(&topic)
+        self.conn.subscribe(&topic)
     }
 
     /// Leave `topic`; `false` when this connection was not subscribed to it.
     #[napi]
     pub fn unsubscribe(&self, topic: String) -> bool {
-        self.conn().unsubscribe(&topic)
+        self.conn.unsubscribe(&topic)
     }
 
     /// The topics this connection is subscribed to, in the order it joined them.
     #[napi(getter)]
     pub fn subscriptions(&self) -> Vec<String> {
-        self.conn().subscriptions()
+        self.conn.subscriptions()
     }
 
     /// Publish a JSON value to every subscriber of `topic` (this connection included when it is
@@ -171,26 +164,26 @@ impl NativeConnection {
     /// throws an error with code `publish_invalid` (and `topic`, `errors`) when the schema refuses it.
     #[napi(ts_args_type = "topic: string, value: unknown")]
     pub fn publish(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
-        self.conn().publish(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
+        self.conn.publish(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
     }
 
     /// Like `publish`, but never to this connection.
     #[napi(ts_args_type = "topic: string, value: unknown")]
     pub fn publish_others(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
-        self.conn().publish_others(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
+        self.conn.publish_others(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
     }
 
     /// How many connections are subscribed to `topic` now.
     #[napi]
     pub fn topic_count(&self, topic: String) -> u32 {
-        count(self.conn().topic_count(&topic))
+        count(self.conn.topic_count(&topic))
     }
 
     /// Close with `code` and `reason` after every message queued before; throws
     /// `invalid_close` for a code a server may not send or a reason over 123 bytes.
     #[napi]
     pub fn close(&self, env: &Env, code: u32, reason: String) -> napi::Result<()> {
-        protocol::close(self.conn(), code, &reason).map_err(|err| raise(env, err))
+        protocol::close(&self.conn, code, &reason).map_err(|err| raise(env, err))
     }
 
     /// Answer the waiting call with a JSON reply.

@@ -6,7 +6,7 @@
 
 import { type CloseInfo, WebSocketContext, toBuffer } from "./context.js";
 import { collectRoutes } from "./decorators.js";
-import { HandlerError, Rejection, fromNative, native as call, nativeJson } from "./errors.js";
+import { HandlerError, Rejection, SpikardError, fromNative, native as call, nativeJson } from "./errors.js";
 import { type Logger, logRecord, stderrLogger } from "./logger.js";
 import { type JsBatch, type NativeConnection, native } from "./native.js";
 import { type Infer, type InferReply, type SchemaLike, toJsonSchema } from "./schema.js";
@@ -55,24 +55,60 @@ export interface WebSocketOptions<M = undefined, R = undefined, State extends ob
   maxMessageSize?: number;
 }
 
-/** App-wide options. */
+/** App-wide options; each defaults to the core's value (`docs/protocol.md`, "Limits and
+ * defaults"). Sizes are in bytes, times in milliseconds. */
 export interface SpikardOptions {
-  /** Largest accepted message in bytes for routes without their own limit (default 1 MiB). */
+  /** Largest accepted message for routes without their own limit (default 1 MiB; 1009 above). */
   maxMessageSize?: number;
   /** Serve this directory's files on every path that is not a WebSocket route. */
   staticDir?: string;
   /** Capacity of each connection's outgoing queue, in messages (default 1024): a client that
    * stops reading until it is full is closed with 1013. */
   outgoingQueue?: number;
+  /** The same queue's capacity in payload bytes (default 4 MiB; 1013 past it). */
+  outgoingQueueBytes?: number;
+  /** Bytes each connection reads from its socket at a time (default 2 KiB). */
+  readBufferSize?: number;
+  /** Largest upgrade request head (default 16 KiB; HTTP 431 above). */
+  maxRequestHead?: number;
+  /** Largest single header of an upgrade request (default 8 KiB; HTTP 431 above). */
+  maxHeaderSize?: number;
+  /** Most WebSocket connections open at once (default 10,000; HTTP 503 past it). */
+  maxConnections?: number;
+  /** The only origins allowed to upgrade, e.g. `["https://chat.example.com"]` (default: any);
+   * a missing or other `Origin` gets HTTP 403 before `onConnect` runs. */
+  allowedOrigins?: string[];
+  /** How long a client has to send its upgrade request, and `onConnect` to decide (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** How long graceful shutdown waits for connections to close (default 10 s). */
+  drainTimeoutMs?: number;
   /** The longest, in milliseconds, that a subscriber's published messages are held while some
    * connection is still handling messages that were already waiting (default 1; 0 holds
    * nothing). What such a burst publishes then leaves in one socket write per subscriber.
    * Replies and direct sends are never held. */
   fanoutFlushMs?: number;
+  /** Time between the server's pings to each connection (default 25 s; 0 sends none). */
+  pingIntervalMs?: number;
+  /** Time a ping waits for its pong before the connection is closed with 1011 (default 20 s). */
+  pingTimeoutMs?: number;
+  /** Close a connection with 1001 when its client sent no message for this long (default 0:
+   * never). */
+  idleTimeoutMs?: number;
   /** Where errors thrown by handlers and hooks (with their stack) and the core's log records
-   * go, at their level (default: standard error). */
+   * go, at their level (default: errors and warnings to standard error). */
   logger?: Logger;
 }
+
+/** The options that are whole numbers (checked here: the addon takes them as 32-bit integers). */
+const COUNTS = [
+  "maxMessageSize",
+  "outgoingQueue",
+  "outgoingQueueBytes",
+  "readBufferSize",
+  "maxRequestHead",
+  "maxHeaderSize",
+  "maxConnections",
+] as const;
 
 /** Where to listen. */
 export interface ListenOptions {
@@ -143,22 +179,13 @@ export class Spikard {
   /** An app with no routes. */
   constructor(options: SpikardOptions = {}) {
     this.#logger = options.logger ?? stderrLogger;
-    if (options.maxMessageSize !== undefined) {
-      const size = options.maxMessageSize;
-      call(() => this.#app.maxMessageSize(size));
+    for (const name of COUNTS) {
+      const value = options[name];
+      if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff)) {
+        throw new SpikardError("invalid_config", `${name} must be a whole number from 0 to 4294967295`);
+      }
     }
-    if (options.staticDir !== undefined) {
-      const dir = options.staticDir;
-      call(() => this.#app.staticDir(dir));
-    }
-    if (options.outgoingQueue !== undefined) {
-      const messages = options.outgoingQueue;
-      call(() => this.#app.outgoingQueue(messages));
-    }
-    if (options.fanoutFlushMs !== undefined) {
-      const ms = options.fanoutFlushMs;
-      call(() => this.#app.fanoutFlushInterval(ms));
-    }
+    call(() => this.#app.configure(options));
   }
 
   /**

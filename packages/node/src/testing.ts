@@ -50,6 +50,8 @@ export class UpgradeRejected extends Error {
 export interface ConnectOptions {
   /** Extra headers of the upgrade request. */
   headers?: Record<string, string>;
+  /** Answer the server's pings (default `true`); `false` plays a peer that vanished. */
+  answerPings?: boolean;
 }
 
 /** A real WebSocket client with a queue of what it received. */
@@ -77,7 +79,7 @@ export class TestClient {
   /** Connect to `url`; rejects with {@link UpgradeRejected} when the server refuses. */
   static connect(url: string, options: ConnectOptions = {}): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { headers: options.headers ?? {} });
+      const socket = new WebSocket(url, { headers: options.headers ?? {}, autoPong: options.answerPings ?? true });
       const client = new TestClient(socket);
       socket.once("open", () => resolve(client));
       socket.once("unexpected-response", (_request, response) => {

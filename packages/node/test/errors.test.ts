@@ -179,3 +179,14 @@ test("values nest at most 128 deep: deeper or cyclic ones are a TypeError from s
     "spikard: the reply of the handler of /n threw",
   ]);
 });
+
+test("app options are checked when the app is made: invalid_config naming the option", () => {
+  const refused = (options: ConstructorParameters<typeof Spikard>[0]): unknown => thrown(() => new Spikard(options));
+  expect(refused({ maxConnections: -1 })).toMatchObject({ code: "invalid_config", message: expect.stringContaining("maxConnections") });
+  expect(refused({ outgoingQueueBytes: 1.5 })).toMatchObject({ code: "invalid_config" });
+  expect(refused({ idleTimeoutMs: -5 })).toMatchObject({ code: "invalid_config", message: expect.stringContaining("idleTimeoutMs") });
+  expect(refused({ pingTimeoutMs: 0 })).toMatchObject({ code: "invalid_config" });
+  expect(refused({ maxConnections: 0 })).toMatchObject({ code: "invalid_config" });
+  expect(refused({ allowedOrigins: ["not an origin"] })).toBeInstanceOf(SpikardError);
+  expect(() => new Spikard({ maxConnections: 5, pingIntervalMs: 0, idleTimeoutMs: 0, allowedOrigins: ["https://a.example"] })).not.toThrow();
+});

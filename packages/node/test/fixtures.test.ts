@@ -41,8 +41,15 @@ interface Fixture {
   app?: {
     max_message_size?: number;
     outgoing_queue?: number;
+    outgoing_queue_bytes?: number;
     fanout_flush_ms?: number;
-    topics?: { pattern: string; schema: Json }[] };
+    ping_interval_ms?: number;
+    ping_timeout_ms?: number;
+    idle_timeout_ms?: number;
+    max_connections?: number;
+    allowed_origins?: string[];
+    topics?: { pattern: string; schema: Json }[];
+  };
   skip?: Record<string, string>;
   steps: Step[];
 }
@@ -272,11 +279,12 @@ async function runStep(
   switch (action) {
     case "connect": {
       const headers = (spec.headers ?? {}) as Record<string, string>;
-      clients.set(name, await server.connect(String(spec.path), { headers }));
+      clients.set(name, await server.connect(String(spec.path), { headers, answerPings: spec.answer_pings !== false }));
       return;
     }
     case "connect_rejected": {
-      const refused = await server.connect(String(spec.path)).then(
+      const headers = (spec.headers ?? {}) as Record<string, string>;
+      const refused = await server.connect(String(spec.path), { headers }).then(
         () => undefined,
         (err: unknown) => err,
       );
@@ -320,6 +328,11 @@ async function runStep(
     case "expect_json":
       expect(await client.receiveJson()).toStrictEqual(arg);
       return;
+    case "expect_nothing_ms": {
+      const frame = await client.receiveData(Number(arg)).catch(() => undefined);
+      expect(frame === undefined ? "nothing" : show(frame)).toBe("nothing");
+      return;
+    }
     case "expect_error":
       return checkEnvelope(await client.receiveJson(), spec);
     case "expect_close": {
@@ -354,11 +367,18 @@ function quietLogger(): Logger & { lines: unknown[][] } {
 
 async function runFixture(fixture: Fixture): Promise<void> {
   const log = new Log();
+  const options = fixture.app ?? {};
   const app = new Spikard({
     logger: quietLogger(),
-    ...(fixture.app?.max_message_size === undefined ? {} : { maxMessageSize: fixture.app.max_message_size }),
-    ...(fixture.app?.outgoing_queue === undefined ? {} : { outgoingQueue: fixture.app.outgoing_queue }),
-    ...(fixture.app?.fanout_flush_ms === undefined ? {} : { fanoutFlushMs: fixture.app.fanout_flush_ms }),
+    maxMessageSize: options.max_message_size,
+    outgoingQueue: options.outgoing_queue,
+    outgoingQueueBytes: options.outgoing_queue_bytes,
+    fanoutFlushMs: options.fanout_flush_ms,
+    pingIntervalMs: options.ping_interval_ms,
+    pingTimeoutMs: options.ping_timeout_ms,
+    idleTimeoutMs: options.idle_timeout_ms,
+    maxConnections: options.max_connections,
+    allowedOrigins: options.allowed_origins,
   });
   for (const topic of fixture.app?.topics ?? []) {
     app.topic(topic.pattern, topic.schema as JsonSchema);
