@@ -4,10 +4,12 @@ context, hooks, errors, the test client and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import socket
 import threading
+import time
 from typing import Any, TypedDict
 
 import msgspec
@@ -498,3 +500,68 @@ def test_a_raw_text_route_derives_no_message_schema_and_refuses_one() -> None:
     with pytest.raises(ConfigError) as refused:
         websocket("/raw", raw_text=True, message_schema={"type": "string"})(shout.handler)
     assert refused.value.route == "/raw"
+
+
+def test_a_blocking_def_handler_holds_up_only_its_own_connection() -> None:
+    # Issue 14, finding 7: plain `def` handlers run in the thread pool, not on the loop.
+    @websocket("/slow")
+    def slow(message: dict[str, Any]) -> dict[str, str]:
+        time.sleep(message["seconds"])
+        return {"slept": "yes"}
+
+    @websocket("/fast")
+    async def fast(message: dict[str, Any]) -> dict[str, Any]:
+        return message
+
+    with (
+        TestClient(Spikard(routes=[slow, fast])) as client,
+        client.connect("/slow") as sleeper,
+        client.connect("/fast") as other,
+    ):
+        sleeper.send_json({"seconds": 3})
+        started = time.monotonic()
+        other.send_json({"n": 1})
+        assert other.receive_json() == {"n": 1}
+        assert time.monotonic() - started < 2, "the fast route waited for the sleeping handler"
+        assert sleeper.receive_json() == {"slept": "yes"}
+
+
+def test_each_call_has_its_own_context() -> None:
+    # Issue 14, finding 8: a ContextVar set by one connection's handler is not seen by another's.
+    seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
+
+    @websocket("/ctx")
+    async def ctx(message: dict[str, Any]) -> dict[str, str]:
+        before = seen.get()
+        seen.set(message["who"])
+        await asyncio.sleep(0.01)  # suspends: the rest runs in a Task with the same copy
+        return {"before": before, "after": seen.get()}
+
+    with (
+        TestClient(Spikard(routes=[ctx])) as client,
+        client.connect("/ctx") as a,
+        client.connect("/ctx") as b,
+    ):
+        a.send_json({"who": "a"})
+        b.send_json({"who": "b"})
+        assert a.receive_json() == {"before": "unset", "after": "a"}
+        assert b.receive_json() == {"before": "unset", "after": "b"}
+        a.send_json({"who": "a2"})
+        assert a.receive_json() == {"before": "unset", "after": "a2"}
+
+
+def test_the_core_s_warnings_reach_the_spikard_logger(caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 14, finding 6: a reply dropped by its response schema is logged, with the route.
+    @websocket("/typed", response_schema={"type": "object", "required": ["ok"]})
+    async def typed(message: dict[str, Any]) -> dict[str, Any]:
+        return message
+
+    with caplog.at_level(logging.WARNING, logger="spikard"):
+        with TestClient(Spikard(routes=[typed])) as client, client.connect("/typed") as ws:
+            ws.send_json({"nope": 1})
+            ws.send_json({"ok": True})
+            assert ws.receive_json() == {"ok": True}  # the first reply was dropped
+        records = [r for r in caplog.records if "response schema" in r.getMessage()]
+        assert records, caplog.text
+        assert "/typed" in records[0].getMessage()
+        assert records[0].levelno == logging.WARNING
