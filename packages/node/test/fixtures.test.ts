@@ -243,8 +243,17 @@ function expectFrame(got: Received, want: Received): void {
   expect(show(got)).toBe(show(want));
 }
 
-function checkEnvelope(got: unknown, want: { code?: Json; paths?: Json; message?: Json }): void {
-  const envelope = got as { type?: unknown; code?: unknown; message?: unknown; errors?: { path?: unknown }[] };
+function checkEnvelope(frame: Received, want: { [key: string]: Json }): void {
+  expect(frame.type, `expected a text frame, got ${show(frame)}`).toBe("text");
+  const text = frame.type === "text" ? frame.data : "";
+  const got = JSON.parse(text) as unknown;
+  const envelope = got as {
+    type?: unknown;
+    code?: unknown;
+    message?: unknown;
+    errors?: { path?: unknown }[];
+    truncated?: unknown;
+  };
   expect(envelope.type, `not an error envelope: ${JSON.stringify(got)}`).toBe("error");
   expect(typeof envelope.message).toBe("string");
   expect(Array.isArray(envelope.errors)).toBe(true);
@@ -256,6 +265,13 @@ function checkEnvelope(got: unknown, want: { code?: Json; paths?: Json; message?
     const actual = [...new Set((envelope.errors ?? []).map((e) => e.path))].sort();
     const expected = [...new Set(want.paths as string[])].sort();
     expect(actual).toEqual(expected);
+  }
+  expect(envelope.truncated ?? false).toBe(want.truncated ?? false);
+  if (want.error_count !== undefined) {
+    expect(envelope.errors?.length).toBe(want.error_count);
+  }
+  if (typeof want.excludes === "string") {
+    expect(text.includes(want.excludes), `the envelope contains ${want.excludes}: ${text}`).toBe(false);
   }
 }
 
@@ -334,7 +350,7 @@ async function runStep(
       return;
     }
     case "expect_error":
-      return checkEnvelope(await client.receiveJson(), spec);
+      return checkEnvelope(await client.receiveData(), spec);
     case "expect_close": {
       let frame = await client.receiveData();
       while (spec.skip_data === true && frame.type !== "close") {
