@@ -25,7 +25,7 @@ impl NativeConnection {
         Self { conn }
     }
 
-    /// Answer this connection's call that waits in JavaScript (`invalid_state` when none does);
+    /// Answer this connection's call that waits in JavaScript (`invalid_state` when answered twice);
     /// `false` when the core no longer waited (see `done`).
     fn answer(&self, env: &Env, outcome: Outcome) -> napi::Result<bool> {
         answer_parked(&self.conn, outcome).map_err(|err| raise(env, err))

@@ -174,13 +174,15 @@ struct Parked(Arc<Mutex<Option<ParkedReply>>>);
 
 /// Answer the job parked on `conn` with [`Job::park`]. Returns whether the core was still
 /// waiting for the answer, as [`Job::answer`] does: after an abandoned connect (`false`) the
-/// connection's state is cleared and the host drops its own object for the connection.
+/// connection's state is cleared and the host drops its own object for the connection. A
+/// connection whose state the core cleared already (it gave up on the call: client gone,
+/// handshake timed out) answers `false` too.
 ///
 /// # Errors
-/// [`Code::InvalidState`] when no job of this connection waits for an answer.
+/// [`Code::InvalidState`] when the parked job was answered already.
 pub fn answer_parked(conn: &Connection, outcome: Outcome) -> Result<bool, Failure> {
-    let parked = conn.state().get::<Parked>().cloned();
-    let reply = parked.and_then(|p| p.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+    let Some(parked) = conn.state().get::<Parked>().cloned() else { return Ok(false) };
+    let reply = parked.0.lock().unwrap_or_else(PoisonError::into_inner).take();
     let Some((reply, connect)) = reply else {
         return Err(Failure::new(Code::InvalidState, "no call of this connection is waiting for an answer"));
     };
@@ -641,6 +643,12 @@ mod tests {
         drop(rx);
         assert!(!answer_parked(&conn, Outcome::Done).unwrap());
         assert!(conn.state().get::<HostObject>().is_none());
+        // The core gave up first and cleared the state itself: the late answer reports it.
+        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, true);
+        job.park();
+        drop(rx);
+        conn.state().clear();
+        assert!(!answer_parked(&conn, Outcome::Done).unwrap());
     }
 
     #[test]
