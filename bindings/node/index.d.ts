@@ -110,31 +110,33 @@ export declare class NativeConnection {
    */
   close(code: number, reason: string): void
   /** Answer the waiting call with a JSON reply. */
-  reply(value: unknown): void
+  reply(value: unknown): boolean
   /** Answer the waiting call with a binary reply (to a text message too). */
-  replyBinary(data: Buffer): void
+  replyBinary(data: Buffer): boolean
   /**
    * Answer the waiting call with nothing to send (also accepts a connection, ends a
-   * disconnect).
+   * disconnect). Like every answer, returns whether the core still waited: `false` for a
+   * connect abandoned meanwhile (client gone, handshake timed out), whose connection never
+   * reaches `onDisconnect`, so JavaScript forgets it now.
    */
-  done(): void
+  done(): boolean
   /**
    * Answer with a `handler_error` envelope carrying `message` (an error thrown for the
    * client: the package's `HandlerError`).
    */
-  fail(message: string): void
+  fail(message: string): boolean
   /**
    * Answer with a `handler_error` envelope saying `"internal error"` (anything else thrown,
    * which the package logged with its stack); refuses a connection with 500.
    */
-  failInternal(): void
+  failInternal(): boolean
   /** Answer with a `validation_failed` envelope: the package's type check refused the message. */
-  invalid(errors: Array<JsFieldError>): void
+  invalid(errors: Array<JsFieldError>): boolean
   /**
    * Refuse the connecting client with an HTTP status (400-599; any other is the handler's
    * mistake and answers 500) and a reason.
    */
-  reject(status: number, reason: string): void
+  reject(status: number, reason: string): boolean
 }
 
 /**

@@ -25,8 +25,9 @@ impl NativeConnection {
         Self { conn }
     }
 
-    /// Answer this connection's call that waits in JavaScript (`invalid_state` when none does).
-    fn answer(&self, env: &Env, outcome: Outcome) -> napi::Result<()> {
+    /// Answer this connection's call that waits in JavaScript (`invalid_state` when answered twice);
+    /// `false` when the core no longer waited (see `done`).
+    fn answer(&self, env: &Env, outcome: Outcome) -> napi::Result<bool> {
         answer_parked(&self.conn, outcome).map_err(|err| raise(env, err))
     }
 }
@@ -188,40 +189,42 @@ impl NativeConnection {
 
     /// Answer the waiting call with a JSON reply.
     #[napi(ts_args_type = "value: unknown")]
-    pub fn reply(&self, env: &Env, value: Unknown<'_>) -> napi::Result<()> {
+    pub fn reply(&self, env: &Env, value: Unknown<'_>) -> napi::Result<bool> {
         self.answer(env, Outcome::reply_json(Some(from_js(&value)?)))
     }
 
     /// Answer the waiting call with a binary reply (to a text message too).
     #[napi]
-    pub fn reply_binary(&self, env: &Env, data: Buffer) -> napi::Result<()> {
+    pub fn reply_binary(&self, env: &Env, data: Buffer) -> napi::Result<bool> {
         self.answer(env, Outcome::reply_binary(data.to_vec()))
     }
 
     /// Answer the waiting call with nothing to send (also accepts a connection, ends a
-    /// disconnect).
+    /// disconnect). Like every answer, returns whether the core still waited: `false` for a
+    /// connect abandoned meanwhile (client gone, handshake timed out), whose connection never
+    /// reaches `onDisconnect`, so JavaScript forgets it now.
     #[napi]
-    pub fn done(&self, env: &Env) -> napi::Result<()> {
+    pub fn done(&self, env: &Env) -> napi::Result<bool> {
         self.answer(env, Outcome::Done)
     }
 
     /// Answer with a `handler_error` envelope carrying `message` (an error thrown for the
     /// client: the package's `HandlerError`).
     #[napi]
-    pub fn fail(&self, env: &Env, message: String) -> napi::Result<()> {
+    pub fn fail(&self, env: &Env, message: String) -> napi::Result<bool> {
         self.answer(env, Outcome::Failed(HandlerError::new(message)))
     }
 
     /// Answer with a `handler_error` envelope saying `"internal error"` (anything else thrown,
     /// which the package logged with its stack); refuses a connection with 500.
     #[napi]
-    pub fn fail_internal(&self, env: &Env) -> napi::Result<()> {
+    pub fn fail_internal(&self, env: &Env) -> napi::Result<bool> {
         self.answer(env, Outcome::Failed(HandlerError::internal("thrown in JavaScript")))
     }
 
     /// Answer with a `validation_failed` envelope: the package's type check refused the message.
     #[napi]
-    pub fn invalid(&self, env: &Env, errors: Vec<JsFieldError>) -> napi::Result<()> {
+    pub fn invalid(&self, env: &Env, errors: Vec<JsFieldError>) -> napi::Result<bool> {
         let errors =
             errors.into_iter().map(|e| FieldError { path: e.path, message: e.message, keyword: e.keyword });
         self.answer(env, Outcome::Failed(HandlerError::invalid(errors.collect())))
@@ -230,7 +233,7 @@ impl NativeConnection {
     /// Refuse the connecting client with an HTTP status (400-599; any other is the handler's
     /// mistake and answers 500) and a reason.
     #[napi]
-    pub fn reject(&self, env: &Env, status: u32, reason: String) -> napi::Result<()> {
+    pub fn reject(&self, env: &Env, status: u32, reason: String) -> napi::Result<bool> {
         let status = u16::try_from(status).unwrap_or(0);
         self.answer(env, Outcome::Rejected { status, reason })
     }

@@ -434,10 +434,17 @@ export class Spikard {
       refuse(err);
       return;
     }
+    // `false`: the connect was abandoned meanwhile (client gone, handshake timed out); no
+    // disconnect will come for it.
+    const accept = (): void => {
+      if (!conn.done()) {
+        this.#connections.delete(id);
+      }
+    };
     if (isThenable(result)) {
-      result.then(() => conn.done(), refuse);
+      result.then(accept, refuse);
     } else {
-      conn.done();
+      accept();
     }
   }
 

@@ -190,3 +190,27 @@ test("app options are checked when the app is made: invalid_config naming the op
   expect(refused({ allowedOrigins: ["not an origin"] })).toBeInstanceOf(SpikardError);
   expect(() => new Spikard({ maxConnections: 5, pingIntervalMs: 0, idleTimeoutMs: 0, allowedOrigins: ["https://a.example"] })).not.toThrow();
 });
+
+test("an onConnect that outlasts the handshake timeout: 503, no onDisconnect, the route keeps serving", async () => {
+  const events: string[] = [];
+  let slow = true;
+  const app = new Spikard({ handshakeTimeoutMs: 200 }).websocket("/slow", (message: unknown) => message, {
+    onConnect: async (ctx) => {
+      events.push(`connect ${ctx.query.n}`);
+      if (slow) {
+        slow = false;
+        await new Promise((resolve) => setTimeout(resolve, 400));
+      }
+    },
+    onDisconnect: (ctx) => void events.push(`disconnect ${ctx.query.n}`),
+  });
+  server = await TestServer.start(app);
+  const refused = await server.connect("/slow?n=1").catch((err: unknown) => err);
+  expect(refused).toMatchObject({ status: 503 });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const client = await server.connect("/slow?n=2");
+  client.sendJson("ok");
+  expect(await client.receiveJson()).toBe("ok");
+  await client.close();
+  await expect.poll(() => events).toEqual(["connect 1", "connect 2", "disconnect 2"]);
+});

@@ -159,29 +159,38 @@ impl Job {
     /// object ([`answer_parked`]) instead of through the job.
     pub fn park(&mut self) {
         if let Some(reply) = self.reply.take() {
-            self.conn.state().insert(Parked(Arc::new(Mutex::new(Some(reply)))));
+            let connect = matches!(self.call, Call::Connect);
+            self.conn.state().insert(Parked(Arc::new(Mutex::new(Some((reply, connect))))));
         }
     }
 }
 
-/// The answer channel of a connection's parked job.
-#[derive(Clone)]
-struct Parked(Arc<Mutex<Option<oneshot::Sender<Outcome>>>>);
+/// The answer channel of a parked job, and whether that job is a connect.
+type ParkedReply = (oneshot::Sender<Outcome>, bool);
 
-/// Answer the job parked on `conn` with [`Job::park`].
+/// A connection's parked job (see [`Job::park`]).
+#[derive(Clone)]
+struct Parked(Arc<Mutex<Option<ParkedReply>>>);
+
+/// Answer the job parked on `conn` with [`Job::park`]. Returns whether the core was still
+/// waiting for the answer, as [`Job::answer`] does: after an abandoned connect (`false`) the
+/// connection's state is cleared and the host drops its own object for the connection. A
+/// connection whose state the core cleared already (it gave up on the call: client gone,
+/// handshake timed out) answers `false` too.
 ///
 /// # Errors
-/// [`Code::InvalidState`] when no job of this connection waits for an answer.
-pub fn answer_parked(conn: &Connection, outcome: Outcome) -> Result<(), Failure> {
-    let parked = conn.state().get::<Parked>().cloned();
-    let reply = parked.and_then(|p| p.0.lock().unwrap_or_else(PoisonError::into_inner).take());
-    match reply {
-        Some(reply) => {
-            let _ = reply.send(outcome);
-            Ok(())
-        }
-        None => Err(Failure::new(Code::InvalidState, "no call of this connection is waiting for an answer")),
+/// [`Code::InvalidState`] when the parked job was answered already.
+pub fn answer_parked(conn: &Connection, outcome: Outcome) -> Result<bool, Failure> {
+    let Some(parked) = conn.state().get::<Parked>().cloned() else { return Ok(false) };
+    let reply = parked.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let Some((reply, connect)) = reply else {
+        return Err(Failure::new(Code::InvalidState, "no call of this connection is waiting for an answer"));
+    };
+    let delivered = reply.send(outcome).is_ok();
+    if !delivered && connect {
+        conn.state().clear();
     }
+    Ok(delivered)
 }
 
 /// What the host takes from the queue at once.
@@ -612,7 +621,7 @@ mod tests {
         let (mut job, mut rx) = self::job(8);
         job.park();
         let conn = job.conn().clone();
-        answer_parked(&conn, Outcome::reply_json(Some(serde_json::json!(1)))).unwrap();
+        assert!(answer_parked(&conn, Outcome::reply_json(Some(serde_json::json!(1)))).unwrap());
         assert!(matches!(rx.try_recv().unwrap(), Outcome::Reply(_)));
         assert_eq!(answer_parked(&conn, Outcome::Done).unwrap_err().code, Code::InvalidState);
     }
@@ -627,6 +636,19 @@ mod tests {
         drop(rx); // the handshake timed out while the host ran on_connect
         assert!(!job.answer(Outcome::Done).unwrap());
         assert!(conn.state().get::<HostObject>().is_none());
+        // The same through the connection, for hosts that park their jobs.
+        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, true);
+        job.park();
+        conn.state().insert(HostObject);
+        drop(rx);
+        assert!(!answer_parked(&conn, Outcome::Done).unwrap());
+        assert!(conn.state().get::<HostObject>().is_none());
+        // The core gave up first and cleared the state itself: the late answer reports it.
+        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, true);
+        job.park();
+        drop(rx);
+        conn.state().clear();
+        assert!(!answer_parked(&conn, Outcome::Done).unwrap());
     }
 
     #[test]
