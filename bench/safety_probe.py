@@ -321,28 +321,18 @@ def probe_envelopes(command: list[str]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flood", type=int, default=300, help="sockets in the slow-handshake flood (300)")
-    parser.add_argument(
-        "--fd-limit", type=int, default=256, help="the server's descriptor limit in the flood (256)"
-    )
+    parser.add_argument("--fd-limit", type=int, default=256, help="the server's descriptor limit in the flood (256)")
     parser.add_argument(
         "--handshake-wait",
         type=float,
         default=12.0,
         help="seconds to wait after the flood (12: 10 s timeout + 2)",
     )
-    parser.add_argument(
-        "--exit-limit", type=float, default=60.0, help="longest wait for the exit after SIGTERM (60)"
-    )
-    parser.add_argument(
-        "--messages", type=int, default=200, help="1 MiB messages the non-reading client sends (200)"
-    )
-    parser.add_argument(
-        "--stall", type=float, default=5.0, help="seconds without progress that end a send (5)"
-    )
+    parser.add_argument("--exit-limit", type=float, default=60.0, help="longest wait for the exit after SIGTERM (60)")
+    parser.add_argument("--messages", type=int, default=200, help="1 MiB messages the non-reading client sends (200)")
+    parser.add_argument("--stall", type=float, default=5.0, help="seconds without progress that end a send (5)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- the server command")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
