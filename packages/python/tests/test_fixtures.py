@@ -427,7 +427,7 @@ class Runner:
             got = await self.receive_json(name)
             assert same_json(got, arg), f"expected {arg!r}, got {got!r}"
         elif action == "expect_error":
-            check_envelope(await self.receive_json(name), arg)
+            check_envelope(await self.receive(name), arg)
         elif action == "expect_nothing_ms":
             # recv answers the server's pings meanwhile (the client's reader does).
             with contextlib.suppress(TimeoutError):
