@@ -107,7 +107,7 @@ impl BridgeRoute {
 }
 
 /// What a message call's outcome means for the core.
-async fn message_result(conn: &Connection, outcome: Option<Outcome>) -> Result<Option<Reply>, HandlerError> {
+fn message_result(conn: &Connection, outcome: Option<Outcome>) -> Result<Option<Reply>, HandlerError> {
     match outcome {
         Some(Outcome::Done) => Ok(None),
         Some(Outcome::Reply(reply)) => Ok(Some(reply)),
@@ -147,7 +147,7 @@ impl WebSocketHandler for BridgeRoute {
 
     async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
         let outcome = self.ask(conn, Call::Message(message)).await;
-        match message_result(conn, outcome).await? {
+        match message_result(conn, outcome)? {
             None => Ok(None),
             Some(Reply::Json(value)) => Ok(Some(value)),
             Some(Reply::Binary(data)) => {
@@ -163,7 +163,7 @@ impl WebSocketHandler for BridgeRoute {
 
     async fn handle_binary(&self, conn: &Connection, data: Bytes) -> Result<Option<Reply>, HandlerError> {
         let outcome = self.ask(conn, Call::Binary(data)).await;
-        message_result(conn, outcome).await
+        message_result(conn, outcome)
     }
 
     async fn on_disconnect(&self, conn: &Connection, close: CloseInfo) {
