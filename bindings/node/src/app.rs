@@ -12,8 +12,8 @@ use napi::{
 use napi_derive::napi;
 use serde_json::Value;
 use spikard::{
-    App, Route, ServerHandle,
-    bridge::{BridgeRoute, Code, Failure, Hooks, protocol, runtime},
+    App, ServerHandle,
+    bridge::{Code, Failure, RouteSpec, protocol, runtime},
 };
 
 use crate::{
@@ -78,11 +78,13 @@ pub struct AppOptions {
     pub static_dir: Option<String>,
 }
 
-/// One of the core's checked setters of a size or a count.
-type SetSize = fn(&mut App, usize) -> Result<&mut App, spikard::Error>;
-
-/// One of the core's setters of a duration, checked or not.
-type SetDuration = fn(&mut App, Duration) -> Result<&mut App, spikard::Error>;
+/// A duration option given in milliseconds; a negative or non-finite number is an
+/// `invalid_config` failure naming the option.
+fn millis(name: &str, value: Option<f64>) -> Result<Option<Duration>, Failure> {
+    let Some(ms) = value else { return Ok(None) };
+    let message = format!("{name} must be a non-negative number of milliseconds");
+    Duration::try_from_secs_f64(ms / 1000.0).map(Some).map_err(|_| Failure::new(Code::InvalidConfig, message))
+}
 
 /// The address a server is bound to.
 #[napi(object)]
@@ -145,24 +147,16 @@ impl NativeApp {
     #[napi]
     pub fn route(&mut self, env: &Env, path: String, options: RouteOptions) -> napi::Result<u32> {
         let index = self.routes;
+        let mut spec = RouteSpec::new(path);
+        spec.message_schema = options.message_schema;
+        spec.response_schema = options.response_schema;
+        spec.max_message_size = options.max_message_size.map(|size| size as usize);
+        spec.hooks.connect = options.on_connect.unwrap_or(false);
+        spec.hooks.disconnect = options.on_disconnect.unwrap_or(false);
+        spec.hooks.binary = options.binary.unwrap_or(false);
         // JavaScript keeps a context object per connection: it hears of every connection's end.
-        let hooks = Hooks {
-            connect: options.on_connect.unwrap_or(false),
-            disconnect: options.on_disconnect.unwrap_or(false),
-            binary: options.binary.unwrap_or(false),
-            release: true,
-        };
-        let handler = BridgeRoute::new(index as usize, hooks, Arc::clone(&self.bridge.queue));
-        let mut route = Route::new(path, handler);
-        if let Some(schema) = options.message_schema {
-            route = route.message_schema(schema);
-        }
-        if let Some(schema) = options.response_schema {
-            route = route.response_schema(schema);
-        }
-        if let Some(size) = options.max_message_size {
-            route = route.max_message_size(size as usize);
-        }
+        spec.hooks.release = true;
+        let route = spec.into_route(index as usize, &self.bridge.queue);
         self.building(env, |app| app.route(route).map(drop).map_err(Failure::from))?;
         self.routes += 1;
         Ok(index)
@@ -173,43 +167,24 @@ impl NativeApp {
     #[napi]
     pub fn configure(&self, env: &Env, options: AppOptions) -> napi::Result<()> {
         self.building(env, |app| {
-            let sizes: [(Option<u32>, SetSize); 7] = [
-                (options.max_message_size, App::max_message_size),
-                (options.outgoing_queue, App::outgoing_queue),
-                (options.outgoing_queue_bytes, App::outgoing_queue_bytes),
-                (options.read_buffer_size, App::read_buffer_size),
-                (options.max_request_head, App::max_request_head),
-                (options.max_header_size, App::max_header_size),
-                (options.max_connections, App::max_connections),
-            ];
-            for (value, set) in sizes.iter().filter_map(|(value, set)| Some((value.as_ref()?, set))) {
-                set(app, *value as usize)?;
-            }
-            let durations: [(&str, Option<f64>, SetDuration); 6] = [
-                ("handshakeTimeoutMs", options.handshake_timeout_ms, |app, d| app.handshake_timeout(d)),
-                ("drainTimeoutMs", options.drain_timeout_ms, |app, d| Ok(app.drain_timeout(d))),
-                ("fanoutFlushMs", options.fanout_flush_ms, |app, d| Ok(app.fanout_flush_interval(d))),
-                ("pingIntervalMs", options.ping_interval_ms, |app, d| Ok(app.ping_interval(d))),
-                ("pingTimeoutMs", options.ping_timeout_ms, |app, d| app.ping_timeout(d)),
-                ("idleTimeoutMs", options.idle_timeout_ms, |app, d| Ok(app.idle_timeout(d))),
-            ];
-            for (name, value, set) in durations {
-                let Some(ms) = value else { continue };
-                let invalid = || {
-                    Failure::new(
-                        Code::InvalidConfig,
-                        format!("{name} must be a non-negative number of milliseconds"),
-                    )
-                };
-                set(app, Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| invalid())?)?;
-            }
-            if let Some(origins) = options.allowed_origins {
-                app.allowed_origins(origins)?;
-            }
-            if let Some(dir) = options.static_dir {
-                app.static_dir(dir);
-            }
-            Ok(())
+            let size = |value: Option<u32>| value.map(|size| size as usize);
+            let mut core = spikard::bridge::AppOptions::default();
+            core.max_message_size = size(options.max_message_size);
+            core.outgoing_queue = size(options.outgoing_queue);
+            core.outgoing_queue_bytes = size(options.outgoing_queue_bytes);
+            core.read_buffer_size = size(options.read_buffer_size);
+            core.max_request_head = size(options.max_request_head);
+            core.max_header_size = size(options.max_header_size);
+            core.max_connections = size(options.max_connections);
+            core.handshake_timeout = millis("handshakeTimeoutMs", options.handshake_timeout_ms)?;
+            core.drain_timeout = millis("drainTimeoutMs", options.drain_timeout_ms)?;
+            core.fanout_flush_interval = millis("fanoutFlushMs", options.fanout_flush_ms)?;
+            core.ping_interval = millis("pingIntervalMs", options.ping_interval_ms)?;
+            core.ping_timeout = millis("pingTimeoutMs", options.ping_timeout_ms)?;
+            core.idle_timeout = millis("idleTimeoutMs", options.idle_timeout_ms)?;
+            core.allowed_origins = options.allowed_origins;
+            core.static_dir = options.static_dir.map(Into::into);
+            core.apply(app)
         })
     }
 

@@ -2,16 +2,15 @@
 //! served by one tokio runtime per process.
 
 use std::{
-    path::PathBuf,
     sync::{Arc, Condvar, Mutex, OnceLock, PoisonError},
     time::Duration,
 };
 
 use pyo3::{exceptions::PyRuntimeError, prelude::*};
 use spikard::{
-    CompiledSchema, Route, ServerHandle,
+    CompiledSchema, ServerHandle,
     bridge::{
-        BridgeRoute, Code, Failure, Hooks, JobQueue, protocol,
+        AppOptions, JobQueue, RouteSpec, protocol,
         runtime::{self, RuntimeOptions},
     },
 };
@@ -29,15 +28,6 @@ fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
         .get_or_init(|| runtime::build(RuntimeOptions::default()).map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))
-}
-
-/// A duration option in seconds; a negative or non-finite number raises
-/// `spikard.errors.ConfigError` naming the option.
-fn duration(py: Python<'_>, option: &str, seconds: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(seconds).map_err(|_| {
-        let message = format!("{option} must be a non-negative number of seconds");
-        raise(py, Failure::new(Code::InvalidConfig, message))
-    })
 }
 
 /// Compile `schema` as the `which` (`"message"` or `"response"`) schema of `route`, raising
@@ -87,149 +77,26 @@ impl PyApp {
         Self { app: Some(spikard::App::new()), queue: Arc::clone(&bridge.queue) }
     }
 
-    /// Add a route; its jobs carry `index`. Schemas compile now. `raw_text`: text messages reach
-    /// the handler as `str`, unparsed, and a `str` reply goes out as that text.
-    #[pyo3(signature = (
-        path, index, *, message_schema=None, response_schema=None, max_message_size=None,
-        raw_text=false, on_connect=false, on_disconnect=false, on_binary=false,
-    ))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
-    fn add_route(
-        &mut self,
-        py: Python<'_>,
-        path: String,
-        index: usize,
-        message_schema: Option<&Bound<'_, PyAny>>,
-        response_schema: Option<&Bound<'_, PyAny>>,
-        max_message_size: Option<usize>,
-        raw_text: bool,
-        on_connect: bool,
-        on_disconnect: bool,
-        on_binary: bool,
-    ) -> PyResult<()> {
+    /// Add route `index` as a `dict` of `path`, `message_schema`, `response_schema`,
+    /// `max_message_size`, `raw_text` and the hook flags `on_connect`, `on_disconnect` and
+    /// `binary`. Schemas compile now.
+    fn add_route(&mut self, py: Python<'_>, index: usize, route: &Bound<'_, PyAny>) -> PyResult<()> {
         // Python keeps its connection object in the connection's state, which the core clears:
         // it needs no disconnect call to release it.
-        let hooks =
-            Hooks { connect: on_connect, disconnect: on_disconnect, binary: on_binary, release: false };
-        let handler = BridgeRoute::new(index, hooks, Arc::clone(&self.queue));
-        let mut route = Route::new(path, handler);
-        if let Some(schema) = message_schema {
-            route = route.message_schema(convert::from_python(schema, None)?);
-        }
-        if let Some(schema) = response_schema {
-            route = route.response_schema(convert::from_python(schema, None)?);
-        }
-        if let Some(bytes) = max_message_size {
-            route = route.max_message_size(bytes);
-        }
-        if raw_text {
-            route = route.raw_text();
-        }
+        let spec =
+            RouteSpec::from_json(&convert::from_python(route, None)?, false).map_err(|f| raise(py, f))?;
+        let route = spec.into_route(index, &self.queue);
         self.app()?.route(route).map_err(|err| raise(py, err))?;
         Ok(())
     }
 
-    /// Largest accepted message in bytes for routes without their own limit.
-    fn set_max_message_size(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
-        self.app()?.max_message_size(bytes).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Capacity of each connection's outgoing queue, in messages; a client whose queue is full
-    /// when the server replies or pushes to it is closed with 1013.
-    fn set_outgoing_queue(&mut self, py: Python<'_>, messages: usize) -> PyResult<()> {
-        self.app()?.outgoing_queue(messages).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Capacity of each connection's outgoing queue, in payload bytes; a reply or push that
-    /// would take it past this closes the client with 1013.
-    fn set_outgoing_queue_bytes(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
-        self.app()?.outgoing_queue_bytes(bytes).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Time between the server's pings, in seconds (0 sends none).
-    fn set_ping_interval(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let interval = duration(py, "ping_interval", seconds)?;
-        self.app()?.ping_interval(interval);
-        Ok(())
-    }
-
-    /// Time a ping waits for its pong before the connection is closed with 1011, in seconds.
-    fn set_ping_timeout(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let timeout = duration(py, "ping_timeout", seconds)?;
-        self.app()?.ping_timeout(timeout).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Time without a message from the client before it is closed with 1001, in seconds (0:
-    /// never).
-    fn set_idle_timeout(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let timeout = duration(py, "idle_timeout", seconds)?;
-        self.app()?.idle_timeout(timeout);
-        Ok(())
-    }
-
-    /// Check messages published to topics matching `pattern` (a name, or a prefix followed by
-    /// `*`) against `schema`, compiled now.
-    fn add_topic_schema(&mut self, py: Python<'_>, pattern: &str, schema: &Bound<'_, PyAny>) -> PyResult<()> {
-        let schema = convert::from_python(schema, None)?;
-        self.app()?.topic_schema(pattern, schema).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Serve the files of `directory` on paths that are not WebSocket routes.
-    fn set_static_dir(&mut self, directory: PathBuf) -> PyResult<()> {
-        self.app()?.static_dir(directory);
-        Ok(())
-    }
-
-    /// How long graceful shutdown waits for connections to close, in seconds.
-    fn set_drain_timeout(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let timeout = duration(py, "drain_timeout", seconds)?;
-        self.app()?.drain_timeout(timeout);
-        Ok(())
-    }
-
-    /// The longest a subscriber's writer holds published messages while a reader is in a
-    /// burst, in seconds (0 holds nothing).
-    fn set_fanout_flush_interval(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let interval = duration(py, "fanout_flush_interval", seconds)?;
-        self.app()?.fanout_flush_interval(interval);
-        Ok(())
-    }
-
-    /// How long a connection has to send its request head, and `on_connect` to decide, in
-    /// seconds.
-    fn set_handshake_timeout(&mut self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let timeout = duration(py, "handshake_timeout", seconds)?;
-        self.app()?.handshake_timeout(timeout).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Largest request head (request line and headers), in bytes.
-    fn set_max_request_head(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
-        self.app()?.max_request_head(bytes).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Largest single header (name and value), in bytes.
-    fn set_max_header_size(&mut self, py: Python<'_>, bytes: usize) -> PyResult<()> {
-        self.app()?.max_header_size(bytes).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Most WebSocket connections open at once; past it an upgrade gets HTTP 503.
-    fn set_max_connections(&mut self, py: Python<'_>, connections: usize) -> PyResult<()> {
-        self.app()?.max_connections(connections).map_err(|err| raise(py, err))?;
-        Ok(())
-    }
-
-    /// Accept upgrades only from these origins (HTTP 403 for a missing or unlisted `Origin`).
-    fn set_allowed_origins(&mut self, py: Python<'_>, origins: Vec<String>) -> PyResult<()> {
-        self.app()?.allowed_origins(origins).map_err(|err| raise(py, err))?;
-        Ok(())
+    /// Apply the app-wide settings, a `dict` of the core's option names (sizes in bytes, times
+    /// in seconds, `allowed_origins`, `static_dir`, `topics` as `[pattern, schema]` pairs); a
+    /// bad one raises `spikard.errors.ConfigError` (or what the core raises for a topic schema).
+    fn configure(&mut self, py: Python<'_>, options: &Bound<'_, PyAny>) -> PyResult<()> {
+        let options =
+            AppOptions::from_json(&convert::from_python(options, None)?).map_err(|f| raise(py, f))?;
+        options.apply(self.app()?).map_err(|f| raise(py, f))
     }
 
     /// Bind `host:port` (port 0 picks a free port) and start serving in the background.

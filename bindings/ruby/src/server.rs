@@ -1,16 +1,13 @@
 //! `Spikard::Native::Server`: a core server running on its own tokio threads, and the methods
 //! the Ruby side drives it with (dispatch, shutdown, check).
 
-use std::{
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use magnus::{Error, RArray, RHash, RModule, Ruby, TryConvert, Value, function, method, prelude::*};
+use magnus::{Error, RArray, RHash, RModule, Ruby, Value, function, method, prelude::*};
 use spikard::{
-    App, Route, ServerHandle,
+    App, ServerHandle,
     bridge::{
-        BridgeRoute, CallKind, Code, Failure, Hooks, JobQueue, WakePolicy, protocol,
+        AppOptions, CallKind, Code, Failure, JobQueue, RouteSpec, WakePolicy, protocol,
         runtime::{self, RuntimeOptions},
     },
 };
@@ -26,117 +23,42 @@ pub(crate) struct NativeServer {
     outcome: Arc<Mutex<Option<Result<(), spikard::Error>>>>,
 }
 
-fn option<T: TryConvert>(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<T>, Error> {
-    hash.lookup::<_, Option<T>>(ruby.to_symbol(key))
-}
-
-/// A duration option given in seconds; a negative or non-finite number is a `ConfigError`
-/// naming the option.
-fn seconds(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<Duration>, Error> {
-    let Some(seconds) = option::<f64>(ruby, hash, key)? else { return Ok(None) };
-    let message = format!("{key} must be a non-negative number of seconds");
-    let invalid = |_| errors::raise(ruby, Failure::new(Code::InvalidConfig, message));
-    Duration::try_from_secs_f64(seconds).map(Some).map_err(invalid)
-}
-
-fn schema(ruby: &Ruby, hash: RHash, key: &str) -> Result<Option<serde_json::Value>, Error> {
-    option::<Value>(ruby, hash, key)?.map(|v| convert::to_json(ruby, v)).transpose()
-}
-
-/// Route `index` as the Ruby side describes it: a Hash of `path`, the schemas,
-/// `max_message_size`, and whether `on_connect`, `on_disconnect` and `binary` are set.
-fn route(ruby: &Ruby, index: usize, hash: RHash, queue: &Arc<JobQueue>) -> Result<Route, Error> {
-    let flag = |key: &str| -> Result<bool, Error> { Ok(option::<bool>(ruby, hash, key)?.unwrap_or(false)) };
-    // The connection's Ruby object is rooted until its disconnect call releases it on a Ruby
-    // thread: every connection handed to Ruby needs that call, hook or not.
-    let hooks = Hooks {
-        connect: flag("on_connect")?,
-        disconnect: flag("on_disconnect")?,
-        binary: flag("binary")?,
-        release: true,
-    };
-    let path: String = option(ruby, hash, "path")?.unwrap_or_default();
-    // Each option that is set (an Option folds in at most once).
-    let route = Route::new(path, BridgeRoute::new(index, hooks, Arc::clone(queue)));
-    let route = schema(ruby, hash, "message_schema")?.into_iter().fold(route, Route::message_schema);
-    let route = schema(ruby, hash, "response_schema")?.into_iter().fold(route, Route::response_schema);
-    Ok(option(ruby, hash, "max_message_size")?.into_iter().fold(route, Route::max_message_size))
-}
-
-/// One of the core's checked setters of a size or a count.
-type SetSize = fn(&mut App, usize) -> Result<&mut App, spikard::Error>;
-
-/// The options that are a size or a count, each with the core's setter (which checks it).
-const SIZES: [(&str, SetSize); 7] = [
-    ("max_message_size", App::max_message_size),
-    ("outgoing_queue", App::outgoing_queue),
-    ("outgoing_queue_bytes", App::outgoing_queue_bytes),
-    ("read_buffer_size", App::read_buffer_size),
-    ("max_request_head", App::max_request_head),
-    ("max_header_size", App::max_header_size),
-    ("max_connections", App::max_connections),
-];
-
 impl NativeServer {
-    /// `Server.start(routes, options)`: compile the routes, bind, and serve on a background
-    /// thread. `routes` is an Array of Hashes (`path`, schemas, `max_message_size`, and whether
-    /// `on_connect`, `on_disconnect` and `binary` are set); `options` a Hash of `host`, `port`,
-    /// the sizes and counts of [`SIZES`], `handshake_timeout`, `drain_timeout`,
-    /// `fanout_flush_interval`, `ping_interval`, `ping_timeout` and `idle_timeout` (seconds),
-    /// `allowed_origins`, `static_dir`, `workers` and `topics` (`[pattern, schema]` pairs).
-    fn start(ruby: &Ruby, routes: RArray, options: RHash) -> Result<Self, Error> {
+    /// `Server.start(routes, options, host, port, workers)`: compile the routes, bind, and serve
+    /// on a background thread with `workers` tokio threads. `routes` is an Array of Hashes read
+    /// by [`RouteSpec::from_json`]; `options` a Hash read by [`AppOptions::from_json`].
+    fn start(
+        ruby: &Ruby,
+        routes: RArray,
+        options: Value,
+        host: String,
+        port: u16,
+        workers: usize,
+    ) -> Result<Self, Error> {
         let queue = JobQueue::new(WakePolicy::Blocking);
         spikard::bridge::log::attach(&queue);
         let mut app = App::new();
-        let core = |err: spikard::Error| errors::raise(ruby, err);
-        for (key, set) in SIZES {
-            if let Some(value) = option::<usize>(ruby, options, key)? {
-                set(&mut app, value).map_err(core)?;
-            }
-        }
-        if let Some(timeout) = seconds(ruby, options, "handshake_timeout")? {
-            app.handshake_timeout(timeout).map_err(core)?;
-        }
-        if let Some(origins) = option::<Vec<String>>(ruby, options, "allowed_origins")? {
-            app.allowed_origins(origins).map_err(core)?;
-        }
-        if let Some(timeout) = seconds(ruby, options, "drain_timeout")? {
-            app.drain_timeout(timeout);
-        }
-        if let Some(interval) = seconds(ruby, options, "fanout_flush_interval")? {
-            app.fanout_flush_interval(interval);
-        }
-        if let Some(interval) = seconds(ruby, options, "ping_interval")? {
-            app.ping_interval(interval);
-        }
-        if let Some(timeout) = seconds(ruby, options, "ping_timeout")? {
-            app.ping_timeout(timeout).map_err(core)?;
-        }
-        if let Some(timeout) = seconds(ruby, options, "idle_timeout")? {
-            app.idle_timeout(timeout);
-        }
-        if let Some(dir) = option::<String>(ruby, options, "static_dir")? {
-            app.static_dir(dir);
-        }
-        if let Some(topics) = option::<RArray>(ruby, options, "topics")? {
-            add_topics(ruby, &mut app, topics)?;
-        }
+        let failed = |failure: Failure| errors::raise(ruby, failure);
+        AppOptions::from_json(&convert::to_json(ruby, options)?)
+            .and_then(|o| o.apply(&mut app))
+            .map_err(failed)?;
         for (index, entry) in routes.into_iter().enumerate() {
-            app.route(route(ruby, index, RHash::try_convert(entry)?, &queue)?).map_err(core)?;
+            // The connection's Ruby object is rooted until its disconnect call releases it on
+            // a Ruby thread: every connection handed to Ruby needs that call, hook or not.
+            let spec = RouteSpec::from_json(&convert::to_json(ruby, entry)?, true).map_err(failed)?;
+            app.route(spec.into_route(index, &queue)).map_err(|err| errors::raise(ruby, err))?;
         }
-        let host = option::<String>(ruby, options, "host")?.unwrap_or_else(|| "127.0.0.1".to_owned());
-        let port = option::<u16>(ruby, options, "port")?.unwrap_or(8000);
-        let workers = option::<usize>(ruby, options, "workers")?.unwrap_or(1).max(1);
         // The Ruby binding's defaults, unchanged by the move to the core's builder: one tokio
         // worker (`workers:` raises it) and no SCHED_BATCH. The Ruby echo figures in
         // docs/ruby.md were measured that way; SCHED_BATCH was measured only for Python and
         // Node, whose host thread is woken per batch by the runtime, and nothing here has shown
         // it helps dispatchers that wait on the queue's condition variable.
-        let runtime = runtime::build(RuntimeOptions { worker_threads: Some(workers), batch_policy: false })
-            .map_err(|err| errors::raise(ruby, Failure::new(Code::ServeFailed, err.to_string())))?;
+        let runtime =
+            runtime::build(RuntimeOptions { worker_threads: Some(workers.max(1)), batch_policy: false })
+                .map_err(|err| errors::raise(ruby, Failure::new(Code::ServeFailed, err.to_string())))?;
         // Binding takes a moment: the GVL is kept rather than handed over and back.
         let address = protocol::listen_address(&host, port);
-        let server = runtime.block_on(app.bind(address)).map_err(core)?;
+        let server = runtime.block_on(app.bind(address)).map_err(|err| errors::raise(ruby, err))?;
         let handle = server.handle();
         let outcome = Arc::new(Mutex::new(None));
         let (done, stopped) = (Arc::clone(&queue), Arc::clone(&outcome));
@@ -225,20 +147,12 @@ fn check_schemas(
     Ok(())
 }
 
-/// Declare `topics`, an Array of `[pattern, schema]` pairs, with `App::topic_schema`.
-fn add_topics(ruby: &Ruby, app: &mut App, topics: RArray) -> Result<(), Error> {
-    for entry in topics {
-        let (pattern, schema) = <(String, Value)>::try_convert(entry)?;
-        app.topic_schema(&pattern, convert::to_json(ruby, schema)?)
-            .map_err(|err| errors::raise(ruby, err))?;
-    }
-    Ok(())
-}
-
 /// `Native.check_topics([[pattern, schema], ...])`: declare them all on a scratch app so that a
 /// bad pattern, a pattern declared twice or a schema that does not compile raises when declared.
 fn check_topics(ruby: &Ruby, topics: RArray) -> Result<(), Error> {
-    add_topics(ruby, &mut App::new(), topics)
+    let topics = serde_json::json!({ "topics": convert::to_json(ruby, topics.as_value())? });
+    let failed = |failure: Failure| errors::raise(ruby, failure);
+    AppOptions::from_json(&topics).and_then(|options| options.apply(&mut App::new())).map_err(failed)
 }
 
 /// Define `Spikard::Native::Server`, `Spikard::Native.check_schemas` and `check_topics`, and the
@@ -251,7 +165,7 @@ pub(crate) fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     native.define_module_function("check_topics", function!(check_topics, 1))?;
     let class = native.define_class("Server", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("start", function!(NativeServer::start, 2))?;
+    class.define_singleton_method("start", function!(NativeServer::start, 5))?;
     class.define_method("local_addr", method!(NativeServer::local_addr, 0))?;
     class.define_method("dispatch", method!(NativeServer::dispatch, 3))?;
     class.define_method("shutdown", method!(NativeServer::shutdown, 0))?;

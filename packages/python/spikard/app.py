@@ -209,47 +209,37 @@ class Spikard:
         loop = event_loop()
         bridge = _native.Bridge()
         native = _native.App(bridge)
-        if self.max_message_size is not None:
-            native.set_max_message_size(self.max_message_size)
-        if self.static_dir is not None:
-            native.set_static_dir(os.fspath(self.static_dir))
-        if self.drain_timeout is not None:
-            native.set_drain_timeout(self.drain_timeout)
-        if self.outgoing_queue is not None:
-            native.set_outgoing_queue(self.outgoing_queue)
-        if self.fanout_flush_interval is not None:
-            native.set_fanout_flush_interval(self.fanout_flush_interval)
-        if self.handshake_timeout is not None:
-            native.set_handshake_timeout(self.handshake_timeout)
-        if self.max_request_head is not None:
-            native.set_max_request_head(self.max_request_head)
-        if self.max_header_size is not None:
-            native.set_max_header_size(self.max_header_size)
-        if self.max_connections is not None:
-            native.set_max_connections(self.max_connections)
-        if self.allowed_origins is not None:
-            native.set_allowed_origins(self.allowed_origins)
-        if self.outgoing_queue_bytes is not None:
-            native.set_outgoing_queue_bytes(self.outgoing_queue_bytes)
-        if self.ping_interval is not None:
-            native.set_ping_interval(self.ping_interval)
-        if self.ping_timeout is not None:
-            native.set_ping_timeout(self.ping_timeout)
-        if self.idle_timeout is not None:
-            native.set_idle_timeout(self.idle_timeout)
-        for pattern, schema in self._topic_schemas.items():
-            native.add_topic_schema(pattern, schema)
+        settings = {
+            "max_message_size": self.max_message_size,
+            "static_dir": None if self.static_dir is None else os.fspath(self.static_dir),
+            "drain_timeout": self.drain_timeout,
+            "outgoing_queue": self.outgoing_queue,
+            "outgoing_queue_bytes": self.outgoing_queue_bytes,
+            "fanout_flush_interval": self.fanout_flush_interval,
+            "handshake_timeout": self.handshake_timeout,
+            "max_request_head": self.max_request_head,
+            "max_header_size": self.max_header_size,
+            "max_connections": self.max_connections,
+            "allowed_origins": self.allowed_origins,
+            "ping_interval": self.ping_interval,
+            "ping_timeout": self.ping_timeout,
+            "idle_timeout": self.idle_timeout,
+            "topics": [[pattern, schema] for pattern, schema in self._topic_schemas.items()],
+        }
+        native.configure(settings)
         for index, route in enumerate(self._routes):
             native.add_route(
-                route.path,
                 index,
-                message_schema=route.message_schema,
-                response_schema=route.response_schema,
-                max_message_size=route.max_message_size,
-                raw_text=route.raw_text,
-                on_connect=route.connect_plan is not None,
-                on_disconnect=route.disconnect_plan is not None,
-                on_binary=route.binary_plan is not None,
+                {
+                    "path": route.path,
+                    "message_schema": route.message_schema,
+                    "response_schema": route.response_schema,
+                    "max_message_size": route.max_message_size,
+                    "raw_text": route.raw_text,
+                    "on_connect": route.connect_plan is not None,
+                    "on_disconnect": route.disconnect_plan is not None,
+                    "binary": route.binary_plan is not None,
+                },
             )
         dispatcher = Dispatcher(loop, bridge, self._routes)
         dispatcher.attach()

@@ -15,6 +15,8 @@
 //! - [`Code`]: every error code a binding raises, mapped once per language to its exception
 //!   classes;
 //! - [`log`]: the core's `tracing` events, handed to the host's own logging;
+//! - [`AppOptions`] and [`RouteSpec`]: app and route settings as a host passes them, checked
+//!   and applied once;
 //! - [`runtime`]: the one tokio runtime builder.
 //!
 //! Only compiled with the `bridge` feature, which the binding crates enable.
@@ -48,6 +50,7 @@
 
 mod call;
 mod code;
+mod config;
 pub mod log;
 pub mod protocol;
 mod queue;
@@ -57,6 +60,7 @@ pub mod runtime;
 pub use call::{Call, CallKind};
 pub use code::Code;
 pub use code::Failure;
+pub use config::{AppOptions, RouteSpec};
 pub use queue::{
     BATCH, Batch, Consuming, Job, JobQueue, MAX_LOGS, Wake, WakePolicy, Woken, answer_parked, wake_deferred,
 };

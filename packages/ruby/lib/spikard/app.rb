@@ -62,8 +62,9 @@ module Spikard
         drain_timeout: drain_timeout&.to_f, fanout_flush_interval: fanout_flush_interval&.to_f,
         outgoing_queue_bytes: outgoing_queue_bytes, ping_interval: ping_interval&.to_f,
         ping_timeout: ping_timeout&.to_f, idle_timeout: idle_timeout&.to_f,
-        static_dir: static_dir&.to_s, workers: Integer(workers)
+        static_dir: static_dir&.to_s
       }.compact
+      @workers = Integer(workers)
       @threads = Integer(threads)
       raise ConfigError.new("threads must be at least 1", "invalid_config") if @threads < 1
 
@@ -122,8 +123,8 @@ module Spikard
     # @return [Server]
     # @raise [BindError, ConfigError, SchemaError]
     def start(host: "127.0.0.1", port: 0)
-      options = @options.merge(host: host.to_s, port: Integer(port), topics: @topic_schemas.to_a)
-      native = Native::Server.start(@routes.map(&:spec), options)
+      options = @options.merge(topics: @topic_schemas.to_a)
+      native = Native::Server.start(@routes.map(&:spec), options, host.to_s, Integer(port), @workers)
       @server = Server.new(native, @routes, threads: @threads, logger: @logger)
     end
 
