@@ -91,6 +91,11 @@ impl WebSocketHandler for Behaviour {
             "reject" => return Err(Rejection::forbidden("not allowed")),
             "close_on_connect" => conn.close(1008, "not allowed"),
             "connect_crash" => panic!("secret internal detail"),
+            "connect_slow" => {
+                self.log.push("connect".into());
+                let ms = conn.query_param("ms").and_then(|ms| ms.parse().ok()).unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
             "reject_status" => {
                 let status = conn.query_param("status").and_then(|s| s.parse().ok()).unwrap_or(403);
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
@@ -131,6 +136,11 @@ impl WebSocketHandler for Behaviour {
             "reply_when_asked" => (message["reply"] == json!(true)).then_some(message),
             "lifecycle" => {
                 self.log.push("message".into());
+                Some(message)
+            }
+            "sleep" => {
+                self.log.push("message".into());
+                tokio::time::sleep(Duration::from_millis(message["ms"].as_u64().unwrap_or(0))).await;
                 Some(message)
             }
             "params" => {
@@ -208,7 +218,7 @@ impl WebSocketHandler for Behaviour {
             let room = conn.path_param("room").unwrap_or_default();
             let _ = conn.publish(room, &json!({"event": "leave", "user": user(conn)}));
         }
-        if matches!(self.name.as_str(), "lifecycle" | "reject" | "rooms") {
+        if matches!(self.name.as_str(), "lifecycle" | "reject" | "rooms" | "sleep") {
             self.log.push(format!("disconnect:{}", close.code));
         }
     }
@@ -246,6 +256,12 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
         }
         if let Some(ms) = fixture["app"]["ping_timeout_ms"].as_u64() {
             app.ping_timeout(Duration::from_millis(ms))?;
+        }
+        if let Some(ms) = fixture["app"]["handshake_timeout_ms"].as_u64() {
+            app.handshake_timeout(Duration::from_millis(ms))?;
+        }
+        if let Some(ms) = fixture["app"]["drain_timeout_ms"].as_u64() {
+            app.drain_timeout(Duration::from_millis(ms));
         }
         if let Some(ms) = fixture["app"]["idle_timeout_ms"].as_u64() {
             app.idle_timeout(Duration::from_millis(ms));
@@ -318,6 +334,10 @@ async fn run_step(
             };
         }
         "expect_events" => return expect_events(log, arg).await,
+        "shutdown" => {
+            server.handle().shutdown();
+            return Ok(());
+        }
         _ => {}
     }
     let client = clients.get_mut(&name).ok_or_else(|| format!("client {name} is not connected"))?;

@@ -46,6 +46,8 @@ interface Fixture {
     ping_interval_ms?: number;
     ping_timeout_ms?: number;
     idle_timeout_ms?: number;
+    handshake_timeout_ms?: number;
+    drain_timeout_ms?: number;
     max_connections?: number;
     allowed_origins?: string[];
     topics?: { pattern: string; schema: Json }[];
@@ -148,6 +150,22 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
           },
           onDisconnect: (_ctx, close) => log.push(`disconnect:${close.code}`),
         },
+      );
+    case "connect_slow":
+      return add((message) => message, {
+        onConnect: async (ctx) => {
+          log.push("connect");
+          await new Promise((resolve) => setTimeout(resolve, Number(ctx.query.ms)));
+        },
+      });
+    case "sleep":
+      return add(
+        async (message) => {
+          log.push("message");
+          await new Promise((resolve) => setTimeout(resolve, Number(message.ms)));
+          return message;
+        },
+        { onDisconnect: (_ctx, close) => log.push(`disconnect:${close.code}`) },
       );
     case "reject":
       return add((message) => message, {
@@ -278,12 +296,18 @@ function checkEnvelope(frame: Received, want: { [key: string]: Json }): void {
 /** The clients that stopped reading (`stop_reading`) until their next `expect_*` step. */
 type Paused = Set<string>;
 
+/** The graceful shutdown a `shutdown` step started, awaited when the fixture ends. */
+interface Shutdown {
+  closing?: Promise<void>;
+}
+
 async function runStep(
   server: TestServer,
   clients: Map<string, TestClient>,
   paused: Paused,
   log: Log,
   step: Step,
+  shutdown: Shutdown,
 ): Promise<void> {
   const name = typeof step.client === "string" ? step.client : "default";
   const entry = Object.entries(step).find(([key]) => key !== "client");
@@ -314,6 +338,9 @@ async function runStep(
       expect(log.events).toEqual(want);
       return;
     }
+    case "shutdown":
+      shutdown.closing = server.close();
+      return;
     default:
   }
   const client = clients.get(name);
@@ -393,6 +420,8 @@ async function runFixture(fixture: Fixture): Promise<void> {
     pingIntervalMs: options.ping_interval_ms,
     pingTimeoutMs: options.ping_timeout_ms,
     idleTimeoutMs: options.idle_timeout_ms,
+    handshakeTimeoutMs: options.handshake_timeout_ms,
+    drainTimeoutMs: options.drain_timeout_ms,
     maxConnections: options.max_connections,
     allowedOrigins: options.allowed_origins,
   });
@@ -405,10 +434,11 @@ async function runFixture(fixture: Fixture): Promise<void> {
   const server = await TestServer.start(app);
   const clients = new Map<string, TestClient>();
   const paused: Paused = new Set();
+  const shutdown: Shutdown = {};
   try {
     for (const [index, step] of fixture.steps.entries()) {
       try {
-        await runStep(server, clients, paused, log, step);
+        await runStep(server, clients, paused, log, step, shutdown);
       } catch (err) {
         throw new Error(`step ${index} ${JSON.stringify(step)}: ${(err as Error).message}`, { cause: err });
       }
@@ -417,7 +447,7 @@ async function runFixture(fixture: Fixture): Promise<void> {
     for (const client of clients.values()) {
       client.terminate();
     }
-    await server.close();
+    await (shutdown.closing ?? server.close());
   }
 }
 

@@ -138,6 +138,31 @@ def behaviour(name: str, path: str, log: HookLog, **options: Any) -> WebSocketRo
             return message if isinstance(message, dict) and message.get("reply") is True else None
 
         return reply_when_asked
+    if name == "connect_slow":
+
+        @route
+        async def slow(message: Any) -> Any:
+            return message
+
+        @slow.on_connect
+        async def wait(ws: WebSocket) -> None:
+            log.push("connect")
+            await asyncio.sleep(int(ws.query_params["ms"]) / 1000)
+
+        return slow
+    if name == "sleep":
+
+        @route
+        async def sleep(message: Any) -> Any:
+            log.push("message")
+            await asyncio.sleep(message["ms"] / 1000)
+            return message
+
+        @sleep.on_disconnect
+        async def slept(code: int) -> None:
+            log.push(f"disconnect:{code}")
+
+        return sleep
     if name == "lifecycle":
 
         @route
@@ -283,6 +308,8 @@ def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
         ping_interval=seconds("ping_interval_ms"),
         ping_timeout=seconds("ping_timeout_ms"),
         idle_timeout=seconds("idle_timeout_ms"),
+        handshake_timeout=seconds("handshake_timeout_ms"),
+        drain_timeout=seconds("drain_timeout_ms"),
     )
     for topic in settings.get("topics", []):
         app.topic(topic["pattern"], schema=topic["schema"])
@@ -448,6 +475,8 @@ class Runner:
             await self.expect_close(name, arg)
         elif action == "close":
             await self.sockets[name].close(arg["code"], arg.get("reason", ""))
+        elif action == "shutdown":
+            self.client.server.shutdown()
         else:
             pytest.fail(f"unknown step {action!r}")
 

@@ -147,6 +147,21 @@ module Behaviours
         end
         on_disconnect { |_ws, close| log << "disconnect:#{close.code}" }
       end
+    when "connect_slow"
+      slow = lambda do |ws|
+        log << "connect"
+        sleep(Integer(ws.query.fetch("ms")) / 1000.0)
+      end
+      app.websocket(path, on_connect: slow, **options) { |message| message }
+    when "sleep"
+      app.websocket(path, **options) do
+        on_message do |message, _ws|
+          log << "message"
+          sleep(message.fetch("ms") / 1000.0)
+          message
+        end
+        on_disconnect { |_ws, close| log << "disconnect:#{close.code}" }
+      end
     when "reject" then app.websocket(path, Rejecting.new(log), **options)
     when "close_on_connect"
       app.websocket(path, on_connect: ->(ws) { ws.close(1008, "not allowed") }, **options) { |message| message }

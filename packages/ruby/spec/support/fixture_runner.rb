@@ -23,7 +23,8 @@ class FixtureRunner
     options = settings.slice("max_message_size", "outgoing_queue", "outgoing_queue_bytes", "max_connections",
                              "allowed_origins").transform_keys(&:to_sym)
     { "fanout_flush_ms" => :fanout_flush_interval, "ping_interval_ms" => :ping_interval,
-      "ping_timeout_ms" => :ping_timeout, "idle_timeout_ms" => :idle_timeout }.each do |ms, option|
+      "ping_timeout_ms" => :ping_timeout, "idle_timeout_ms" => :idle_timeout,
+      "handshake_timeout_ms" => :handshake_timeout, "drain_timeout_ms" => :drain_timeout }.each do |ms, option|
       options[option] = settings[ms] / 1000.0 if settings.key?(ms)
     end
     # Handlers that crash on purpose log there, not on the test run's stderr; shown on a mismatch.
@@ -54,6 +55,7 @@ class FixtureRunner
                                                           answer_pings: arg.fetch("answer_pings", true))
     when "connect_rejected" then connect_rejected(arg)
     when "expect_events" then expect_events(arg)
+    when "shutdown" then @server.shutdown
     else client_step(client(name), action, arg)
     end
   end
