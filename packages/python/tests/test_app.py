@@ -565,3 +565,18 @@ def test_the_core_s_warnings_reach_the_spikard_logger(caplog: pytest.LogCaptureF
         assert records, caplog.text
         assert "/typed" in records[0].getMessage()
         assert records[0].levelno == logging.WARNING
+
+
+def test_serves_on_the_ipv6_loopback() -> None:
+    """``host="::1"`` binds the IPv6 loopback (no brackets needed) and reports it unbracketed."""
+
+    @websocket("/echo")
+    async def echo(message: Any) -> Any:
+        return message
+
+    with TestClient(Spikard(routes=[echo]), host="::1") as client:
+        assert client.server.host == "::1"
+        assert client.url.startswith("ws://[::1]:")
+        with client.connect("/echo") as ws:
+            ws.send_json({"over": "ipv6"})
+            assert ws.receive_json() == {"over": "ipv6"}
