@@ -92,3 +92,25 @@ test("out-of-range handshake options are refused with invalid_config", () => {
   expect(refused).toBeInstanceOf(SpikardError);
   expect((refused as SpikardError).code).toBe("invalid_config");
 });
+
+/** The first bytes the server answers a raw upgrade request carrying `key` with. */
+function answerTo(port: number, key: string): Promise<string> {
+  const request =
+    "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`;
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect(port, "127.0.0.1", () => socket.write(request));
+    socket.once("data", (data: Buffer) => {
+      socket.destroy();
+      resolve(data.toString("latin1"));
+    });
+    socket.on("error", reject);
+  });
+}
+
+test("the Sec-WebSocket-Key must be 16 bytes of base64", async () => {
+  server = await TestServer.start(echoApp());
+  const port = Number(new URL(server.baseUrl).port);
+  expect(await answerTo(port, "short")).toMatch(/^HTTP\/1\.1 400 /);
+  expect(await answerTo(port, "dGhlIHNhbXBsZSBub25jZQ==")).toMatch(/^HTTP\/1\.1 101 /);
+});

@@ -83,3 +83,20 @@ def test_out_of_range_options_raise_config_error(options: dict[str, Any]) -> Non
     with pytest.raises(ConfigError) as invalid:
         Spikard(routes=[echo], **options).start()
     assert invalid.value.code == "invalid_config"
+
+
+UPGRADE = (
+    "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(("key", "status"), [("short", b"400"), ("dGhlIHNhbXBsZSBub25jZQ==", b"101")])
+def test_the_websocket_key_must_be_16_bytes_of_base64(key: str, status: bytes) -> None:
+    with (
+        TestClient(Spikard(routes=[echo])) as client,
+        socket.create_connection(("127.0.0.1", client.server.port)) as sock,
+    ):
+        sock.settimeout(5)
+        sock.sendall(UPGRADE.format(key=key).encode())
+        assert sock.recv(4096).startswith(b"HTTP/1.1 " + status)

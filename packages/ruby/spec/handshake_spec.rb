@@ -62,4 +62,17 @@ RSpec.describe "handshake limits" do
         .to raise_error(Spikard::Testing::Rejected) { |e| expect(e.status).to eq(431) }
     end
   end
+
+  it "requires a Sec-WebSocket-Key of 16 bytes of base64 (400 otherwise)" do
+    Spikard::Testing.serve(echo_app) do |server|
+      { "short" => "400", "dGhlIHNhbXBsZSBub25jZQ==" => "101" }.each do |key, status|
+        socket = TCPSocket.new("127.0.0.1", server.port)
+        socket.write("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: #{key}\r\n\r\n")
+        expect(socket.readpartial(4096)).to start_with("HTTP/1.1 #{status} ")
+      ensure
+        socket&.close
+      end
+    end
+  end
 end
