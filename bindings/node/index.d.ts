@@ -72,6 +72,10 @@ export declare class NativeConnection {
   get query(): Record<string, string>
   /** Every query parameter as `[key, value]` pairs, in order (keys may repeat). */
   get queryPairs(): Array<Array<string>>
+  /** The upgrade request's cookies by name: the first value of each name. */
+  get cookies(): Record<string, string>
+  /** The subprotocol the upgrade selected from the route's `subprotocols`, if any. */
+  get subprotocol(): string | null
   /** The upgrade request's headers, names in lower case; repeated headers joined with `, `. */
   get headers(): Record<string, string>
   /** The client's address, `ip:port`. */
@@ -252,4 +256,6 @@ export interface RouteOptions {
   onDisconnect?: boolean
   /** The route accepts binary frames. */
   binary?: boolean
+  /** The subprotocols the route speaks, in order of preference. */
+  subprotocols?: Array<string>
 }

@@ -40,6 +40,8 @@ pub struct RouteOptions {
     pub on_disconnect: Option<bool>,
     /// The route accepts binary frames.
     pub binary: Option<bool>,
+    /// The subprotocols the route speaks, in order of preference.
+    pub subprotocols: Option<Vec<String>>,
 }
 
 /// App-wide options, as the `spikard` package passes them: sizes in bytes, times in
@@ -154,6 +156,7 @@ impl NativeApp {
         spec.hooks.connect = options.on_connect.unwrap_or(false);
         spec.hooks.disconnect = options.on_disconnect.unwrap_or(false);
         spec.hooks.binary = options.binary.unwrap_or(false);
+        spec.subprotocols = options.subprotocols.unwrap_or_default();
         // JavaScript keeps a context object per connection: it hears of every connection's end.
         spec.hooks.release = true;
         let route = spec.into_route(index as usize, &self.bridge.queue);

@@ -91,6 +91,18 @@ impl NativeConnection {
         self.conn.query_params().iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect()
     }
 
+    /// The upgrade request's cookies by name: the first value of each name.
+    #[napi(getter, ts_return_type = "Record<string, string>")]
+    pub fn cookies(&self) -> Map<String, Value> {
+        pairs_to_object(&self.conn.cookies())
+    }
+
+    /// The subprotocol the upgrade selected from the route's `subprotocols`, if any.
+    #[napi(getter)]
+    pub fn subprotocol(&self) -> Option<String> {
+        self.conn.subprotocol().map(str::to_owned)
+    }
+
     /// The upgrade request's headers, names in lower case; repeated headers joined with `, `.
     #[napi(getter, ts_return_type = "Record<string, string>")]
     pub fn headers(&self) -> Map<String, Value> {

@@ -60,6 +60,17 @@ impl PyConnection {
             .collect()
     }
 
+    /// The upgrade request's cookies as `(name, value)` pairs, in the order sent.
+    fn cookies(&self) -> Vec<(String, String)> {
+        self.conn.cookies()
+    }
+
+    /// The subprotocol the upgrade selected, if any.
+    #[getter]
+    fn subprotocol(&self) -> Option<&str> {
+        self.conn.subprotocol()
+    }
+
     /// The client's address as `(host, port)`.
     fn remote_addr(&self) -> (String, u16) {
         let addr = self.conn.remote_addr();

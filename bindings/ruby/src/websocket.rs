@@ -13,10 +13,23 @@ pub(crate) struct WebSocket {
 }
 
 impl WebSocket {
-    /// What never changes about the connection: `[id, path, route pattern, "ip:port"]`.
-    fn facts(&self) -> (u64, String, String, String) {
+    /// What never changes about the connection: `[id, path, route pattern, "ip:port",
+    /// subprotocol or nil]`.
+    fn facts(&self) -> (u64, String, String, String, Option<String>) {
         let conn = &self.conn;
-        (conn.id().get(), conn.path().to_owned(), conn.route().to_owned(), conn.remote_addr().to_string())
+        let subprotocol = conn.subprotocol().map(str::to_owned);
+        (
+            conn.id().get(),
+            conn.path().to_owned(),
+            conn.route().to_owned(),
+            conn.remote_addr().to_string(),
+            subprotocol,
+        )
+    }
+
+    /// The upgrade request's cookies as `[name, value]` pairs, in the order sent.
+    fn cookies(&self) -> Vec<(String, String)> {
+        self.conn.cookies()
     }
 
     /// The path parameters as `[name, value]` pairs.
@@ -99,6 +112,7 @@ pub(crate) fn define(ruby: &Ruby, spikard: RModule) -> Result<(), Error> {
     class.define_method("native_path_params", method!(WebSocket::path_params, 0))?;
     class.define_method("query_pairs", method!(WebSocket::query_pairs, 0))?;
     class.define_method("native_headers", method!(WebSocket::headers, 0))?;
+    class.define_method("native_cookies", method!(WebSocket::cookies, 0))?;
     class.define_method("send", method!(WebSocket::send_json, 1))?;
     class.define_method("send_text", method!(WebSocket::send_text, 1))?;
     class.define_method("send_binary", method!(WebSocket::send_binary, 1))?;

@@ -14,7 +14,7 @@ use std::{
 
 use axum::{
     extract::ws::{CloseFrame, Message, Utf8Bytes},
-    http::{Extensions, HeaderMap},
+    http::{Extensions, HeaderMap, header::COOKIE},
 };
 use bytes::Bytes;
 use serde::Serialize;
@@ -84,6 +84,7 @@ pub(crate) struct ConnectionParts {
     pub(crate) path_params: Vec<(String, String)>,
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: HeaderMap,
+    pub(crate) subprotocol: Option<String>,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) topics: Arc<Topics>,
@@ -153,6 +154,7 @@ impl Connection {
             path_params: Vec::new(),
             query: Vec::new(),
             headers: HeaderMap::new(),
+            subprotocol: None,
             remote_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             metrics: Arc::default(),
             topics: Arc::new(Topics::new(Vec::new())),
@@ -206,6 +208,36 @@ impl Connection {
     #[must_use]
     pub fn headers(&self) -> &HeaderMap {
         &self.inner.parts.headers
+    }
+
+    /// The subprotocol the upgrade selected from the route's
+    /// [`subprotocols`](crate::Route::subprotocols), if any.
+    #[must_use]
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.inner.parts.subprotocol.as_deref()
+    }
+
+    /// The cookies of the upgrade request, as `(name, value)` pairs in the order sent (every
+    /// `Cookie` header, RFC 6265 §5.4): values keep their percent-encoding, surrounding double
+    /// quotes are removed, and pairs without a name or `=` are skipped.
+    #[must_use]
+    pub fn cookies(&self) -> Vec<(String, String)> {
+        let headers = self.inner.parts.headers.get_all(COOKIE);
+        let pairs = headers.iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';'));
+        pairs
+            .filter_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                let (name, value) = (name.trim(), value.trim());
+                let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+                (!name.is_empty()).then(|| (name.to_owned(), value.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The value of the first cookie named `name`, if the upgrade request sent one.
+    #[must_use]
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies().into_iter().find(|(n, _)| n == name).map(|(_, value)| value)
     }
 
     /// The client's address.

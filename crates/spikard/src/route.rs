@@ -27,6 +27,7 @@ pub struct Route {
     pub(crate) response_schema: Option<Value>,
     pub(crate) max_message_size: Option<usize>,
     pub(crate) raw_text: bool,
+    pub(crate) subprotocols: Vec<String>,
 }
 
 impl fmt::Debug for Route {
@@ -37,6 +38,7 @@ impl fmt::Debug for Route {
             .field("response_schema", &self.response_schema)
             .field("max_message_size", &self.max_message_size)
             .field("raw_text", &self.raw_text)
+            .field("subprotocols", &self.subprotocols)
             .finish_non_exhaustive()
     }
 }
@@ -56,6 +58,7 @@ impl Route {
             response_schema: None,
             max_message_size: None,
             raw_text: false,
+            subprotocols: Vec::new(),
         }
     }
 
@@ -103,6 +106,21 @@ impl Route {
         self
     }
 
+    /// The subprotocols this route speaks (`Sec-WebSocket-Protocol`), in the server's order of
+    /// preference: the upgrade selects the first of them that the client offered, and
+    /// [`Connection::subprotocol`](crate::Connection::subprotocol) tells which. A client that
+    /// offers none of them is still accepted, with no subprotocol (browsers then fail the
+    /// handshake on their side, as the RFC asks). Each name must be an HTTP token.
+    #[must_use]
+    pub fn subprotocols<I>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.subprotocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The path pattern.
     #[must_use]
     pub fn path(&self) -> &str {
@@ -118,6 +136,7 @@ pub(crate) struct RouteState {
     pub(crate) response_schema: Option<CompiledSchema>,
     pub(crate) max_message_size: Option<usize>,
     pub(crate) raw_text: bool,
+    pub(crate) subprotocols: Vec<String>,
 }
 
 impl RouteState {
@@ -135,6 +154,12 @@ impl RouteState {
                 route.path
             )));
         }
+        if let Some(bad) = route.subprotocols.iter().find(|p| !is_token(p)) {
+            return Err(Error::InvalidConfig(format!(
+                "route {}: subprotocol {bad:?} is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)",
+                route.path
+            )));
+        }
         let compile = |which, schema: &Option<Value>| {
             schema.as_ref().map(|s| CompiledSchema::compile(&route.path, which, s)).transpose()
         };
@@ -145,8 +170,14 @@ impl RouteState {
             handler: route.handler,
             max_message_size: route.max_message_size,
             raw_text: route.raw_text,
+            subprotocols: route.subprotocols,
         })
     }
+}
+
+/// Whether `name` is an HTTP token (RFC 9110 §5.6.2), as a subprotocol name must be.
+fn is_token(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn check_path(path: &str) -> Result<(), Error> {

@@ -362,7 +362,7 @@ async fn entry(shared: Arc<Shared>, remote_addr: SocketAddr, request: Request<Bo
     let route = Arc::clone(&shared.routes[index]);
     let (mut parts, _body) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => upgrade,
+        Ok(upgrade) => upgrade.protocols(route.subprotocols.clone()),
         Err(rejection) => return rejection.into_response(),
     };
     if !parts.headers.get(header::SEC_WEBSOCKET_KEY).is_some_and(handshake::key_is_valid) {
@@ -387,6 +387,7 @@ async fn entry(shared: Arc<Shared>, remote_addr: SocketAddr, request: Request<Bo
         path_params,
         query,
         headers: detached(&parts.headers),
+        subprotocol: upgrade.selected_protocol().and_then(|p| p.to_str().ok()).map(str::to_owned),
         remote_addr,
         metrics: Arc::clone(&shared.metrics),
         topics: Arc::clone(&shared.topics),

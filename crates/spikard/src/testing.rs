@@ -139,10 +139,12 @@ pub enum Received {
 #[derive(Debug)]
 pub struct TestClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    subprotocol: Option<String>,
 }
 
 impl TestClient {
-    /// Connect to `url` with extra request `headers`.
+    /// Connect to `url` with extra request `headers` (a `Sec-WebSocket-Protocol` header among
+    /// them offers subprotocols: see [`TestClient::subprotocol`]).
     ///
     /// # Errors
     /// [`ClientError::Rejected`] when the server answers the upgrade with an HTTP error.
@@ -156,10 +158,20 @@ impl TestClient {
             request.headers_mut().insert(name, value);
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((ws, _)) => Ok(Self { ws }),
+            Ok((ws, response)) => {
+                let subprotocol = response.headers().get("sec-websocket-protocol");
+                let subprotocol = subprotocol.and_then(|p| p.to_str().ok()).map(str::to_owned);
+                Ok(Self { ws, subprotocol })
+            }
             Err(tungstenite::Error::Http(response)) => Err(ClientError::Rejected(response.status().as_u16())),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The subprotocol the server selected, if any.
+    #[must_use]
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.subprotocol.as_deref()
     }
 
     /// Send a value as one JSON text frame.

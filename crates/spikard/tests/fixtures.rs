@@ -138,6 +138,13 @@ impl WebSocketHandler for Behaviour {
                 self.log.push("message".into());
                 Some(message)
             }
+            "connection_info" => {
+                let mut cookies = serde_json::Map::new();
+                for (name, value) in conn.cookies() {
+                    cookies.entry(name).or_insert(json!(value));
+                }
+                Some(json!({"subprotocol": conn.subprotocol(), "cookies": cookies}))
+            }
             "sleep" => {
                 self.log.push("message".into());
                 tokio::time::sleep(Duration::from_millis(message["ms"].as_u64().unwrap_or(0))).await;
@@ -287,6 +294,9 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
             if route["options"]["raw_text"] == json!(true) {
                 r = r.raw_text();
             }
+            if let Some(protocols) = route["options"]["subprotocols"].as_array() {
+                r = r.subprotocols(protocols.iter().filter_map(Value::as_str));
+            }
             app.route(r)?;
         }
         let server = TestServer::start(app).await?;
@@ -320,8 +330,22 @@ async fn run_step(
         "connect" => {
             // `answer_pings: false` needs nothing here: this client answers a ping only while a
             // step reads, and fixtures read from such a client only after the server closed it.
+            let offered = arg["protocols"]
+                .as_array()
+                .map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+            let mut headers = headers;
+            if let Some(offered) = &offered {
+                headers.push(("Sec-WebSocket-Protocol", offered));
+            }
             let client =
                 TestClient::connect(&server.url(arg["path"].as_str().ok_or("path")?), &headers).await?;
+            if let Some(want) = arg.get("subprotocol") {
+                if &json!(client.subprotocol()) != want {
+                    return Err(
+                        format!("selected subprotocol {:?}, expected {want}", client.subprotocol()).into()
+                    );
+                }
+            }
             clients.insert(name, client);
             return Ok(());
         }

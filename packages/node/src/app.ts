@@ -53,6 +53,10 @@ export interface WebSocketOptions<M = undefined, R = undefined, State extends ob
   onBinary?: BinaryHandler<State>;
   /** Largest accepted message on this route, in bytes (larger ones close with 1009). */
   maxMessageSize?: number;
+  /** The subprotocols this route speaks (`Sec-WebSocket-Protocol`), in order of preference: the
+   * upgrade selects the first one the client offered ({@link WebSocketContext.subprotocol}); a
+   * client offering none of them connects without one. */
+  subprotocols?: readonly string[];
 }
 
 /** App-wide options; each defaults to the core's value (`docs/protocol.md`, "Limits and
@@ -234,6 +238,7 @@ export class Spikard {
       responseSchema:
         options.responseSchema === undefined ? undefined : toJsonSchema(options.responseSchema, "output"),
       maxMessageSize: options.maxMessageSize,
+      subprotocols: options.subprotocols === undefined ? undefined : [...options.subprotocols],
       onConnect: options.onConnect !== undefined,
       onDisconnect: options.onDisconnect !== undefined,
       binary: options.onBinary !== undefined,

@@ -79,6 +79,16 @@ export class WebSocketContext<State extends object = Record<string, unknown>> {
     return this.#headers;
   }
 
+  /** The upgrade request's cookies by name (the first value of a name sent twice). */
+  get cookies(): Readonly<Record<string, string>> {
+    return Object.freeze(this.#native.cookies);
+  }
+
+  /** The subprotocol selected from the route's `subprotocols`, or `undefined` for none. */
+  get subprotocol(): string | undefined {
+    return this.#native.subprotocol ?? undefined;
+  }
+
   /** The client's address, `ip:port`. */
   get remoteAddress(): string {
     return this.#native.remoteAddr;

@@ -52,6 +52,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
   /** Answer the server's pings (default `true`); `false` plays a peer that vanished. */
   answerPings?: boolean;
+  /** Subprotocols to offer (`Sec-WebSocket-Protocol`); see {@link TestClient.subprotocol}. */
+  protocols?: string[];
 }
 
 /** A real WebSocket client with a queue of what it received. */
@@ -79,7 +81,10 @@ export class TestClient {
   /** Connect to `url`; rejects with {@link UpgradeRejected} when the server refuses. */
   static connect(url: string, options: ConnectOptions = {}): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { headers: options.headers ?? {}, autoPong: options.answerPings ?? true });
+      const socket = new WebSocket(url, options.protocols ?? [], {
+        headers: options.headers ?? {},
+        autoPong: options.answerPings ?? true,
+      });
       const client = new TestClient(socket);
       socket.once("open", () => resolve(client));
       socket.once("unexpected-response", (_request, response) => {
@@ -92,6 +97,11 @@ export class TestClient {
       });
       socket.once("error", (err) => reject(err));
     });
+  }
+
+  /** The subprotocol the server selected (`""` when none). */
+  get subprotocol(): string {
+    return this.#socket.protocol;
   }
 
   #push(frame: Received): void {

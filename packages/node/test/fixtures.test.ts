@@ -36,7 +36,7 @@ interface Fixture {
     handler: string;
     message_schema?: Json;
     response_schema?: Json;
-    options?: { max_message_size?: number };
+    options?: { max_message_size?: number; subprotocols?: string[] };
   }[];
   app?: {
     max_message_size?: number;
@@ -92,6 +92,7 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
     messageSchema: route.message_schema,
     responseSchema: route.response_schema,
     maxMessageSize: route.options?.max_message_size,
+    ...(route.options?.subprotocols === undefined ? {} : { subprotocols: route.options.subprotocols }),
   };
   const add = (handler: (message: Message, ctx: Ctx) => unknown, extra: Partial<typeof options> = {}): void => {
     app.websocket(route.path, handler as never, { ...options, ...extra } as never);
@@ -158,6 +159,8 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
           await new Promise((resolve) => setTimeout(resolve, Number(ctx.query.ms)));
         },
       });
+    case "connection_info":
+      return add((_message, ctx) => ({ subprotocol: ctx.subprotocol ?? null, cookies: ctx.cookies }));
     case "sleep":
       return add(
         async (message) => {
@@ -319,7 +322,16 @@ async function runStep(
   switch (action) {
     case "connect": {
       const headers = (spec.headers ?? {}) as Record<string, string>;
-      clients.set(name, await server.connect(String(spec.path), { headers, answerPings: spec.answer_pings !== false }));
+      const protocols = spec.protocols as string[] | undefined;
+      const client = await server.connect(String(spec.path), {
+        headers,
+        answerPings: spec.answer_pings !== false,
+        ...(protocols === undefined ? {} : { protocols }),
+      });
+      if (spec.subprotocol !== undefined) {
+        expect(client.subprotocol).toBe(spec.subprotocol ?? "");
+      }
+      clients.set(name, client);
       return;
     }
     case "connect_rejected": {

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -140,6 +140,7 @@ class Spikard:
         response_schema: JsonSchema | bool | None = None,
         max_message_size: int | None = None,
         raw_text: bool = False,
+        subprotocols: Sequence[str] = (),
     ) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
         """Like :func:`spikard.websocket`, and adds the route to this app."""
 
@@ -151,6 +152,7 @@ class Spikard:
                 response_schema=response_schema,
                 max_message_size=max_message_size,
                 raw_text=raw_text,
+                subprotocols=subprotocols,
                 localns=_caller_locals(None),
             )
             self.add_route(route)
@@ -236,6 +238,7 @@ class Spikard:
                     "response_schema": route.response_schema,
                     "max_message_size": route.max_message_size,
                     "raw_text": route.raw_text,
+                    "subprotocols": list(route.subprotocols),
                     "on_connect": route.connect_plan is not None,
                     "on_disconnect": route.disconnect_plan is not None,
                     "binary": route.binary_plan is not None,

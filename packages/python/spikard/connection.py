@@ -135,6 +135,19 @@ class WebSocket:
         return self._headers
 
     @property
+    def cookies(self) -> dict[str, str]:
+        """The upgrade request's cookies by name (the first value of a name sent twice)."""
+        cookies: dict[str, str] = {}
+        for name, value in self._conn.cookies():
+            cookies.setdefault(name, value)
+        return cookies
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol selected from the route's ``subprotocols`` (``None``: none)."""
+        return self._conn.subprotocol
+
+    @property
     def client(self) -> tuple[str, int]:
         """The client's ``(host, port)``."""
         return self._conn.remote_addr()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, ParamSpec, TypeVar, get_args, get_origin, get_type_hints
 
@@ -200,6 +200,7 @@ class WebSocketRoute(Generic[P, R]):
         response_schema: JsonSchema | bool | None = None,
         max_message_size: int | None = None,
         raw_text: bool = False,
+        subprotocols: Sequence[str] = (),
         localns: dict[str, Any] | None = None,
     ) -> None:
         """Prefer :func:`websocket`. ``localns`` resolves postponed annotations naming types
@@ -229,6 +230,8 @@ class WebSocketRoute(Generic[P, R]):
         """This route's largest message in bytes (``None``: the app's limit)."""
         self.raw_text = raw_text
         """Text messages reach the handler as ``str``, unparsed; a ``str`` reply is sent as is."""
+        self.subprotocols: tuple[str, ...] = tuple(subprotocols)
+        """The subprotocols this route speaks, in order of preference (see ``ws.subprotocol``)."""
         self.connect_plan: CallPlan | None = None
         self.disconnect_plan: CallPlan | None = None
         self.binary_plan: CallPlan | None = None
@@ -275,6 +278,7 @@ def websocket(
     response_schema: JsonSchema | bool | None = None,
     max_message_size: int | None = None,
     raw_text: bool = False,
+    subprotocols: Sequence[str] = (),
 ) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
     """Declare a WebSocket route served by the decorated handler.
 
@@ -293,6 +297,9 @@ def websocket(
             is, without JSON parsing or message schema (none is derived; giving one is an
             error), and a ``str`` reply is sent as that text, not JSON-quoted. Other replies
             are JSON; binary frames work as on any route.
+        subprotocols: the subprotocols the route speaks (``Sec-WebSocket-Protocol``), in order
+            of preference: the upgrade selects the first one the client offered
+            (``ws.subprotocol``); a client offering none of them connects without one.
 
     Raises:
         SchemaExtractionError: an annotation has no JSON Schema, or a parameter cannot be filled.
@@ -308,6 +315,7 @@ def websocket(
             response_schema=response_schema,
             max_message_size=max_message_size,
             raw_text=raw_text,
+            subprotocols=subprotocols,
             localns=_caller_locals(None),
         )
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -30,6 +30,7 @@ from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.client import connect as sync_connect
+from websockets.typing import Subprotocol
 
 from spikard.app import Server, Spikard
 
@@ -94,6 +95,11 @@ class TestWebSocket:
         """The underlying ``websockets.sync.client.ClientConnection``."""
         self._timeout = timeout
 
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server selected (``None``: none)."""
+        return self.raw.subprotocol
+
     def send_json(self, value: Any) -> None:
         """Send ``value`` as JSON in a text frame."""
         self.raw.send(json.dumps(value))
@@ -156,6 +162,11 @@ class AsyncTestWebSocket:
         """The underlying ``websockets.asyncio.client.ClientConnection``."""
         self._timeout = timeout
 
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server selected (``None``: none)."""
+        return self.raw.subprotocol
+
     async def send_json(self, value: Any) -> None:
         """Send ``value`` as JSON in a text frame."""
         await self.raw.send(json.dumps(value))
@@ -207,9 +218,12 @@ class AsyncTestWebSocket:
 class _Connect:
     """``client.connect(path)``: use with ``with`` (blocking) or ``async with`` (asyncio)."""
 
-    def __init__(self, url: str, headers: Mapping[str, str] | None, timeout: float) -> None:
+    def __init__(
+        self, url: str, headers: Mapping[str, str] | None, subprotocols: Sequence[str], timeout: float
+    ) -> None:
         self._url = url
         self._headers = dict(headers or {})
+        self._subprotocols = [Subprotocol(p) for p in subprotocols] or None
         self._timeout = timeout
         self._sync: TestWebSocket | None = None
         self._async: AsyncTestWebSocket | None = None
@@ -217,7 +231,11 @@ class _Connect:
     def __enter__(self) -> TestWebSocket:
         try:
             conn = sync_connect(
-                self._url, additional_headers=self._headers, open_timeout=self._timeout, **_OPTIONS
+                self._url,
+                additional_headers=self._headers,
+                subprotocols=self._subprotocols,
+                open_timeout=self._timeout,
+                **_OPTIONS,
             )
         except InvalidStatus as exc:
             raise _rejected(exc) from None
@@ -231,7 +249,11 @@ class _Connect:
     async def __aenter__(self) -> AsyncTestWebSocket:
         try:
             conn = await async_connect(
-                self._url, additional_headers=self._headers, open_timeout=self._timeout, **_OPTIONS
+                self._url,
+                additional_headers=self._headers,
+                subprotocols=self._subprotocols,
+                open_timeout=self._timeout,
+                **_OPTIONS,
             )
         except InvalidStatus as exc:
             raise _rejected(exc) from None
@@ -268,12 +290,15 @@ class TestClient:
         """``ws://127.0.0.1:PORT``."""
         return self.server.url
 
-    def connect(self, path: str, *, headers: Mapping[str, str] | None = None) -> _Connect:
-        """Open a connection to ``path`` (query string allowed), with extra request headers.
+    def connect(
+        self, path: str, *, headers: Mapping[str, str] | None = None, subprotocols: Sequence[str] = ()
+    ) -> _Connect:
+        """Open a connection to ``path`` (query string allowed), with extra request headers,
+        offering ``subprotocols`` (the selected one is ``ws.subprotocol``).
 
         Raises :class:`UpgradeRejected` when the server refuses the upgrade.
         """
-        return _Connect(self.url + path, headers, self.timeout)
+        return _Connect(self.url + path, headers, subprotocols, self.timeout)
 
     def close(self) -> None:
         """Stop the server gracefully and wait until it stopped."""

@@ -580,3 +580,29 @@ def test_serves_on_the_ipv6_loopback() -> None:
         with client.connect("/echo") as ws:
             ws.send_json({"over": "ipv6"})
             assert ws.receive_json() == {"over": "ipv6"}
+
+
+def test_subprotocols_and_cookies_reach_the_handler() -> None:
+    @websocket("/graphql", subprotocols=["graphql-transport-ws", "graphql-ws"])
+    async def info(message: Any, ws: WebSocket) -> dict[str, Any]:
+        return {"subprotocol": ws.subprotocol, "cookies": ws.cookies}
+
+    with TestClient(Spikard(routes=[info])) as client:
+        offered = client.connect("/graphql", subprotocols=["graphql-ws"], headers={"Cookie": "a=1; a=2; b=x"})
+        with offered as ws:
+            assert ws.subprotocol == "graphql-ws"
+            ws.send_json({})
+            assert ws.receive_json() == {"subprotocol": "graphql-ws", "cookies": {"a": "1", "b": "x"}}
+        with client.connect("/graphql") as ws:
+            assert ws.subprotocol is None
+            ws.send_json({})
+            assert ws.receive_json() == {"subprotocol": None, "cookies": {}}
+
+
+def test_a_subprotocol_must_be_an_http_token() -> None:
+    @websocket("/p", subprotocols=["not a token"])
+    async def p(message: Any) -> None:
+        return None
+
+    with pytest.raises(ConfigError, match="not an HTTP token"):
+        Spikard(routes=[p]).start()

@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from spikard import (
     HandlerError,
@@ -150,6 +151,13 @@ def behaviour(name: str, path: str, log: HookLog, **options: Any) -> WebSocketRo
             await asyncio.sleep(int(ws.query_params["ms"]) / 1000)
 
         return slow
+    if name == "connection_info":
+
+        @route
+        async def info(message: Any, ws: WebSocket) -> dict[str, Any]:
+            return {"subprotocol": ws.subprotocol, "cookies": ws.cookies}
+
+        return info
     if name == "sleep":
 
         @route
@@ -317,7 +325,7 @@ def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
         options: dict[str, Any] = {
             key: spec[key] for key in ("message_schema", "response_schema") if key in spec
         }
-        for key in ("max_message_size", "raw_text"):
+        for key in ("max_message_size", "raw_text", "subprotocols"):
             if key in spec.get("options", {}):
                 options[key] = spec["options"][key]
         app.add_route(behaviour(spec["handler"], spec["path"], log, **options))
@@ -386,10 +394,13 @@ class Runner:
         self.silent: list[asyncio.StreamWriter] = []
         self.pings: dict[str, list[asyncio.Future[float]]] = {}
 
-    async def open(self, path: str, headers: dict[str, str] | None = None) -> ClientConnection:
+    async def open(
+        self, path: str, headers: dict[str, str] | None = None, protocols: list[str] | None = None
+    ) -> ClientConnection:
         return await connect(
             self.client.url + path,
             additional_headers=headers or {},
+            subprotocols=[Subprotocol(p) for p in protocols] if protocols else None,
             compression=None,
             proxy=None,
             ping_interval=None,
@@ -425,7 +436,9 @@ class Runner:
         if action == "connect" and arg.get("answer_pings") is False:
             self.silent.append(await self.open_silent(arg["path"]))
         elif action == "connect":
-            self.sockets[name] = await self.open(arg["path"], arg.get("headers"))
+            self.sockets[name] = await self.open(arg["path"], arg.get("headers"), arg.get("protocols"))
+            if "subprotocol" in arg:
+                assert self.sockets[name].subprotocol == arg["subprotocol"]
         elif action == "connect_rejected":
             with pytest.raises(InvalidStatus) as refused:
                 await self.open(arg["path"], arg.get("headers"))

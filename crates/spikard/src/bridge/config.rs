@@ -149,6 +149,8 @@ pub struct RouteSpec {
     pub max_message_size: Option<usize>,
     /// [`Route::raw_text`].
     pub raw_text: bool,
+    /// [`Route::subprotocols`].
+    pub subprotocols: Vec<String>,
     /// Which of the route's calls go to the host.
     pub hooks: Hooks,
 }
@@ -160,7 +162,7 @@ impl RouteSpec {
     }
 
     /// Read a route from a JSON object: `path`, `message_schema`, `response_schema`,
-    /// `max_message_size`, `raw_text`, and the flags `on_connect`, `on_disconnect` and `binary`
+    /// `max_message_size`, `raw_text`, `subprotocols` (a list of names), and the flags `on_connect`, `on_disconnect` and `binary`
     /// (the route has that hook). `release` is [`Hooks::release`], the binding's own choice.
     pub fn from_json(route: &Value, release: bool) -> Result<Self, Failure> {
         let mut read = Self::new(String::new());
@@ -176,6 +178,7 @@ impl RouteSpec {
                 "response_schema" => read.response_schema = Some(value.clone()),
                 "max_message_size" => read.max_message_size = Some(size(name, value)?),
                 "raw_text" => read.raw_text = flag()?,
+                "subprotocols" => read.subprotocols = strings(name, value)?,
                 "on_connect" => read.hooks.connect = flag()?,
                 "on_disconnect" => read.hooks.disconnect = flag()?,
                 "binary" => read.hooks.binary = flag()?,
@@ -201,7 +204,7 @@ impl RouteSpec {
         if self.raw_text {
             route = route.raw_text();
         }
-        route
+        route.subprotocols(self.subprotocols)
     }
 }
 

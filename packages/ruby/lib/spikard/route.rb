@@ -16,6 +16,8 @@ module Spikard
     attr_reader :response_schema
     # @return [Integer, nil]
     attr_reader :max_message_size
+    # @return [Array<String>] the subprotocols the route speaks, in order of preference
+    attr_reader :subprotocols
 
     HOOKS = %i[on_message on_connect on_disconnect on_binary].freeze
     private_constant :HOOKS
@@ -30,9 +32,13 @@ module Spikard
     # @param on_connect [#call, nil] `(ws)`
     # @param on_disconnect [#call, nil] `(ws, close)`
     # @param on_binary [#call, nil] `(data, ws)`
+    # @param subprotocols [Array<String>] the subprotocols the route speaks
+    #   (`Sec-WebSocket-Protocol`), in order of preference: the upgrade selects the first one the
+    #   client offered ({WebSocket#subprotocol}); a client offering none connects without one
     def initialize(path, handler = nil, message_schema: nil, response_schema: nil, max_message_size: nil,
-                   binary: false, on_connect: nil, on_disconnect: nil, on_binary: nil, &block)
+                   binary: false, on_connect: nil, on_disconnect: nil, on_binary: nil, subprotocols: [], &block)
       @path = String(path)
+      @subprotocols = subprotocols.map(&:to_s).freeze
       if handler && block&.arity&.nonzero?
         raise ArgumentError, "route #{@path}: give a handler or a message block, not both"
       end
@@ -82,7 +88,7 @@ module Spikard
       {
         path: @path, message_schema: @message_schema, response_schema: @response_schema,
         max_message_size: @max_message_size, on_connect: @hooks.key?(:on_connect),
-        on_disconnect: @hooks.key?(:on_disconnect), binary: @binary
+        on_disconnect: @hooks.key?(:on_disconnect), binary: @binary, subprotocols: @subprotocols
       }
     end
 

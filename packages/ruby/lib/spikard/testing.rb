@@ -74,15 +74,18 @@ module Spikard
       # @raise [Rejected] when the server answers with another status than 101
       # @param answer_pings [Boolean] answer the server's pings while receiving, as browsers do
       #   (`false` acts as a peer that vanished)
-      def self.connect(url, headers: {}, timeout: 5, answer_pings: true)
-        new(url, headers: headers, timeout: timeout, answer_pings: answer_pings)
+      # @param protocols [Array<String>] subprotocols to offer (see {#subprotocol})
+      def self.connect(url, headers: {}, timeout: 5, answer_pings: true, protocols: [])
+        new(url, headers: headers, timeout: timeout, answer_pings: answer_pings, protocols: protocols)
       end
 
       # @return [Numeric] seconds each wait may take
       attr_accessor :timeout
+      # @return [String, nil] the subprotocol the server selected (nil: none)
+      attr_reader :subprotocol
 
       # @see .connect
-      def initialize(url, headers: {}, timeout: 5, answer_pings: true)
+      def initialize(url, headers: {}, timeout: 5, answer_pings: true, protocols: [])
         uri = URI.parse(url)
         @timeout = timeout
         @answer_pings = answer_pings
@@ -91,6 +94,7 @@ module Spikard
         @socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
         @close_sent = false
         @close_received = nil
+        headers = headers.merge("Sec-WebSocket-Protocol" => protocols.join(", ")) unless protocols.empty?
         handshake(uri, headers)
       end
 
@@ -213,6 +217,8 @@ module Spikard
         end
         accept = Base64.strict_encode64(Digest::SHA1.digest(key + GUID))
         raise IOError, "bad Sec-WebSocket-Accept" unless response["sec-websocket-accept"] == accept
+
+        @subprotocol = response["sec-websocket-protocol"]
       end
 
       def read_frame(deadline)
@@ -295,8 +301,9 @@ module Spikard
     # @param path [String]
     # @param headers [Hash]
     # @return [Testing::Client]
-    def connect(path, headers: {}, timeout: 5, answer_pings: true)
-      client = Testing::Client.connect(url(path), headers: headers, timeout: timeout, answer_pings: answer_pings)
+    def connect(path, headers: {}, timeout: 5, answer_pings: true, protocols: [])
+      client = Testing::Client.connect(url(path), headers: headers, timeout: timeout, answer_pings: answer_pings,
+                                                  protocols: protocols)
       test_clients << client
       client
     end

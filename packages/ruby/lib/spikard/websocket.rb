@@ -29,6 +29,15 @@ module Spikard
     # @return [String] the client's address, `"ip:port"`
     def remote_addr = facts[3]
 
+    # @return [String, nil] the subprotocol selected from the route's `subprotocols:`, nil for none
+    def subprotocol = facts[4]
+
+    # Cookies of the upgrade request by name (the first value of a name sent twice).
+    # @return [Hash{String => String}]
+    def cookies
+      @cookies ||= native_cookies.each_with_object({}) { |(name, value), first| first[name] ||= value }.freeze
+    end
+
     # Per-connection state, kept between messages of this connection only.
     # @return [Hash]
     def state
@@ -84,6 +93,6 @@ module Spikard
       @facts ||= native_facts.freeze
     end
 
-    private :native_facts, :native_path_params, :native_headers, :native_close
+    private :native_facts, :native_path_params, :native_headers, :native_cookies, :native_close
   end
 end

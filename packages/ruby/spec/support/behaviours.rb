@@ -121,7 +121,7 @@ module Behaviours
     path = spec.fetch("path")
     options = {
       message_schema: spec["message_schema"], response_schema: spec["response_schema"],
-      max_message_size: spec.dig("options", "max_message_size")
+      max_message_size: spec.dig("options", "max_message_size"), subprotocols: spec.dig("options", "subprotocols")
     }.compact
     case spec.fetch("handler")
     when "echo" then app.websocket(path, **options) { |message| message }
@@ -153,6 +153,8 @@ module Behaviours
         sleep(Integer(ws.query.fetch("ms")) / 1000.0)
       end
       app.websocket(path, on_connect: slow, **options) { |message| message }
+    when "connection_info"
+      app.websocket(path, **options) { |_message, ws| { subprotocol: ws.subprotocol, cookies: ws.cookies } }
     when "sleep"
       app.websocket(path, **options) do
         on_message do |message, _ws|

@@ -52,7 +52,9 @@ class FixtureRunner
     case action
     when "connect"
       @clients[name] = @server.connect(arg.fetch("path"), headers: arg.fetch("headers", {}),
-                                                          answer_pings: arg.fetch("answer_pings", true))
+                                                          answer_pings: arg.fetch("answer_pings", true),
+                                                          protocols: arg.fetch("protocols", []))
+      expect_equal(@clients[name].subprotocol, arg["subprotocol"], "subprotocol") if arg.key?("subprotocol")
     when "connect_rejected" then connect_rejected(arg)
     when "expect_events" then expect_events(arg)
     when "shutdown" then @server.shutdown
