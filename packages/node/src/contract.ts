@@ -398,7 +398,7 @@ function typeboxContract(schema: object, io: "message" | "reply"): Contract {
   if (typebox === undefined) {
     throw new TypeError("a TypeBox schema needs the @sinclair/typebox package, which could not be imported");
   }
-  const { value: Value, compiler } = typebox;
+  const { value: values, compiler } = typebox;
   type TSchema = Parameters<TypeBoxValue["Value"]["Check"]>[0];
   const typed = schema as TSchema;
   const json = JSON.parse(JSON.stringify(schema)) as Node;
@@ -407,7 +407,7 @@ function typeboxContract(schema: object, io: "message" | "reply"): Contract {
   const errorsOf = (value: unknown): FieldError[] => {
     const out: FieldError[] = [];
     for (const error of checker.Errors(value)) {
-      out.push({ path: error.path, message: error.message, keyword: Value.ValueErrorType[error.type] ?? "typebox" });
+      out.push({ path: error.path, message: error.message, keyword: values.ValueErrorType[error.type] ?? "typebox" });
       if (out.length >= MAX_ERRORS) {
         break;
       }
@@ -418,7 +418,7 @@ function typeboxContract(schema: object, io: "message" | "reply"): Contract {
     return {
       json,
       run: (input) => {
-        const value = Value.Value.Default(typed, input);
+        const value = values.Value.Default(typed, input);
         return checker.Check(value) ? { ok: true, value: checker.Decode(value) } : { ok: false, errors: errorsOf(value) };
       },
     };
