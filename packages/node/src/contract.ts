@@ -11,7 +11,8 @@
  * | library | message (after the core's check)                                   | reply                         |
  * |---------|--------------------------------------------------------------------|-------------------------------|
  * | zod 4   | `schema["~standard"].validate` (= `safeParse`, async when needed)  | `schema.safeEncode`           |
- * | TypeBox | `Value.Parse(["Clone", "Default", "Assert", "Decode"], ...)`       | `Value.Encode`                |
+ * | TypeBox | `Value.Default`, then the compiled `Check` and `Decode`: what      | the compiled `Encode`         |
+ * |         | `Value.Parse(["Clone", "Default", "Assert", "Decode"], ...)` does  |                               |
  *
  * @module
  */

@@ -5,9 +5,9 @@
  */
 
 import { Type } from "@sinclair/typebox";
-import { Spikard } from "spikard";
+import { HandlerError, type Logger, Spikard } from "spikard";
 import { TestServer } from "spikard/testing";
-import { afterEach, expect, expectTypeOf, test, vi } from "vitest";
+import { afterEach, expect, expectTypeOf, test } from "vitest";
 import { z } from "zod";
 
 let server: TestServer | undefined;
@@ -15,8 +15,18 @@ let server: TestServer | undefined;
 afterEach(async () => {
   await server?.close();
   server = undefined;
-  vi.restoreAllMocks();
 });
+
+/** A logger that keeps every call as `[level, message, ...details]`. */
+function capture(): Logger & { calls: unknown[][] } {
+  const calls: unknown[][] = [];
+  const at =
+    (level: string) =>
+    (...args: unknown[]): void => {
+      calls.push([level, ...args]);
+    };
+  return { calls, error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
+}
 
 test("a zod refusal after the core's check is validation_failed with zod's paths and codes, never the value", async () => {
   const Order = z
@@ -82,19 +92,30 @@ test("async refinements run (safeParseAsync) and keep each connection's order", 
 });
 
 test("a transform that throws fails like a handler that throws; the connection stays", async () => {
-  const Boom = z.object({ n: z.number().transform((n) => {
-    if (n < 0) {
-      throw new Error("negative");
-    }
-    return n;
-  }) });
-  const app = new Spikard().websocket("/boom", (m) => m, { messageSchema: Boom });
+  const logger = capture();
+  const Boom = z.object({
+    n: z.number().transform((n) => {
+      if (n < 0) {
+        throw new Error("negative secret detail");
+      }
+      if (n === 0) {
+        throw new HandlerError("zero is not allowed");
+      }
+      return n;
+    }),
+  });
+  const app = new Spikard({ logger }).websocket("/boom", (m) => m, { messageSchema: Boom });
   server = await TestServer.start(app);
   const client = await server.connect("/boom");
   client.sendJson({ n: -1 });
-  expect(await client.receiveJson()).toMatchObject({ code: "handler_error" });
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "internal error" });
+  client.sendJson({ n: 0 });
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "zero is not allowed" });
   client.sendJson({ n: 1 });
   expect(await client.receiveJson()).toEqual({ n: 1 });
+  expect(logger.calls).toMatchObject([
+    ["error", "spikard: the message schema of /boom threw", { message: "negative secret detail" }],
+  ]);
 });
 
 test("TypeBox: defaults filled, transforms decoded, refusals with TypeBox's paths", async () => {
@@ -126,12 +147,12 @@ test("TypeBox: defaults filled, transforms decoded, refusals with TypeBox's path
 });
 
 test("replies go through zod's encode: codecs encode, refused replies are dropped and logged", async () => {
-  const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+  const logger = capture();
   const Stamp = z.object({
     at: z.codec(z.iso.datetime(), z.date(), { decode: (s) => new Date(s), encode: (d) => d.toISOString() }),
     n: z.number().refine((n) => n < 10),
   });
-  const app = new Spikard().websocket("/stamp", (m: { n: number }) => ({ at: new Date(Date.UTC(2024, 0, 2)), n: m.n }), {
+  const app = new Spikard({ logger }).websocket("/stamp", (m: { n: number }) => ({ at: new Date(Date.UTC(2024, 0, 2)), n: m.n }), {
     messageSchema: z.object({ n: z.number() }),
     responseSchema: Stamp,
   });
@@ -142,5 +163,5 @@ test("replies go through zod's encode: codecs encode, refused replies are droppe
   client.sendJson({ n: 11 }); // the refinement refuses the reply: nothing is sent
   client.sendJson({ n: 2 });
   expect(await client.receiveJson()).toEqual({ at: "2024-01-02T00:00:00.000Z", n: 2 });
-  expect(warn).toHaveBeenCalledWith(expect.stringMatching(/reply of \/stamp failed the response schema; dropped: \/n \(custom\)/));
+  expect(logger.calls).toEqual([["warn", "spikard: reply of /stamp failed the response schema; dropped: /n (custom)"]]);
 });
