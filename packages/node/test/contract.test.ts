@@ -47,7 +47,7 @@ const POOL = [
   '"ab12"', '"AB12"', '"00ff"', '"123"', '"12345678901234567890"', '"circle"', '"rect"', '"dot"', '"red"',
   '"asc"', '"a,b,c"', '"1e3"', '" 12 "', '"a\\nb"',
   "0", "-0", "1", "-1", "2", "3", "4", "1.5", "0.3", "0.1", "19.99", "100", "101", "-5", "1e3", "1.0",
-  "2147483648", "9007199254740991", "9007199254740993", "1e21", "0.30000000000000004",
+  "2147483648", "9007199254740991", "9007199254740993", "18446744073709551615", "1e21", "0.30000000000000004",
   "true", "false", "null", "[]", "{}", '["a"]', "[1,2]", '{"a":"x"}', '{"b":"y"}', '{"a":"x","b":"y"}',
 ];
 
@@ -64,6 +64,12 @@ function locations(value: Json, path: (string | number)[] = [], out: (string | n
     }
   }
   return out;
+}
+
+/** Set `holder[key]` as JSON.parse does: an own data property, even for `__proto__` (which an
+ * assignment would take as the prototype). */
+function own(holder: Record<string | number, Json>, key: string | number, value: Json): void {
+  Object.defineProperty(holder, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function pick<T>(rand: () => number, items: readonly T[]): T {
@@ -85,7 +91,7 @@ function mutate(rand: () => number, root: Json): Json {
     if (key === undefined) {
       return next;
     }
-    (parent as Record<string | number, Json>)[key] = next;
+    own(parent as Record<string | number, Json>, key, next);
     return copy;
   };
   const roll = rand();
@@ -120,7 +126,7 @@ function mutate(rand: () => number, root: Json): Json {
     return copy;
   }
   if (typeof current === "object" && current !== null) {
-    current[pick(rand, ["extra", "a", "b", "kind", "tags", "x"])] = JSON.parse(pick(rand, POOL)) as Json;
+    own(current, pick(rand, ["extra", "a", "b", "kind", "tags", "x", "__proto__"]), JSON.parse(pick(rand, POOL)) as Json);
     return copy;
   }
   return replace(JSON.parse(pick(rand, POOL)) as Json);
@@ -165,6 +171,14 @@ const EXCEPTIONS: readonly { readonly reason: string; readonly applies: (c: Case
     // answers invalid_json (before any schema), whatever the library would say.
     reason: "unpaired surrogate escape: invalid_json",
     applies: (_c, text) => /\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}/i.test(text),
+  },  {
+    // JSON.parse makes a `__proto__` key an own property, and so does the server; zod's records
+    // skip the key, and TypeBox's Value.Clone (Value.Parse's first step) drops it or makes an
+    // object value the prototype. The core checks it as the ordinary key it is in JSON, the
+    // package's TypeBox pipeline does not clone, so the server may refuse what the library alone
+    // accepts, and a delivered object keeps the key.
+    reason: "__proto__ key: libraries skip or drop it, the server keeps it",
+    applies: (_c, text) => text.includes('"__proto__":'),
   },
 ];
 
@@ -184,7 +198,8 @@ interface Tally {
   delivered: number;
   refused: number;
   disagreements: string[];
-  excepted: number;
+  /** Disagreements an exception explains, by its reason. */
+  excepted: Record<string, number>;
 }
 
 const app = new Spikard();
@@ -212,7 +227,7 @@ afterAll(async () => {
 });
 
 async function run(i: number, c: Case): Promise<Tally> {
-  const tally: Tally = { name: c.name, messages: 0, delivered: 0, refused: 0, disagreements: [], excepted: 0 };
+  const tally: Tally = { name: c.name, messages: 0, delivered: 0, refused: 0, disagreements: [], excepted: {} };
   const client = await TestClient.connect(`${base}/case/${i}`);
   const inbox = received.get(i) ?? [];
   for (const text of messagesOf(c, 1000 + i)) {
@@ -247,8 +262,9 @@ async function run(i: number, c: Case): Promise<Tally> {
       }
     }
     if (problem !== undefined) {
-      if (EXCEPTIONS.some((e) => e.applies(c, text))) {
-        tally.excepted++;
+      const exception = EXCEPTIONS.find((e) => e.applies(c, text));
+      if (exception !== undefined) {
+        tally.excepted[exception.reason] = (tally.excepted[exception.reason] ?? 0) + 1;
       } else {
         tally.disagreements.push(`${text}: ${problem}`);
       }
@@ -261,7 +277,7 @@ async function run(i: number, c: Case): Promise<Tally> {
 test(`delivered iff the library accepts, with its output (${CASES.length} schemas x ${PER_SCHEMA} messages)`, { timeout: 60_000 }, async () => {
   const tallies = await Promise.all(CASES.map((c, i) => run(i, c)));
   const lines = tallies.map(
-    (t) => `${t.name}: ${t.messages} messages, ${t.delivered} delivered, ${t.refused} refused, ${t.disagreements.length} disagreements, ${t.excepted} excepted`,
+    (t) => `${t.name}: ${t.messages} messages, ${t.delivered} delivered, ${t.refused} refused, ${t.disagreements.length} disagreements, excepted: ${JSON.stringify(t.excepted)}`,
   );
   console.log(`type contract, differential:\n  ${lines.join("\n  ")}`);
   if (process.env.CONTRACT_DUMP !== undefined) {
