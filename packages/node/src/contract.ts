@@ -71,7 +71,7 @@ function clear(node: Node): void {
  *   anything here (the library refuses it after); TypeBox's `RegExp` is a string.
  * - contents (`contentEncoding`, `contentMediaType`) are dropped like formats.
  */
-export function loosenNode(node: Node): void {
+function loosenNode(node: Node): void {
   const type = node.type;
   if (typeof type === "string" && !JSON_TYPES.has(type)) {
     const regexp = type === "RegExp";
@@ -247,7 +247,7 @@ function zodMessage(issue: ZodIssue, input: unknown): string {
 }
 
 /** zod issues as failing locations: one per unrecognized key, one per other issue. */
-export function zodErrors(issues: readonly ZodIssue[], input: unknown): FieldError[] {
+function zodErrors(issues: readonly ZodIssue[], input: unknown): FieldError[] {
   const out: FieldError[] = [];
   for (const issue of issues) {
     const message = zodMessage(issue, input);
