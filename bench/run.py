@@ -817,8 +817,9 @@ def write_report(
             "",
             "The chat schema (`bench/chat_schema.json`) in the validators of the languages we serve; each "
             "figure parses the raw ~100 B message and validates it (best of 3 runs of 1 s, pinned to CPU "
-            f"{SERVER_CPU}); the core's row is `spikard-bench validate` (its criterion benchmark: "
-            "`cargo bench -p spikard-bench`).",
+            f"{SERVER_CPU}); the core's rows are `spikard-bench validate` (its criterion benchmark: "
+            "`cargo bench -p spikard-bench`); its last two rows grow the same message by checked "
+            "formats and by big integers (`crates/spikard-bench/src/cases.rs`, ~200 B).",
             "",
             "| library | runtime | valid msgs/s | invalid msgs/s |",
             "|---|---|---:|---:|",

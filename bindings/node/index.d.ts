@@ -222,7 +222,7 @@ export interface JsJob {
   id: number
   /** The connection, on the first job of each connection only. */
   connection?: NativeConnection
-  /** The JSON message (`MESSAGE`). */
+  /** The JSON message (`MESSAGE`), as `JSON.parse` of its text would build it. */
   data?: unknown
   /** The binary message (`BINARY`). */
   binary?: Buffer

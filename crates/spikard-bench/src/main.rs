@@ -8,6 +8,7 @@
 //! - `idle`: holds N upgraded idle connections and reports the server's memory per connection.
 
 mod broadcast;
+mod cases;
 mod frames;
 mod load;
 mod procfs;
@@ -30,8 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Parse + validate the chat message in the core; prints one JSON line like the validation
-    /// benchmarks of the other languages.
+    /// Parse + validate the chat message in the core (also with checked formats and with big
+    /// integers); prints one JSON line like the validation benchmarks of the other languages.
     Validate {
         /// Seconds per run.
         #[arg(long, default_value_t = 1.0)]

@@ -1,11 +1,14 @@
 //! `spikard-bench validate`: parse + validate of the chat message in the core, measured the way
 //! `bench/validation_peers.py` and `bench/validation_ajv.mjs` measure the other validators (same
-//! messages, best of N runs of S seconds), so the report has one table.
+//! messages, best of N runs of S seconds), so the report has one table. The core's extra rows
+//! ([`crate::cases`]) time the chat message grown by checked formats and by big integers.
 
 use std::{hint::black_box, time::Instant};
 
 use serde_json::{Value, json};
 use spikard::CompiledSchema;
+
+use crate::cases::EXTRA;
 
 /// The messages of the other validation benchmarks, byte for byte.
 const VALID: &str =
@@ -43,24 +46,69 @@ fn rate(
     Ok(best)
 }
 
-/// Measure and print one JSON line: `{"rust": ..., "results": [{library, version, valid_per_sec,
-/// invalid_per_sec}]}`.
-pub(crate) fn run(seconds: f64, repeats: u32) -> Result<(), String> {
-    let schema: Value = serde_json::from_str(include_str!("../../../bench/chat_schema.json"))
-        .map_err(|e| format!("bench/chat_schema.json: {e}"))?;
+/// One report row: `schema` (JSON text) timed on its `valid` and `invalid` messages; `case` is
+/// the row's short name (criterion's group).
+fn row(
+    case: &str,
+    library: &str,
+    [schema, valid, invalid]: [&str; 3],
+    seconds: f64,
+    repeats: u32,
+) -> Result<Value, String> {
+    let schema: Value = serde_json::from_str(schema).map_err(|e| format!("{case}: {e}"))?;
     let schema = CompiledSchema::compile("/chat", "message", &schema).map_err(|e| e.to_string())?;
-    let valid = rate(&schema, VALID, true, seconds, repeats)?;
-    let invalid = rate(&schema, INVALID, false, seconds, repeats)?;
-    let report = json!({
-        "rust": "release build",
-        "message_bytes": VALID.len(),
-        "results": [{
-            "library": "Spikard core (jsonschema crate, serde_json)",
-            "version": env!("CARGO_PKG_VERSION"),
-            "valid_per_sec": valid.round(),
-            "invalid_per_sec": invalid.round(),
-        }],
-    });
+    Ok(json!({
+        "case": case,
+        "library": library,
+        "version": env!("CARGO_PKG_VERSION"),
+        "message_bytes": valid.len(),
+        "valid_per_sec": rate(&schema, valid, true, seconds, repeats)?.round(),
+        "invalid_per_sec": rate(&schema, invalid, false, seconds, repeats)?.round(),
+    }))
+}
+
+/// Measure and print one JSON line: `{"rust": ..., "results": [{case, library, version,
+/// message_bytes, valid_per_sec, invalid_per_sec}]}`, the chat schema first, then [`EXTRA`].
+pub(crate) fn run(seconds: f64, repeats: u32) -> Result<(), String> {
+    let chat = include_str!("../../../bench/chat_schema.json");
+    let mut results = vec![row(
+        "chat",
+        "Spikard core (jsonschema crate, serde_json)",
+        [chat, VALID, INVALID],
+        seconds,
+        repeats,
+    )?];
+    for case in &EXTRA {
+        let library = format!("Spikard core, {}", case.name);
+        results.push(row(case.id, &library, [case.schema, case.valid, case.invalid], seconds, repeats)?);
+    }
+    let report = json!({ "rust": "release build", "message_bytes": VALID.len(), "results": results });
     println!("{report}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use spikard::CompiledSchema;
+
+    use crate::cases::EXTRA;
+
+    #[test]
+    fn each_valid_message_passes_and_each_invalid_one_fails_at_every_checked_field() {
+        for case in &EXTRA {
+            let schema: Value = serde_json::from_str(case.schema).unwrap();
+            let schema = CompiledSchema::compile("/chat", "message", &schema).unwrap();
+            let valid: Value = serde_json::from_str(case.valid).unwrap();
+            assert_eq!(schema.errors(&valid).count(), 0, "{}", case.name);
+            let invalid: Value = serde_json::from_str(case.invalid).unwrap();
+            let paths: Vec<String> = schema.errors(&invalid).map(|e| e.path).collect();
+            assert_eq!(paths.len(), 3, "{}: {paths:?}", case.name);
+        }
+    }
+
+    #[test]
+    fn a_short_run_measures_every_row() {
+        super::run(0.01, 1).unwrap();
+    }
 }

@@ -5,6 +5,7 @@
  */
 
 import { type CloseInfo, WebSocketContext, toBuffer } from "./context.js";
+import { type Contract, type Outcome, contractOf } from "./contract.js";
 import { collectRoutes } from "./decorators.js";
 import { HandlerError, Rejection, SpikardError, fromNative, native as call, nativeJson } from "./errors.js";
 import { type Logger, logRecord, stderrLogger } from "./logger.js";
@@ -134,6 +135,10 @@ export interface Address {
 
 interface RouteEntry {
   readonly handler: (message: unknown, ctx: WebSocketContext<object>) => unknown;
+  /** zod / TypeBox parse of each message that passed the core's check (see contract.ts). */
+  readonly parse: Contract["run"];
+  /** zod / TypeBox encode of each JSON reply before the core checks and sends it. */
+  readonly encode: Contract["run"];
   readonly onConnect: ((ctx: WebSocketContext<object>) => unknown) | undefined;
   readonly onDisconnect: ((ctx: WebSocketContext<object>, close: CloseInfo) => unknown) | undefined;
   readonly onBinary: ((data: Buffer, ctx: WebSocketContext<object>) => unknown) | undefined;
@@ -150,15 +155,15 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
-/** Answer a message with what its handler returned: bytes go out as a binary frame, anything
- * else as JSON, `undefined` sends nothing. */
-function reply(conn: NativeConnection, value: unknown): void {
-  if (value === undefined) {
-    conn.done();
-  } else if (value instanceof Uint8Array) {
-    conn.replyBinary(toBuffer(value));
+/**
+ * Call `then` with a value or the settled value of a promise; `caught` gets a rejection, and
+ * what `then` throws once the promise settled.
+ */
+function settle<T>(value: T | Promise<T>, then: (value: T) => void, caught: (err: unknown) => void): void {
+  if (value instanceof Promise) {
+    value.then(then).catch(caught);
   } else {
-    conn.reply(value);
+    then(value);
   }
 }
 
@@ -233,10 +238,11 @@ export class Spikard {
     handler: RouteEntry["handler"],
     options: WebSocketOptions<SchemaLike | undefined, SchemaLike | undefined, object>,
   ): void {
+    const message = options.messageSchema === undefined ? undefined : contractOf(options.messageSchema, "message");
+    const response = options.responseSchema === undefined ? undefined : contractOf(options.responseSchema, "reply");
     const routeOptions = {
-      messageSchema: options.messageSchema === undefined ? undefined : toJsonSchema(options.messageSchema, "input"),
-      responseSchema:
-        options.responseSchema === undefined ? undefined : toJsonSchema(options.responseSchema, "output"),
+      messageSchema: message?.json,
+      responseSchema: response?.json,
       maxMessageSize: options.maxMessageSize,
       subprotocols: options.subprotocols === undefined ? undefined : [...options.subprotocols],
       onConnect: options.onConnect !== undefined,
@@ -246,6 +252,8 @@ export class Spikard {
     const index = call(() => this.#app.route(path, routeOptions));
     this.#routes[index] = {
       handler,
+      parse: message?.run,
+      encode: response?.run,
       onConnect: options.onConnect,
       onDisconnect: options.onDisconnect,
       onBinary: options.onBinary,
@@ -367,11 +375,15 @@ export class Spikard {
       }
       switch (job.kind) {
         case KIND.MESSAGE:
-          this.#message(route.handler, job.data, ctx);
+          if (route.parse === undefined) {
+            this.#message(route.handler, job.data, ctx, route.encode);
+          } else {
+            this.#parsed(route, route.parse, job.data, ctx);
+          }
           break;
         case KIND.BINARY:
           if (route.onBinary !== undefined && job.binary !== undefined) {
-            this.#message(route.onBinary as RouteEntry["handler"], job.binary, ctx);
+            this.#message(route.onBinary as RouteEntry["handler"], job.binary, ctx, route.encode);
           }
           break;
         case KIND.CONNECT:
@@ -397,16 +409,32 @@ export class Spikard {
     }
   }
 
-  #message(handler: RouteEntry["handler"], data: unknown, ctx: WebSocketContext<object>): void {
+  /**
+   * Run the route's zod / TypeBox parse on a message the core's check let through: a refusal is
+   * the client's `validation_failed` (the library's error locations), an accepted message
+   * reaches the handler as the parse's output. A parse that throws (a transform of the app's)
+   * fails like a handler that throws.
+   */
+  #parsed(route: RouteEntry, parse: NonNullable<Contract["run"]>, data: unknown, ctx: WebSocketContext<object>): void {
     const conn = ctx.native;
-    const answer = (value: unknown): void => {
-      try {
-        reply(conn, value);
-      } catch (err) {
-        // A reply with no JSON form (a BigInt, a cycle): the handler's mistake.
-        this.#fail(conn, "the reply of the handler", err);
+    const failed = (err: unknown): void => this.#fail(conn, "the message schema", err);
+    const deliver = (parsed: Outcome): void => {
+      if (parsed.ok) {
+        this.#message(route.handler, parsed.value, ctx, route.encode);
+      } else {
+        conn.invalid(parsed.errors);
       }
     };
+    try {
+      settle(parse(data), deliver, failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  #message(handler: RouteEntry["handler"], data: unknown, ctx: WebSocketContext<object>, encode: Contract["run"]): void {
+    const conn = ctx.native;
+    const answer = (value: unknown): void => this.#reply(conn, value, encode);
     let result: unknown;
     try {
       result = handler(data, ctx);
@@ -418,6 +446,54 @@ export class Spikard {
       result.then(answer, (err: unknown) => this.#fail(conn, "the handler", err));
     } else {
       answer(result);
+    }
+  }
+
+  /**
+   * Answer a message with what its handler returned: bytes go out as a binary frame, `undefined`
+   * sends nothing, anything else is encoded by the response schema's library (when it is zod or
+   * TypeBox) and sent as JSON. A reply the library refuses, or whose encoding throws, is
+   * dropped and logged as the core drops a reply that fails its schema.
+   */
+  #reply(conn: NativeConnection, value: unknown, encode: Contract["run"]): void {
+    const send = (json: unknown): void => {
+      try {
+        if (json instanceof Uint8Array) {
+          conn.replyBinary(toBuffer(json));
+        } else {
+          conn.reply(json);
+        }
+      } catch (err) {
+        // A reply with no JSON form (a BigInt, a cycle): the handler's mistake.
+        this.#fail(conn, "the reply of the handler", err);
+      }
+    };
+    const unencodable = (err: unknown): void => {
+      this.#logger.warn(`spikard: reply of ${conn.route} could not be encoded by its response schema; dropped`, err);
+      conn.done();
+    };
+    const encoded = (outcome: Outcome): void => {
+      if (outcome.ok) {
+        send(outcome.value);
+        return;
+      }
+      const paths = outcome.errors.map((e) => `${e.path === "" ? "/" : e.path} (${e.keyword})`).join(", ");
+      this.#logger.warn(`spikard: reply of ${conn.route} failed the response schema; dropped: ${paths}`);
+      conn.done();
+    };
+    if (value === undefined) {
+      conn.done();
+    } else if (value instanceof Uint8Array || encode === undefined) {
+      send(value);
+    } else {
+      let outcome: ReturnType<typeof encode>;
+      try {
+        outcome = encode(value);
+      } catch (err) {
+        unencodable(err);
+        return;
+      }
+      settle(outcome, encoded, unencodable);
     }
   }
 

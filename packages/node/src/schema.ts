@@ -74,14 +74,15 @@ export type FromJsonSchema<S> = S extends { readonly const: infer C }
         : JsonValue;
 
 /**
- * The message type a schema describes: zod's input type, TypeBox's `Static`, or the type of an
- * `as const` JSON Schema. Without a schema: any JSON value.
+ * The type of the message a handler gets: zod's output type (what `safeParse` returns:
+ * transformed, defaulted, coerced), TypeBox's `Static`, or the type of an `as const` JSON
+ * Schema. Without a schema: any JSON value.
  */
 export type Infer<S> = [S] extends [undefined]
   ? JsonValue
   : S extends { readonly "~standard": { readonly types?: infer T } }
-    ? NonNullable<T> extends { readonly input: infer I }
-      ? I
+    ? NonNullable<T> extends { readonly output: infer O }
+      ? O
       : JsonValue
     : S extends { readonly static: infer T; readonly params: readonly unknown[] }
       ? T

@@ -267,6 +267,30 @@ test("messages of one connection are handled in order, even by slow async handle
   expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
 
+test("the handler gets what JSON.parse of the text builds: __proto__ is an own key, every number a number", async () => {
+  const seen: unknown[] = [];
+  const app = new Spikard().websocket("/parse", (message: unknown) => {
+    seen.push(message);
+  });
+  server = await TestServer.start(app);
+  const client = await server.connect("/parse");
+  const texts = [
+    '{"__proto__": {"admin": true}, "nested": [{"__proto__": 1}]}',
+    "[9007199254740993, 9223372036854775807, 9223372036854775808, 18446744073709551615, -9223372036854775808, 1e300, -0]",
+  ];
+  for (const text of texts) {
+    client.sendText(text);
+  }
+  client.sendJson("done");
+  await expect.poll(() => seen.length).toBe(3);
+  const [proto, numbers] = seen as [Record<string, unknown>, unknown[]];
+  expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+  expect(Object.keys(proto)).toEqual(["__proto__", "nested"]);
+  expect(proto.admin).toBeUndefined();
+  expect(seen.slice(0, 2)).toStrictEqual(texts.map((text) => JSON.parse(text) as unknown));
+  expect(numbers.every((n) => typeof n === "number")).toBe(true);
+});
+
 test("ctx.send pushes from outside a handler; ctx.close ends the connection", async () => {
   let saved: { send(value: unknown): void; close(code?: number, reason?: string): void } | undefined;
   let registered: () => void = () => {};
