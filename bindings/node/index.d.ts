@@ -16,10 +16,11 @@ export declare class NativeApp {
   /** Register a route; returns its index, which jobs carry. Schemas compile now. */
   route(path: string, options: RouteOptions): number
   /**
-   * Apply the app-wide options (before `listen`); each is checked by the core, a bad one
-   * throws `invalid_config` naming it.
+   * Apply the app-wide options (before `listen`): an object of the core's option names
+   * (snake_case, times in seconds), read by the core; a bad one throws `invalid_config`
+   * naming it.
    */
-  configure(options: AppOptions): void
+  configure(options: Record<string, unknown>): void
   /**
    * Declare the JSON Schema of the messages published to the topics `pattern` matches (a
    * topic name, or a prefix followed by one trailing `*`); compiled now. Every publish to a
@@ -141,43 +142,6 @@ export declare class NativeConnection {
    * mistake and answers 500) and a reason.
    */
   reject(status: number, reason: string): boolean
-}
-
-/**
- * App-wide options, as the `spikard` package passes them: sizes in bytes, times in
- * milliseconds, each optional (the core's default).
- */
-export interface AppOptions {
-  /** Largest accepted message for routes without their own limit (1009 above). */
-  maxMessageSize?: number
-  /** Capacity of each connection's outgoing queue, in messages (1013 when full). */
-  outgoingQueue?: number
-  /** Capacity of each connection's outgoing queue, in payload bytes (1013 past it). */
-  outgoingQueueBytes?: number
-  /** Bytes each connection reads from its socket at a time. */
-  readBufferSize?: number
-  /** Largest upgrade request head (431 above). */
-  maxRequestHead?: number
-  /** Largest single header of an upgrade request (431 above). */
-  maxHeaderSize?: number
-  /** Most WebSocket connections open at once (503 past it). */
-  maxConnections?: number
-  /** The only origins allowed to upgrade (403 for a missing or other `Origin`). */
-  allowedOrigins?: Array<string>
-  /** How long a client has to send its upgrade request, and `onConnect` to decide. */
-  handshakeTimeoutMs?: number
-  /** How long graceful shutdown waits for connections to close. */
-  drainTimeoutMs?: number
-  /** The longest published messages are held while a connection is in a burst (0: never). */
-  fanoutFlushMs?: number
-  /** Time between the server's pings (0: none). */
-  pingIntervalMs?: number
-  /** Time a ping waits for its pong before the connection is closed with 1011. */
-  pingTimeoutMs?: number
-  /** Time without a client message before the server closes with 1001 (0: never). */
-  idleTimeoutMs?: number
-  /** Serve this directory's files on every path that is not a WebSocket route. */
-  staticDir?: string
 }
 
 /** The address a server is bound to. */

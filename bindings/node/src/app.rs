@@ -1,9 +1,6 @@
 //! [`NativeApp`]: routes and limits, then `listen` and graceful `close`.
 
-use std::{
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use napi::{
     Env,
@@ -13,7 +10,7 @@ use napi_derive::napi;
 use serde_json::Value;
 use spikard::{
     App, ServerHandle,
-    bridge::{Code, Failure, RouteSpec, protocol, runtime},
+    bridge::{AppOptions, Code, Failure, RouteSpec, protocol, runtime},
 };
 
 use crate::{
@@ -42,50 +39,6 @@ pub struct RouteOptions {
     pub binary: Option<bool>,
     /// The subprotocols the route speaks, in order of preference.
     pub subprotocols: Option<Vec<String>>,
-}
-
-/// App-wide options, as the `spikard` package passes them: sizes in bytes, times in
-/// milliseconds, each optional (the core's default).
-#[napi(object, object_to_js = false)]
-pub struct AppOptions {
-    /// Largest accepted message for routes without their own limit (1009 above).
-    pub max_message_size: Option<u32>,
-    /// Capacity of each connection's outgoing queue, in messages (1013 when full).
-    pub outgoing_queue: Option<u32>,
-    /// Capacity of each connection's outgoing queue, in payload bytes (1013 past it).
-    pub outgoing_queue_bytes: Option<u32>,
-    /// Bytes each connection reads from its socket at a time.
-    pub read_buffer_size: Option<u32>,
-    /// Largest upgrade request head (431 above).
-    pub max_request_head: Option<u32>,
-    /// Largest single header of an upgrade request (431 above).
-    pub max_header_size: Option<u32>,
-    /// Most WebSocket connections open at once (503 past it).
-    pub max_connections: Option<u32>,
-    /// The only origins allowed to upgrade (403 for a missing or other `Origin`).
-    pub allowed_origins: Option<Vec<String>>,
-    /// How long a client has to send its upgrade request, and `onConnect` to decide.
-    pub handshake_timeout_ms: Option<f64>,
-    /// How long graceful shutdown waits for connections to close.
-    pub drain_timeout_ms: Option<f64>,
-    /// The longest published messages are held while a connection is in a burst (0: never).
-    pub fanout_flush_ms: Option<f64>,
-    /// Time between the server's pings (0: none).
-    pub ping_interval_ms: Option<f64>,
-    /// Time a ping waits for its pong before the connection is closed with 1011.
-    pub ping_timeout_ms: Option<f64>,
-    /// Time without a client message before the server closes with 1001 (0: never).
-    pub idle_timeout_ms: Option<f64>,
-    /// Serve this directory's files on every path that is not a WebSocket route.
-    pub static_dir: Option<String>,
-}
-
-/// A duration option given in milliseconds; a negative or non-finite number is an
-/// `invalid_config` failure naming the option.
-fn millis(name: &str, value: Option<f64>) -> Result<Option<Duration>, Failure> {
-    let Some(ms) = value else { return Ok(None) };
-    let message = format!("{name} must be a non-negative number of milliseconds");
-    Duration::try_from_secs_f64(ms / 1000.0).map(Some).map_err(|_| Failure::new(Code::InvalidConfig, message))
 }
 
 /// The address a server is bound to.
@@ -165,30 +118,12 @@ impl NativeApp {
         Ok(index)
     }
 
-    /// Apply the app-wide options (before `listen`); each is checked by the core, a bad one
-    /// throws `invalid_config` naming it.
-    #[napi]
-    pub fn configure(&self, env: &Env, options: AppOptions) -> napi::Result<()> {
-        self.building(env, |app| {
-            let size = |value: Option<u32>| value.map(|size| size as usize);
-            let mut core = spikard::bridge::AppOptions::default();
-            core.max_message_size = size(options.max_message_size);
-            core.outgoing_queue = size(options.outgoing_queue);
-            core.outgoing_queue_bytes = size(options.outgoing_queue_bytes);
-            core.read_buffer_size = size(options.read_buffer_size);
-            core.max_request_head = size(options.max_request_head);
-            core.max_header_size = size(options.max_header_size);
-            core.max_connections = size(options.max_connections);
-            core.handshake_timeout = millis("handshakeTimeoutMs", options.handshake_timeout_ms)?;
-            core.drain_timeout = millis("drainTimeoutMs", options.drain_timeout_ms)?;
-            core.fanout_flush_interval = millis("fanoutFlushMs", options.fanout_flush_ms)?;
-            core.ping_interval = millis("pingIntervalMs", options.ping_interval_ms)?;
-            core.ping_timeout = millis("pingTimeoutMs", options.ping_timeout_ms)?;
-            core.idle_timeout = millis("idleTimeoutMs", options.idle_timeout_ms)?;
-            core.allowed_origins = options.allowed_origins;
-            core.static_dir = options.static_dir.map(Into::into);
-            core.apply(app)
-        })
+    /// Apply the app-wide options (before `listen`): an object of the core's option names
+    /// (snake_case, times in seconds), read by the core; a bad one throws `invalid_config`
+    /// naming it.
+    #[napi(ts_args_type = "options: Record<string, unknown>")]
+    pub fn configure(&self, env: &Env, options: Value) -> napi::Result<()> {
+        self.building(env, |app| AppOptions::from_json(&options)?.apply(app))
     }
 
     /// Declare the JSON Schema of the messages published to the topics `pattern` matches (a

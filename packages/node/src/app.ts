@@ -104,16 +104,50 @@ export interface SpikardOptions {
   logger?: Logger;
 }
 
-/** The options that are whole numbers (checked here: the addon takes them as 32-bit integers). */
-const COUNTS = [
-  "maxMessageSize",
-  "outgoingQueue",
-  "outgoingQueueBytes",
-  "readBufferSize",
-  "maxRequestHead",
-  "maxHeaderSize",
-  "maxConnections",
-] as const;
+/** The options that are whole numbers, with the core's name for each. */
+const COUNTS = {
+  maxMessageSize: "max_message_size",
+  outgoingQueue: "outgoing_queue",
+  outgoingQueueBytes: "outgoing_queue_bytes",
+  readBufferSize: "read_buffer_size",
+  maxRequestHead: "max_request_head",
+  maxHeaderSize: "max_header_size",
+  maxConnections: "max_connections",
+} as const;
+
+/** The options that are times in milliseconds, with the core's name for each (in seconds). */
+const DURATIONS = {
+  handshakeTimeoutMs: "handshake_timeout",
+  drainTimeoutMs: "drain_timeout",
+  fanoutFlushMs: "fanout_flush_interval",
+  pingIntervalMs: "ping_interval",
+  pingTimeoutMs: "ping_timeout",
+  idleTimeoutMs: "idle_timeout",
+} as const;
+
+/** `options` as the core reads them (snake_case names, times in seconds), each checked for its
+ * kind here so that an error names the option as the caller spelled it; the core checks ranges. */
+function coreSettings(options: SpikardOptions): Record<string, unknown> {
+  const settings: Record<string, unknown> = {
+    allowed_origins: options.allowedOrigins,
+    static_dir: options.staticDir,
+  };
+  for (const [name, core] of Object.entries(COUNTS)) {
+    const value = options[name as keyof typeof COUNTS];
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff)) {
+      throw new SpikardError("invalid_config", `${name} must be a whole number from 0 to 4294967295`);
+    }
+    settings[core] = value;
+  }
+  for (const [name, core] of Object.entries(DURATIONS)) {
+    const value = options[name as keyof typeof DURATIONS];
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+      throw new SpikardError("invalid_config", `${name} must be a non-negative number of milliseconds`);
+    }
+    settings[core] = value === undefined ? undefined : value / 1000;
+  }
+  return settings;
+}
 
 /** Where to listen. */
 export interface ListenOptions {
@@ -188,13 +222,8 @@ export class Spikard {
   /** An app with no routes. */
   constructor(options: SpikardOptions = {}) {
     this.#logger = options.logger ?? stderrLogger;
-    for (const name of COUNTS) {
-      const value = options[name];
-      if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff)) {
-        throw new SpikardError("invalid_config", `${name} must be a whole number from 0 to 4294967295`);
-      }
-    }
-    call(() => this.#app.configure(options));
+    const settings = coreSettings(options);
+    call(() => this.#app.configure(settings));
   }
 
   /**
