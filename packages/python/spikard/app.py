@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,6 +23,21 @@ __all__ = ["Server", "Spikard"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[[], Any])
+
+logger = logging.getLogger("spikard")
+
+
+def run_hook(loop: asyncio.AbstractEventLoop, hook: Callable[[], Any]) -> None:
+    """Call a lifespan hook; when it returns an awaitable, run that on ``loop`` (the handlers'
+    loop) and wait for it."""
+    result = hook()
+    if inspect.isawaitable(result):
+        asyncio.run_coroutine_threadsafe(_awaited(result), loop).result()
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> None:
+    await awaitable
 
 
 class Spikard:
@@ -54,6 +72,8 @@ class Spikard:
         ping_interval: float | None = None,
         ping_timeout: float | None = None,
         idle_timeout: float | None = None,
+        on_startup: Iterable[Callable[[], Any]] = (),
+        on_shutdown: Iterable[Callable[[], Any]] = (),
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket`.
@@ -91,6 +111,13 @@ class Spikard:
             them (``"https://chat.example.com"``; default: any origin). A missing or unlisted
             ``Origin`` header gets HTTP 403 before ``on_connect`` runs. Browsers send it with
             every WebSocket handshake; clients outside a browser must send a listed one.
+        on_startup: callables (``def`` or ``async def``, no parameters) run in order each time
+            the app starts, before it binds; an ``async def`` runs on the loop that runs the
+            handlers, so a pool it opens is bound to that loop. One that raises stops the start
+            (the exception propagates). Also :meth:`on_startup` as a decorator.
+        on_shutdown: callables run in order once a started server has stopped (every
+            connection closed, every ``on_disconnect`` run); one that raises is logged and the
+            others still run. Also :meth:`on_shutdown` as a decorator.
         """
         self._routes: list[WebSocketRoute[..., Any]] = []
         self._servers: tuple[Server, ...] = ()  # running; replaced whole under the lock
@@ -110,6 +137,8 @@ class Spikard:
         self.ping_timeout = ping_timeout
         self.idle_timeout = idle_timeout
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
+        self._on_startup: list[Callable[[], Any]] = list(on_startup)
+        self._on_shutdown: list[Callable[[], Any]] = list(on_shutdown)
         for route in routes:
             self.add_route(route)
 
@@ -198,6 +227,18 @@ class Spikard:
         """The declared topic schemas as JSON Schemas, by pattern, in declaration order."""
         return dict(self._topic_schemas)
 
+    def on_startup(self, hook: F) -> F:
+        """Register ``hook`` (no parameters, ``def`` or ``async def``) to run each time the app
+        starts, before it binds, after the hooks registered before it."""
+        self._on_startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: F) -> F:
+        """Register ``hook`` (no parameters, ``def`` or ``async def``) to run once a started
+        server has stopped, after the hooks registered before it."""
+        self._on_shutdown.append(hook)
+        return hook
+
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Server:
         """Bind ``host:port`` and serve in the background (port 0 picks a free port).
 
@@ -209,6 +250,8 @@ class Spikard:
                 setting is invalid.
         """
         loop = event_loop()
+        for hook in self._on_startup:
+            run_hook(loop, hook)
         bridge = _native.Bridge()
         native = _native.App(bridge)
         settings = {
@@ -251,14 +294,19 @@ class Spikard:
         except BaseException:
             dispatcher.detach()
             raise
-        server = Server(native_server, dispatcher, self._forget)
+        server = Server(native_server, dispatcher, self._stopped)
         with self._servers_lock:
             self._servers = (*self._servers, server)
         return server
 
-    def _forget(self, server: Server) -> None:
+    def _stopped(self, server: Server) -> None:
         with self._servers_lock:
             self._servers = tuple(s for s in self._servers if s is not server)
+        for hook in self._on_shutdown:
+            try:
+                run_hook(event_loop(), hook)
+            except Exception:
+                logger.exception("on_shutdown hook %s raised", getattr(hook, "__qualname__", hook))
 
     async def publish(self, topic: str, data: Any) -> int:
         """Send ``data`` as JSON to every member of the room ``topic``, from anywhere: a handler

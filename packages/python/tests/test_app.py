@@ -606,3 +606,49 @@ def test_a_subprotocol_must_be_an_http_token() -> None:
 
     with pytest.raises(ConfigError, match="not an HTTP token"):
         Spikard(routes=[p]).start()
+
+
+def test_lifespan_hooks_run_around_the_server_on_the_handlers_loop() -> None:
+    events: list[str] = []
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    @websocket("/loop")
+    async def same_loop(message: Any) -> bool:
+        return asyncio.get_running_loop() is loops[0]
+
+    async def open_pool() -> None:
+        loops.append(asyncio.get_running_loop())
+        events.append("startup:async")
+
+    app = Spikard(routes=[same_loop], on_startup=[open_pool])
+
+    @app.on_startup
+    def second() -> None:
+        events.append("startup:sync")
+
+    @app.on_shutdown
+    async def close_pool() -> None:
+        events.append("shutdown")
+
+    with TestClient(app) as client:
+        assert events == ["startup:async", "startup:sync"]
+        with client.connect("/loop") as ws:
+            ws.send_json({})
+            assert ws.receive_json() is True
+    assert events == ["startup:async", "startup:sync", "shutdown"]
+
+
+def test_a_failing_startup_hook_stops_the_start_and_a_failing_shutdown_hook_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def refuse() -> None:
+        raise RuntimeError("database unreachable")
+
+    with pytest.raises(RuntimeError, match="database unreachable"):
+        Spikard(routes=[], on_startup=[refuse]).start()
+
+    ran: list[str] = []
+    app = Spikard(on_shutdown=[refuse, lambda: ran.append("next")])
+    app.start().stop()
+    assert ran == ["next"]
+    assert any("on_shutdown hook" in r.getMessage() and r.exc_info for r in caplog.records)
