@@ -577,4 +577,59 @@ RSpec.describe Spikard::App do
       expect(outside.routes.map(&:path)).to eq(["/two"])
     end
   end
+
+  describe "lifespan hooks" do
+    it "runs on_startup before binding and on_shutdown after every on_disconnect, in order" do
+      events = []
+      app = Spikard.app do
+        on_startup { events << :startup_one }
+        on_startup { events << :startup_two }
+        on_shutdown { events << :shutdown }
+        websocket("/echo", on_disconnect: ->(_ws, _close) { events << :disconnect }) { |message| message }
+      end
+      Spikard::Testing.serve(app) do |server|
+        expect(events).to eq(%i[startup_one startup_two])
+        client = server.connect("/echo")
+        client.send_json("hi")
+        expect(client.receive_json).to eq("hi")
+        client.close(1000, "")
+      end
+      expect(events).to eq(%i[startup_one startup_two disconnect shutdown])
+    end
+
+    it "does not bind when on_startup raises, and logs an on_shutdown that raises" do
+      failing = Spikard.app { on_startup { raise "database unreachable" } }
+      expect { failing.start }.to raise_error(RuntimeError, "database unreachable")
+
+      logged = StringIO.new
+      ran = []
+      app = Spikard::App.new(logger: Logger.new(logged))
+      app.on_shutdown { raise "pool gone" }
+      app.on_shutdown { ran << :next }
+      app.start.stop
+      expect(ran).to eq([:next])
+      expect(logged.string).to include("on_shutdown hook raised", "pool gone")
+    end
+  end
+
+  describe "subprotocols and cookies" do
+    it "selects the route's preferred subprotocol among the client's and reads cookies" do
+      app = Spikard.app do
+        websocket("/p", subprotocols: %w[graphql-transport-ws graphql-ws]) do |_message, ws|
+          { subprotocol: ws.subprotocol, cookies: ws.cookies }
+        end
+      end
+      Spikard::Testing.serve(app) do |server|
+        client = server.connect("/p", protocols: ["graphql-ws"], headers: { "Cookie" => "a=1; a=2; b=x" })
+        expect(client.subprotocol).to eq("graphql-ws")
+        client.send_json({})
+        expect(client.receive_json).to eq({ "subprotocol" => "graphql-ws", "cookies" => { "a" => "1", "b" => "x" } })
+      end
+    end
+
+    it "refuses a subprotocol that is not an HTTP token" do
+      app = Spikard.app { websocket("/p", subprotocols: ["not a token"]) { |m| m } }
+      expect { app.start }.to raise_error(Spikard::ConfigError, /not an HTTP token/)
+    end
+  end
 end

@@ -69,6 +69,8 @@ module Spikard
       raise ConfigError.new("threads must be at least 1", "invalid_config") if @threads < 1
 
       @logger = logger
+      @on_startup = []
+      @on_shutdown = []
       @routes = []
       @topic_schemas = {}.freeze
     end
@@ -117,15 +119,34 @@ module Spikard
       route
     end
 
+    # Run `block` (no parameters) each time the app starts, before it binds, after the blocks
+    # registered before it. One that raises stops the start (the port is never opened).
+    # In a {Spikard.app} block: `on_startup { DB.connect }`.
+    # @return [self]
+    def on_startup(&block)
+      @on_startup << block
+      self
+    end
+
+    # Run `block` (no parameters) once a started server has stopped (every connection closed,
+    # every `on_disconnect` run), after the blocks registered before it. One that raises is
+    # logged and the next still runs.
+    # @return [self]
+    def on_shutdown(&block)
+      @on_shutdown << block
+      self
+    end
+
     # Bind and start serving in the background.
     # @param host [String]
     # @param port [Integer] 0 picks a free port (see {Server#port})
     # @return [Server]
     # @raise [BindError, ConfigError, SchemaError]
     def start(host: "127.0.0.1", port: 0)
+      @on_startup.each(&:call)
       options = @options.merge(topics: @topic_schemas.to_a)
       native = Native::Server.start(@routes.map(&:spec), options, host.to_s, Integer(port), @workers)
-      @server = Server.new(native, @routes, threads: @threads, logger: @logger)
+      @server = Server.new(native, @routes, threads: @threads, logger: @logger, on_shutdown: @on_shutdown.dup)
     end
 
     # Publish `message` to every subscriber of `topic` on the running server (see

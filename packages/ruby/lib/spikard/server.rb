@@ -15,9 +15,12 @@ module Spikard
     # @param routes [Array<Route>]
     # @param threads [Integer] dispatcher threads
     # @param logger [Logger]
-    def initialize(native, routes, threads:, logger:)
+    # @param on_shutdown [Array<#call>] run once, when {#wait} first sees the server stopped
+    def initialize(native, routes, threads:, logger:, on_shutdown: [])
       @native = native
       @logger = logger
+      @on_shutdown = on_shutdown
+      @shutdown_hooks = Mutex.new
       callables = routes.map(&:callables).freeze
       connections = {} # each open connection's WebSocket, by id, kept by the dispatchers
       @dispatchers = Array.new(threads) do |index|
@@ -66,6 +69,7 @@ module Spikard
 
         failure ||= e
       end
+      run_shutdown_hooks
       raise failure if failure
 
       @native.check
@@ -130,6 +134,16 @@ module Spikard
     # that logged it (the progname) and its text.
     def logged(level, target, message)
       log(LEVELS.fetch(level, Logger::DEBUG), target) { message }
+    end
+
+    # The app's `on_shutdown` blocks, once (whichever thread's {#wait} gets here first).
+    def run_shutdown_hooks
+      hooks = @shutdown_hooks.synchronize { @on_shutdown.tap { @on_shutdown = [] } }
+      hooks.each do |hook|
+        hook.call
+      rescue StandardError => e
+        log(Logger::ERROR, "spikard") { "on_shutdown hook raised #{e.full_message(highlight: false)}" }
+      end
     end
 
     # A logger that raises must not stop the dispatcher that called it.
