@@ -217,7 +217,10 @@ export class Spikard {
   readonly #routes: RouteEntry[] = [];
   readonly #connections = new Map<number, WebSocketContext<object>>();
   readonly #logger: Logger;
+  readonly #onStartup: (() => unknown)[] = [];
+  readonly #onShutdown: (() => unknown)[] = [];
   #address: Address | undefined;
+  #closing: Promise<void> | undefined;
 
   /** An app with no routes. */
   constructor(options: SpikardOptions = {}) {
@@ -312,6 +315,9 @@ export class Spikard {
   async listen(options: ListenOptions = {}): Promise<Address> {
     const host = options.host ?? "127.0.0.1";
     const port = options.port ?? 8000;
+    for (const hook of this.#onStartup) {
+      await hook();
+    }
     try {
       const bound = await this.#app.listen(host, port, (batch) => {
         try {
@@ -361,12 +367,47 @@ export class Spikard {
    * Graceful shutdown: stop accepting, close every connection with 1001 and wait until every
    * `onDisconnect` ran. Safe to call more than once.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     try {
       await this.#app.close();
     } catch (err) {
       throw fromNative(err);
+    } finally {
+      if (this.#address !== undefined) {
+        for (const hook of this.#onShutdown) {
+          try {
+            await hook();
+          } catch (err) {
+            this.#logger.error("spikard: an onShutdown hook threw", err);
+          }
+        }
+      }
     }
+  }
+
+  /**
+   * Run `hook` (sync or async, awaited) each time before `listen` binds, after the hooks added
+   * before it: open pools and connections there. One that throws rejects `listen`, and the
+   * port is never opened.
+   */
+  onStartup(hook: () => unknown): this {
+    this.#onStartup.push(hook);
+    return this;
+  }
+
+  /**
+   * Run `hook` (sync or async, awaited) once `close` has drained the server (every connection
+   * closed, every `onDisconnect` run), after the hooks added before it; `close` resolves after
+   * them. One that throws is logged and the next still runs.
+   */
+  onShutdown(hook: () => unknown): this {
+    this.#onShutdown.push(hook);
+    return this;
   }
 
   /** Listen, print the address, and close gracefully on SIGINT or SIGTERM. */

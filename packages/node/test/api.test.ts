@@ -333,3 +333,68 @@ test("staticDir serves files over HTTP on paths that are not WebSocket routes", 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("onStartup hooks run before listen binds and onShutdown hooks after every onDisconnect", async () => {
+  const events: string[] = [];
+  const app = new Spikard()
+    .onStartup(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      events.push("startup:async");
+    })
+    .onStartup(() => events.push("startup:sync"))
+    .onShutdown(() => events.push("shutdown"));
+  app.websocket("/echo", (message) => message, {
+    onDisconnect: () => {
+      events.push("disconnect");
+    },
+  });
+  const server = await TestServer.start(app);
+  expect(events).toEqual(["startup:async", "startup:sync"]);
+  const client = await server.connect("/echo");
+  await client.sendJson("hi");
+  expect(await client.receiveJson()).toBe("hi");
+  await client.close();
+  await Promise.all([server.close(), server.close()]);
+  expect(events).toEqual(["startup:async", "startup:sync", "disconnect", "shutdown"]);
+});
+
+test("a throwing onStartup rejects listen; a throwing onShutdown is logged and the next runs", async () => {
+  const failing = new Spikard().onStartup(() => {
+    throw new Error("database unreachable");
+  });
+  failing.websocket("/echo", (message) => message);
+  await expect(failing.listen({ port: 0 })).rejects.toThrow("database unreachable");
+
+  const lines: unknown[][] = [];
+  const keep = (...args: unknown[]): void => {
+    lines.push(args);
+  };
+  const ran: string[] = [];
+  const app = new Spikard({ logger: { error: keep, warn: keep, info: keep, debug: keep } })
+    .onShutdown(() => {
+      throw new Error("pool gone");
+    })
+    .onShutdown(() => ran.push("next"));
+  app.websocket("/echo", (message) => message);
+  await app.listen({ port: 0 });
+  await app.close();
+  expect(ran).toEqual(["next"]);
+  expect(lines.some(([text]) => String(text).includes("onShutdown hook threw"))).toBe(true);
+});
+
+test("subprotocols: the route's preferred one among the client's; cookies by name", async () => {
+  const app = new Spikard();
+  app.websocket("/p", (_message, ctx) => ({ subprotocol: ctx.subprotocol ?? null, cookies: ctx.cookies }), {
+    subprotocols: ["graphql-transport-ws", "graphql-ws"],
+  });
+  const server = await TestServer.start(app);
+  try {
+    const client = await server.connect("/p", { protocols: ["graphql-ws"], headers: { Cookie: "a=1; a=2; b=x" } });
+    expect(client.subprotocol).toBe("graphql-ws");
+    await client.sendJson({});
+    expect(await client.receiveJson()).toEqual({ subprotocol: "graphql-ws", cookies: { a: "1", b: "x" } });
+    await client.close();
+  } finally {
+    await server.close();
+  }
+});
