@@ -29,6 +29,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<connection::PyConnection>()?;
     m.add_class::<server::PyApp>()?;
     m.add_class::<server::Server>()?;
+    m.add_class::<server::Capture>()?;
     m.add_function(wrap_pyfunction!(server::check_schema, m)?)?;
     m.add_function(wrap_pyfunction!(server::check_topics, m)?)?;
     m.add_function(wrap_pyfunction!(use_batch_policy, m)?)?;

@@ -219,10 +219,36 @@ impl Server {
         topics
     }
 
+    /// Record every message published to `topic` from now on (see `Capture`).
+    fn capture(&self, topic: &str) -> Capture {
+        Capture { capture: Mutex::new(Some(self.handle.capture(topic))) }
+    }
+
     /// The server's counters, by name.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let counters = serde_json::to_value(self.handle.metrics())
             .map_err(|err| PyRuntimeError::new_err(err.to_string()))?;
         convert::to_python(py, &counters)
+    }
+}
+
+/// Every message published to one topic since `Server.capture`, until `stop`.
+#[pyclass(module = "spikard._native", frozen)]
+pub(crate) struct Capture {
+    capture: Mutex<Option<spikard::PublishCapture>>,
+}
+
+#[pymethods]
+impl Capture {
+    /// The messages recorded so far, oldest first (`[]` once stopped).
+    fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let capture = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
+        let messages = capture.as_ref().map(spikard::PublishCapture::messages).unwrap_or_default();
+        convert::to_python(py, &serde_json::Value::Array(messages))
+    }
+
+    /// Stop recording.
+    fn stop(&self) {
+        self.capture.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 }

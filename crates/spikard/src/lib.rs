@@ -77,7 +77,7 @@ pub use metrics::MetricsSnapshot;
 pub use route::Route;
 pub use schema::CompiledSchema;
 pub use server::{Server, ServerHandle};
-pub use topics::PublishError;
+pub use topics::{PublishCapture, PublishError};
 
 /// The README's Rust example, compiled as a doc test so that it cannot drift from the API.
 #[cfg(doctest)]

@@ -113,6 +113,13 @@ impl ServerHandle {
         self.shared.topics.publish_value(topic, value, None, &self.shared.metrics)
     }
 
+    /// Record every message published to `topic` from now on, until the returned
+    /// [`PublishCapture`](crate::PublishCapture) is dropped (see there).
+    #[must_use]
+    pub fn capture(&self, topic: &str) -> crate::PublishCapture {
+        self.shared.topics.capture(topic)
+    }
+
     /// The connections subscribed to `topic` now.
     #[must_use]
     pub fn topic_members(&self, topic: &str) -> Vec<Connection> {

@@ -14,11 +14,15 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{
+        Arc, Mutex, PoisonError, RwLock, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::{
     burst::Bursts,
@@ -134,12 +138,13 @@ pub(crate) struct Topics {
     schemas: Vec<(TopicPattern, CompiledSchema)>,
     /// Readers in the middle of a burst: what they publish is flushed when they are done.
     pub(crate) bursts: Bursts,
+    captures: Captures,
 }
 
 impl Topics {
     /// A registry whose topics are checked against `schemas`.
     pub(crate) fn new(schemas: Vec<(TopicPattern, CompiledSchema)>) -> Self {
-        Self { topics: RwLock::default(), schemas, bursts: Bursts::default() }
+        Self { topics: RwLock::default(), schemas, bursts: Bursts::default(), captures: Captures::default() }
     }
 
     /// The schema of the best-matching pattern for `topic`.
@@ -176,6 +181,7 @@ impl Topics {
                 Some(value)
             }
         };
+        self.captures.record(topic, value, checked.as_ref());
         // Nobody to send it to: skip the serialisation (after the check, which still applies).
         if self.count(topic) == 0 {
             return Ok(0);
@@ -186,6 +192,11 @@ impl Topics {
         }
         .map_err(unserializable)?;
         Ok(self.publish(topic, &Utf8Bytes::from(text), skip))
+    }
+
+    /// Start recording what is published to `topic`.
+    pub(crate) fn capture(&self, topic: &str) -> PublishCapture {
+        self.captures.start(topic)
     }
 
     /// Add `conn` to `topic`; `false` when it was already subscribed.
@@ -240,5 +251,85 @@ impl Topics {
     pub(crate) fn names(&self) -> Vec<String> {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         topics.keys().map(|k| k.to_string()).collect()
+    }
+}
+
+/// The messages one [`PublishCapture`] has seen.
+#[derive(Debug)]
+struct Recorded {
+    topic: String,
+    messages: Mutex<Vec<Value>>,
+}
+
+/// The live captures of a server. Publishing looks at them only while one is alive.
+#[derive(Debug, Default)]
+struct Captures {
+    list: Mutex<Vec<Weak<Recorded>>>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Captures {
+    fn start(&self, topic: &str) -> PublishCapture {
+        let recorded = Arc::new(Recorded { topic: topic.to_owned(), messages: Mutex::default() });
+        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&recorded));
+        self.live.fetch_add(1, Ordering::Relaxed);
+        PublishCapture { recorded, live: Arc::clone(&self.live) }
+    }
+
+    /// Record `value` (or its already checked JSON form) for every live capture of `topic`.
+    fn record<T: Serialize + ?Sized>(&self, topic: &str, value: &T, checked: Option<&Value>) {
+        if self.live.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let targets: Vec<Arc<Recorded>> = {
+            let list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+            list.iter().filter_map(Weak::upgrade).filter(|r| r.topic == topic).collect()
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let Some(value) = checked.cloned().or_else(|| serde_json::to_value(value).ok()) else { return };
+        for target in targets {
+            target.messages.lock().unwrap_or_else(PoisonError::into_inner).push(value.clone());
+        }
+    }
+}
+
+/// Every message published to one topic while this value lives, in order, whoever published it
+/// (a connection, a [`ServerHandle`](crate::ServerHandle), a room with no member): for tests,
+/// as Action Cable's `assert_broadcast_on`. A publish its topic's schema refused is not
+/// recorded. Made by [`ServerHandle::capture`](crate::ServerHandle::capture); dropping it stops
+/// the recording, and a server with no live capture does no capture work when publishing.
+#[derive(Debug)]
+pub struct PublishCapture {
+    recorded: Arc<Recorded>,
+    live: Arc<AtomicUsize>,
+}
+
+impl PublishCapture {
+    /// The topic it records.
+    #[must_use]
+    pub fn topic(&self) -> &str {
+        &self.recorded.topic
+    }
+
+    /// The messages published so far, oldest first.
+    #[must_use]
+    pub fn messages(&self) -> Vec<Value> {
+        self.recorded.messages.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The messages published so far, oldest first, forgetting them.
+    #[must_use]
+    pub fn take(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.recorded.messages.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Drop for PublishCapture {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use spikard::{
-    App, CloseInfo, Connection, HandlerError, Rejection, WebSocketHandler, async_trait,
+    App, CloseInfo, Connection, HandlerError, Rejection, WebSocketHandler, async_trait, handler_fn,
     testing::{TestClient, TestServer},
 };
 use tokio::sync::mpsc;
@@ -155,4 +155,39 @@ fn topic_patterns_are_checked_at_registration() {
     let err = app.topic_schema("room:*", json!({"type": 12})).unwrap_err();
     assert_eq!(err.code(), "schema_compile");
     assert!(err.to_string().contains("room:*"), "{err}");
+}
+
+#[tokio::test]
+async fn a_capture_records_every_publish_to_its_topic_while_it_lives() {
+    let mut app = App::new();
+    app.topic_schema("checked", json!({"type": "object", "required": ["ok"]})).unwrap();
+    app.websocket(
+        "/pub",
+        handler_fn(|conn: Connection, message: Value| async move {
+            conn.publish("room", &message).map_err(|e| HandlerError::internal(e.to_string()))?;
+            Ok(Some(json!("sent")))
+        }),
+    )
+    .unwrap();
+    let server = TestServer::start(app).await.unwrap();
+    let handle = server.handle().clone();
+    let room = handle.capture("room");
+    let checked = handle.capture("checked");
+    let mut client = server.connect("/pub").await.unwrap();
+    client.send_json(&json!({"n": 1})).await.unwrap();
+    assert_eq!(client.receive_json().await.unwrap(), json!("sent"));
+    // Published by the server to a room nobody is in: recorded all the same.
+    assert_eq!(handle.publish("room", &json!({"n": 2})).unwrap(), 0);
+    assert!(handle.publish("checked", &json!({"bad": true})).is_err());
+    handle.publish("checked", &json!({"ok": true})).unwrap();
+    handle.publish("elsewhere", &json!({"n": 3})).unwrap();
+    assert_eq!(room.topic(), "room");
+    assert_eq!(room.messages(), vec![json!({"n": 1}), json!({"n": 2})]);
+    assert_eq!(checked.take(), vec![json!({"ok": true})]);
+    assert!(checked.messages().is_empty());
+    drop(room);
+    handle.publish("room", &json!({"n": 4})).unwrap();
+    let again = handle.capture("room");
+    assert!(again.messages().is_empty());
+    server.shutdown().await.unwrap();
 }

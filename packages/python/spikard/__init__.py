@@ -14,7 +14,7 @@ Parsing, JSON Schema validation (schemas derived from your type hints), size lim
 envelopes and graceful shutdown happen in Rust; handlers run on one asyncio event loop thread.
 """
 
-from spikard.app import Server, Spikard
+from spikard.app import PublishCapture, Server, Spikard
 from spikard.connection import Headers, QueryParams, State, WebSocket
 from spikard.errors import (
     BindError,
@@ -51,6 +51,7 @@ __all__ = [
     "InvalidMessage",
     "InvalidPathError",
     "InvalidStateError",
+    "PublishCapture",
     "PublishError",
     "QueryParams",
     "QueueFullError",

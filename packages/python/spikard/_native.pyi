@@ -9,6 +9,7 @@ __all__ = [
     "MESSAGE",
     "App",
     "Bridge",
+    "Capture",
     "Connection",
     "Job",
     "Server",
@@ -109,6 +110,13 @@ class App:
     def bind(self, host: str, port: int) -> Server: ...
 
 @final
+class Capture:
+    """Every message published to one topic since ``Server.capture``, until ``stop``."""
+
+    def messages(self) -> list[Any]: ...
+    def stop(self) -> None: ...
+
+@final
 class Server:
     """A bound app serving in the background."""
 
@@ -121,4 +129,5 @@ class Server:
     def publish(self, topic: str, value: Any) -> int: ...
     def topic_count(self, topic: str) -> int: ...
     def topics(self) -> list[str]: ...
+    def capture(self, topic: str) -> Capture: ...
     def metrics(self) -> dict[str, int]: ...

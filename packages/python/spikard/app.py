@@ -19,7 +19,7 @@ from spikard.errors import DuplicateRouteError, SchemaExtractionError
 from spikard.routing import WebSocketRoute, _caller_locals
 from spikard.schema import JsonSchema, json_schema
 
-__all__ = ["Server", "Spikard"]
+__all__ = ["PublishCapture", "Server", "Spikard"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -352,6 +352,35 @@ class Spikard:
         server.serve_until_signal()
 
 
+class PublishCapture:
+    """The messages published to one topic since :meth:`Server.capture` (or
+    ``TestClient.capture``), in order. A context manager: leaving it stops the recording and
+    keeps what was recorded."""
+
+    def __init__(self, topic: str, native: _native.Capture) -> None:
+        self.topic = topic
+        """The topic it records."""
+        self._native = native
+        self._final: list[Any] | None = None
+
+    @property
+    def messages(self) -> list[Any]:
+        """The messages published so far, oldest first, as JSON values (dicts, lists, ...)."""
+        return self._native.messages() if self._final is None else list(self._final)
+
+    def stop(self) -> None:
+        """Stop recording; :attr:`messages` keeps what was recorded."""
+        if self._final is None:
+            self._final = self._native.messages()
+            self._native.stop()
+
+    def __enter__(self) -> PublishCapture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 class Server:
     """A running app. Made by :meth:`Spikard.start`; a context manager that stops it on exit."""
 
@@ -386,6 +415,12 @@ class Server:
     def metrics(self) -> dict[str, int]:
         """The server's counters (connections, messages, errors, dropped replies, ...)."""
         return self._native.metrics()
+
+    def capture(self, topic: str) -> PublishCapture:
+        """Record every message published to ``topic`` from now on, whoever publishes it (a
+        handler, :meth:`Spikard.publish`, a room nobody is in), for tests: Action Cable's
+        ``assert_broadcast_on``. A publish the topic's schema refused is not recorded."""
+        return PublishCapture(topic, self._native.capture(topic))
 
     def shutdown(self) -> None:
         """Start a graceful shutdown and return at once (see :meth:`wait`)."""

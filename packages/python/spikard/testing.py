@@ -32,7 +32,7 @@ from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.client import connect as sync_connect
 from websockets.typing import Subprotocol
 
-from spikard.app import Server, Spikard
+from spikard.app import PublishCapture, Server, Spikard
 
 __all__ = ["AsyncTestWebSocket", "Closed", "TestClient", "TestWebSocket", "UpgradeRejected"]
 
@@ -299,6 +299,11 @@ class TestClient:
         Raises :class:`UpgradeRejected` when the server refuses the upgrade.
         """
         return _Connect(self.url + path, headers, subprotocols, self.timeout)
+
+    def capture(self, topic: str) -> PublishCapture:
+        """Record every message published to ``topic`` from now on (see
+        :meth:`spikard.Server.capture`): ``with client.capture("room:lobby") as published:``."""
+        return self.server.capture(topic)
 
     def close(self) -> None:
         """Stop the server gracefully and wait until it stopped."""

@@ -652,3 +652,21 @@ def test_a_failing_startup_hook_stops_the_start_and_a_failing_shutdown_hook_is_l
     app.start().stop()
     assert ran == ["next"]
     assert any("on_shutdown hook" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_capture_records_what_is_published_to_a_topic() -> None:
+    @websocket("/rooms/{room}")
+    async def room(message: dict[str, Any], ws: WebSocket) -> str:
+        await ws.publish(f"room:{ws.path_params['room']}", message)
+        return "published"
+
+    app = Spikard(routes=[room])
+    with TestClient(app) as client:
+        with client.capture("room:lobby") as published, client.connect("/rooms/lobby") as ws:
+            ws.send_json({"text": "hi"})
+            assert ws.receive_json() == "published"
+            asyncio.run(app.publish("room:lobby", {"text": "from the server"}))
+            asyncio.run(app.publish("room:other", {"text": "elsewhere"}))
+        assert published.messages == [{"text": "hi"}, {"text": "from the server"}]
+        asyncio.run(app.publish("room:lobby", {"text": "after"}))
+        assert published.messages == [{"text": "hi"}, {"text": "from the server"}]
