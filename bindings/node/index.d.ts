@@ -45,6 +45,11 @@ export declare class NativeApp {
   publish(topic: string, value: unknown): number
   /** How many connections are subscribed to `topic` now. */
   topicCount(topic: string): number
+  /**
+   * Record every message published to `topic` from now on, whoever publishes it; throws
+   * `invalid_state` unless the app is listening.
+   */
+  capture(topic: string): NativeCapture
   /** Every topic with at least one subscriber, sorted. */
   topics(): Array<string>
   /**
@@ -57,6 +62,14 @@ export declare class NativeApp {
    * `onDisconnect`. Resolves once drained; a no-op when not listening.
    */
   close(): Promise<undefined>
+}
+
+/** Every message published to one topic since `NativeApp.capture`, until `stop`. */
+export declare class NativeCapture {
+  /** The messages recorded so far, oldest first (`[]` once stopped). */
+  messages(): unknown[]
+  /** Stop recording. */
+  stop(): void
 }
 
 /** One WebSocket connection, as handed to JavaScript with its first job. */

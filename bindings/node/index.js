@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeApp = nativeBinding.NativeApp
+module.exports.NativeCapture = nativeBinding.NativeCapture
 module.exports.NativeConnection = nativeBinding.NativeConnection
 module.exports.callKinds = nativeBinding.callKinds

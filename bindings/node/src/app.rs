@@ -14,7 +14,7 @@ use spikard::{
 };
 
 use crate::{
-    bridge::{Bridge, JsBatch},
+    bridge::{Bridge, JsBatch, Message},
     connection::count,
     error::raise,
     json::from_js,
@@ -212,6 +212,16 @@ impl NativeApp {
         self.handle().map_or(0, |handle| count(handle.topic_count(&topic)))
     }
 
+    /// Record every message published to `topic` from now on, whoever publishes it; throws
+    /// `invalid_state` unless the app is listening.
+    #[napi]
+    pub fn capture(&self, env: &Env, topic: String) -> napi::Result<NativeCapture> {
+        let handle = self.handle().ok_or_else(|| {
+            raise(env, Failure::new(Code::InvalidState, "capture needs a listening app"))
+        })?;
+        Ok(NativeCapture { capture: Mutex::new(Some(handle.capture(&topic))) })
+    }
+
     /// Every topic with at least one subscriber, sorted.
     #[napi]
     pub fn topics(&self) -> Vec<String> {
@@ -253,5 +263,27 @@ impl NativeApp {
             })
         };
         env.spawn_future_with_callback(closed, |env, closed| closed.map_err(|err| raise(env, err)))
+    }
+}
+
+/// Every message published to one topic since `NativeApp.capture`, until `stop`.
+#[napi]
+pub struct NativeCapture {
+    capture: Mutex<Option<spikard::PublishCapture>>,
+}
+
+#[napi]
+impl NativeCapture {
+    /// The messages recorded so far, oldest first (`[]` once stopped).
+    #[napi(ts_return_type = "unknown[]")]
+    pub fn messages(&self) -> Vec<Message> {
+        let capture = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
+        capture.as_ref().map(spikard::PublishCapture::messages).unwrap_or_default().into_iter().map(Message).collect()
+    }
+
+    /// Stop recording.
+    #[napi]
+    pub fn stop(&self) {
+        self.capture.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 }

@@ -51,7 +51,7 @@ pub struct JsJob {
 /// - every key is an own data property, `__proto__` included (napi's assigns keys, and assigning
 ///   `__proto__` replaces the object's prototype with the client's value: `{"__proto__":
 ///   {"admin": true}}` would reach the handler as an empty object whose `admin` is `true`).
-pub struct Message(Value);
+pub struct Message(pub(crate) Value);
 
 impl ToNapiValue for Message {
     unsafe fn to_napi_value(raw: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {

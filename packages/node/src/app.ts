@@ -9,7 +9,7 @@ import { type Contract, type Outcome, contractOf } from "./contract.js";
 import { collectRoutes } from "./decorators.js";
 import { HandlerError, Rejection, SpikardError, fromNative, native as call, nativeJson } from "./errors.js";
 import { type Logger, logRecord, stderrLogger } from "./logger.js";
-import { type JsBatch, type NativeConnection, native } from "./native.js";
+import { type JsBatch, type NativeCapture, type NativeConnection, native } from "./native.js";
 import { type Infer, type InferReply, type SchemaLike, toJsonSchema } from "./schema.js";
 
 /** What a handler may return: a reply (sent as JSON), or nothing to send no reply. */
@@ -201,6 +201,33 @@ function settle<T>(value: T | Promise<T>, then: (value: T) => void, caught: (err
   }
 }
 
+/** The messages published to one topic since {@link Spikard.capture}, oldest first. */
+export class PublishCapture {
+  /** The topic it records. */
+  readonly topic: string;
+  readonly #native: NativeCapture;
+  #final: unknown[] | undefined;
+
+  /** @internal Made by {@link Spikard.capture}. */
+  constructor(topic: string, capture: NativeCapture) {
+    this.topic = topic;
+    this.#native = capture;
+  }
+
+  /** The messages published so far, as JSON values. */
+  get messages(): unknown[] {
+    return this.#final ?? this.#native.messages();
+  }
+
+  /** Stop recording; {@link PublishCapture.messages} keeps what was recorded. */
+  stop(): void {
+    if (this.#final === undefined) {
+      this.#final = this.#native.messages();
+      this.#native.stop();
+    }
+  }
+}
+
 /**
  * A Spikard app: WebSocket routes served by the Rust core.
  *
@@ -350,6 +377,16 @@ export class Spikard {
   /** How many connections are in the room `topic` now (0 when not listening). */
   topicCount(topic: string): number {
     return call(() => this.#app.topicCount(topic));
+  }
+
+  /**
+   * Record every message published to `topic` from now on, whoever publishes it (a handler's
+   * `ctx.publish`, {@link Spikard.publish}, a room nobody is in), for tests: Action Cable's
+   * `assert_broadcast_on`. A publish the topic's schema refused is not recorded. The app must be
+   * listening.
+   */
+  capture(topic: string): PublishCapture {
+    return new PublishCapture(topic, call(() => this.#app.capture(topic)));
   }
 
   /** Every room with at least one member, sorted. */

@@ -19,6 +19,7 @@ export {
   type DisconnectHook,
   type ListenOptions,
   type MessageHandler,
+  PublishCapture,
   type Reply,
   Spikard,
   type SpikardOptions,

@@ -13,4 +13,13 @@ const require = createRequire(import.meta.url);
 /** The addon's exports. */
 export const native: typeof Native = require("@spikard/native") as typeof Native;
 
-export type { BoundAddress, JsBatch, JsJob, JsLog, NativeApp, NativeConnection, RouteOptions } from "@spikard/native";
+export type {
+  BoundAddress,
+  JsBatch,
+  JsJob,
+  JsLog,
+  NativeApp,
+  NativeCapture,
+  NativeConnection,
+  RouteOptions,
+} from "@spikard/native";

@@ -18,7 +18,7 @@
 
 import WebSocket from "ws";
 
-import type { Spikard } from "./app.js";
+import type { PublishCapture, Spikard } from "./app.js";
 
 /** How long a `receive*` waits by default, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -245,6 +245,11 @@ export class TestServer {
   /** Connect a client to `path`. */
   connect(path: string, options: ConnectOptions = {}): Promise<TestClient> {
     return TestClient.connect(this.url(path), options);
+  }
+
+  /** Record every message published to `topic` from now on (see {@link Spikard.capture}). */
+  capture(topic: string): PublishCapture {
+    return this.app.capture(topic);
   }
 
   /** Shut the app down gracefully (close 1001, every `onDisconnect` run). */

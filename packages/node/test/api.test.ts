@@ -8,6 +8,7 @@ import { Type } from "@sinclair/typebox";
 import {
   ConnectionClosedError,
   HandlerError,
+  InvalidStateError,
   type Infer,
   type Logger,
   Rejection,
@@ -397,4 +398,30 @@ test("subprotocols: the route's preferred one among the client's; cookies by nam
   } finally {
     await server.close();
   }
+});
+
+test("capture records what is published to a topic, by handlers and by the app, until stopped", async () => {
+  const app = new Spikard();
+  app.websocket("/rooms/{room}", (message, ctx) => {
+    ctx.publish(`room:${ctx.params.room}`, message);
+    return "published";
+  });
+  const server = await TestServer.start(app);
+  try {
+    const published = server.capture("room:lobby");
+    const client = await server.connect("/rooms/lobby");
+    await client.sendJson({ text: "hi" });
+    expect(await client.receiveJson()).toBe("published");
+    app.publish("room:lobby", { text: "from the app" });
+    app.publish("room:other", { text: "elsewhere" });
+    expect(published.topic).toBe("room:lobby");
+    expect(published.messages).toEqual([{ text: "hi" }, { text: "from the app" }]);
+    published.stop();
+    app.publish("room:lobby", { text: "after" });
+    expect(published.messages).toHaveLength(2);
+    await client.close();
+  } finally {
+    await server.close();
+  }
+  expect(() => new Spikard().capture("x")).toThrow(InvalidStateError);
 });
