@@ -216,9 +216,9 @@ impl NativeApp {
     /// `invalid_state` unless the app is listening.
     #[napi]
     pub fn capture(&self, env: &Env, topic: String) -> napi::Result<NativeCapture> {
-        let handle = self.handle().ok_or_else(|| {
-            raise(env, Failure::new(Code::InvalidState, "capture needs a listening app"))
-        })?;
+        let handle = self
+            .handle()
+            .ok_or_else(|| raise(env, Failure::new(Code::InvalidState, "capture needs a listening app")))?;
         Ok(NativeCapture { capture: Mutex::new(Some(handle.capture(&topic))) })
     }
 
@@ -278,7 +278,13 @@ impl NativeCapture {
     #[napi(ts_return_type = "unknown[]")]
     pub fn messages(&self) -> Vec<Message> {
         let capture = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
-        capture.as_ref().map(spikard::PublishCapture::messages).unwrap_or_default().into_iter().map(Message).collect()
+        capture
+            .as_ref()
+            .map(spikard::PublishCapture::messages)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Message)
+            .collect()
     }
 
     /// Stop recording.

@@ -109,6 +109,11 @@ impl NativeServer {
         self.handle.topic_count(&topic)
     }
 
+    /// Record every message published to `topic` from now on.
+    fn capture(&self, topic: String) -> Capture {
+        Capture(Mutex::new(Some(self.handle.capture(&topic))))
+    }
+
     fn topics(&self) -> Vec<String> {
         self.handle.topics()
     }
@@ -128,6 +133,23 @@ impl NativeServer {
     /// The core's counters as the core serialises them: a Hash of names (Strings) to counts.
     fn metrics(ruby: &Ruby, rb_self: &Self) -> Value {
         convert::to_ruby(ruby, &serde_json::to_value(rb_self.handle.metrics()).unwrap_or_default())
+    }
+}
+
+/// Every message published to one topic since `Server#capture`, until `stop`.
+#[magnus::wrap(class = "Spikard::Native::Capture", free_immediately, size)]
+struct Capture(Mutex<Option<spikard::PublishCapture>>);
+
+impl Capture {
+    /// The messages recorded so far, oldest first (`[]` once stopped).
+    fn messages(ruby: &Ruby, rb_self: &Self) -> Value {
+        let capture = rb_self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let messages = capture.as_ref().map(spikard::PublishCapture::messages).unwrap_or_default();
+        convert::to_ruby(ruby, &serde_json::Value::Array(messages))
+    }
+
+    fn stop(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 }
 
@@ -175,5 +197,10 @@ pub(crate) fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("publish", method!(NativeServer::publish, 2))?;
     class.define_method("topic_count", method!(NativeServer::topic_count, 1))?;
     class.define_method("topics", method!(NativeServer::topics, 0))?;
+    class.define_method("capture", method!(NativeServer::capture, 1))?;
+    let capture = native.define_class("Capture", ruby.class_object())?;
+    capture.undef_default_alloc_func();
+    capture.define_method("messages", method!(Capture::messages, 0))?;
+    capture.define_method("stop", method!(Capture::stop, 0))?;
     Ok(())
 }

@@ -632,4 +632,30 @@ RSpec.describe Spikard::App do
       expect { app.start }.to raise_error(Spikard::ConfigError, /not an HTTP token/)
     end
   end
+
+  describe "publish capture" do
+    it "records what handlers and the server publish to a topic while the block runs" do
+      app = Spikard.app do
+        websocket("/rooms/{room}") do |message, ws|
+          ws.publish("room:#{ws.params['room']}", message)
+          "published"
+        end
+      end
+      Spikard::Testing.serve(app) do |server|
+        published = server.capture("room:lobby") do
+          client = server.connect("/rooms/lobby")
+          client.send_json({ text: "hi" })
+          expect(client.receive_json).to eq("published")
+          server.publish("room:lobby", { text: "from the server" })
+          server.publish("room:other", { text: "elsewhere" })
+        end
+        expect(published).to eq([{ "text" => "hi" }, { "text" => "from the server" }])
+        capture = server.capture("room:lobby")
+        server.publish("room:lobby", [1])
+        capture.stop
+        server.publish("room:lobby", [2])
+        expect(capture.messages).to eq([[1]])
+      end
+    end
+  end
 end

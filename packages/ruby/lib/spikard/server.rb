@@ -91,6 +91,24 @@ module Spikard
     # @return [Boolean]
     def stopped? = @native.stopped?
 
+    # Record every message published to `topic` from now on, whoever publishes it (a handler's
+    # `ws.publish`, {#publish}, a room nobody is in), for tests: Action Cable's
+    # `assert_broadcast_on`. A publish the topic's schema refused is not recorded. With a block,
+    # records while it runs and returns the messages; without, returns the {PublishCapture}.
+    # @param topic [String]
+    # @return [Array, PublishCapture]
+    def capture(topic)
+      capture = PublishCapture.new(topic.to_s, @native.capture(topic.to_s))
+      return capture unless block_given?
+
+      begin
+        yield
+      ensure
+        capture.stop
+      end
+      capture.messages
+    end
+
     # Publish `message` to every connection subscribed to `topic` (see {WebSocket#subscribe}),
     # from any thread. Serialised once in the core.
     # @param topic [String]
@@ -151,6 +169,32 @@ module Spikard
       @logger.add(severity, nil, progname, &)
     rescue StandardError
       nil
+    end
+  end
+
+  # The messages published to one topic since {Server#capture}, oldest first (JSON values:
+  # Hashes with String keys, Arrays, ...).
+  class PublishCapture
+    # @return [String] the topic it records
+    attr_reader :topic
+
+    # @api private
+    def initialize(topic, native)
+      @topic = topic
+      @native = native
+      @final = nil
+    end
+
+    # @return [Array] the messages published so far
+    def messages = @final || @native.messages
+
+    # Stop recording; {#messages} keeps what was recorded.
+    # @return [void]
+    def stop
+      return if @final
+
+      @final = @native.messages
+      @native.stop
     end
   end
 end
