@@ -2,7 +2,7 @@
 //! served by one tokio runtime per process.
 
 use std::{
-    sync::{Arc, Condvar, Mutex, OnceLock, PoisonError},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
     time::Duration,
 };
 
@@ -10,7 +10,7 @@ use pyo3::{exceptions::PyRuntimeError, prelude::*};
 use spikard::{
     CompiledSchema, ServerHandle,
     bridge::{
-        AppOptions, JobQueue, RouteSpec, protocol,
+        AppOptions, JobQueue, RouteSpec, RunOutcome, protocol,
         runtime::{self, RuntimeOptions},
     },
 };
@@ -47,13 +47,10 @@ pub(crate) fn check_schema(
 /// Register every `(pattern, schema)` of `topics` on an empty app, in order, raising what the
 /// core raises for a bad pattern, a bad schema or a pattern declared twice.
 #[pyfunction]
-pub(crate) fn check_topics(py: Python<'_>, topics: Vec<(String, Bound<'_, PyAny>)>) -> PyResult<()> {
-    let mut app = spikard::App::new();
-    for (pattern, schema) in topics {
-        let schema = convert::from_python(&schema, None)?;
-        app.topic_schema(&pattern, schema).map_err(|err| raise(py, err))?;
-    }
-    Ok(())
+pub(crate) fn check_topics(py: Python<'_>, topics: &Bound<'_, PyAny>) -> PyResult<()> {
+    let options = serde_json::json!({ "topics": convert::from_python(topics, None)? });
+    let options = AppOptions::from_json(&options).map_err(|f| raise(py, f))?;
+    options.apply(&mut spikard::App::new()).map_err(|f| raise(py, f))
 }
 
 /// Routes and settings of an app, before it is bound.
@@ -106,39 +103,10 @@ impl PyApp {
         let addr = protocol::listen_address(host, port);
         let server = py.detach(|| runtime.block_on(app.bind(addr))).map_err(|err| raise(py, err))?;
         let handle = server.handle();
-        let stopped = Arc::new(Stopped::default());
-        let done = Arc::clone(&stopped);
-        runtime.spawn(async move {
-            let result = server.run().await;
-            done.finish(result);
-        });
-        Ok(Server { handle, stopped })
-    }
-}
-
-/// Where a server's run is.
-#[derive(Clone, Default)]
-enum RunState {
-    #[default]
-    Running,
-    Stopped,
-    Failed(Arc<spikard::Error>),
-}
-
-/// Set once a server's run ended.
-#[derive(Default)]
-struct Stopped {
-    state: Mutex<RunState>,
-    changed: Condvar,
-}
-
-impl Stopped {
-    fn finish(&self, result: Result<(), spikard::Error>) {
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = match result {
-            Ok(()) => RunState::Stopped,
-            Err(err) => RunState::Failed(Arc::new(err)),
-        };
-        self.changed.notify_all();
+        let ended = Arc::new(RunOutcome::default());
+        let done = Arc::clone(&ended);
+        runtime.spawn(async move { done.finish(server.run().await) });
+        Ok(Server { handle, ended })
     }
 }
 
@@ -146,7 +114,7 @@ impl Stopped {
 #[pyclass(module = "spikard._native", frozen)]
 pub(crate) struct Server {
     handle: ServerHandle,
-    stopped: Arc<Stopped>,
+    ended: Arc<RunOutcome>,
 }
 
 #[pymethods]
@@ -173,28 +141,11 @@ impl Server {
     /// Returns `True` once stopped; raises the server's error if it failed.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let state = py.detach(|| {
-            let running = |state: &mut RunState| matches!(state, RunState::Running);
-            let guard = self.stopped.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let guard = match timeout {
-                None => {
-                    self.stopped.changed.wait_while(guard, running).unwrap_or_else(PoisonError::into_inner)
-                }
-                Some(seconds) => {
-                    let limit = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX);
-                    self.stopped
-                        .changed
-                        .wait_timeout_while(guard, limit, running)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-            guard.clone()
-        });
-        match state {
-            RunState::Running => Ok(false),
-            RunState::Stopped => Ok(true),
-            RunState::Failed(err) => Err(raise(py, &*err)),
+        let limit = timeout.map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX));
+        match py.detach(|| self.ended.wait(limit)) {
+            None => Ok(false),
+            Some(Ok(())) => Ok(true),
+            Some(Err(err)) => Err(raise(py, &*err)),
         }
     }
 
@@ -244,7 +195,7 @@ impl Capture {
     fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let capture = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
         let messages = capture.as_ref().map(spikard::PublishCapture::messages).unwrap_or_default();
-        convert::to_python(py, &serde_json::Value::Array(messages))
+        convert::to_python(py, &messages.into())
     }
 
     /// Stop recording.

@@ -7,7 +7,7 @@ use magnus::{Error, RArray, RHash, RModule, Ruby, Value, function, method, prelu
 use spikard::{
     App, ServerHandle,
     bridge::{
-        AppOptions, CallKind, Code, Failure, JobQueue, RouteSpec, WakePolicy, protocol,
+        AppOptions, CallKind, Code, Failure, JobQueue, RouteSpec, RunOutcome, WakePolicy, protocol,
         runtime::{self, RuntimeOptions},
     },
 };
@@ -20,7 +20,7 @@ pub(crate) struct NativeServer {
     handle: ServerHandle,
     queue: Arc<JobQueue>,
     /// The server's result, set once it has stopped (before the job queue closes).
-    outcome: Arc<Mutex<Option<Result<(), spikard::Error>>>>,
+    outcome: Arc<RunOutcome>,
 }
 
 impl NativeServer {
@@ -60,14 +60,14 @@ impl NativeServer {
         let address = protocol::listen_address(&host, port);
         let server = runtime.block_on(app.bind(address)).map_err(|err| errors::raise(ruby, err))?;
         let handle = server.handle();
-        let outcome = Arc::new(Mutex::new(None));
+        let outcome = Arc::new(RunOutcome::default());
         let (done, stopped) = (Arc::clone(&queue), Arc::clone(&outcome));
         std::thread::Builder::new()
             .name("spikard-server".to_owned())
             .spawn(move || {
                 let result = runtime.block_on(server.run());
                 drop(runtime);
-                *stopped.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                stopped.finish(result);
                 // Dispatchers finish the queued jobs, then return: `Server#wait` joins them.
                 done.close();
             })
@@ -119,13 +119,13 @@ impl NativeServer {
     }
 
     fn is_stopped(&self) -> bool {
-        self.outcome.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+        self.outcome.get().is_some()
     }
 
     /// Raise the error the server stopped with, if any.
     fn check(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
-        match &*rb_self.outcome.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some(Err(err)) => Err(errors::raise(ruby, err)),
+        match rb_self.outcome.get() {
+            Some(Err(err)) => Err(errors::raise(ruby, &*err)),
             _ => Ok(()),
         }
     }

@@ -17,6 +17,7 @@
 //! - [`log`]: the core's `tracing` events, handed to the host's own logging;
 //! - [`AppOptions`] and [`RouteSpec`]: app and route settings as a host passes them, checked
 //!   and applied once;
+//! - [`RunOutcome`]: how a server's run ended, for the host threads that wait on it;
 //! - [`runtime`]: the one tokio runtime builder.
 //!
 //! Only compiled with the `bridge` feature, which the binding crates enable.
@@ -52,6 +53,7 @@ mod call;
 mod code;
 mod config;
 pub mod log;
+mod outcome;
 pub mod protocol;
 mod queue;
 mod route;
@@ -61,6 +63,7 @@ pub use call::{Call, CallKind};
 pub use code::Code;
 pub use code::Failure;
 pub use config::{AppOptions, RouteSpec};
+pub use outcome::RunOutcome;
 pub use queue::{
     BATCH, Batch, Consuming, Job, JobQueue, MAX_LOGS, Wake, WakePolicy, Woken, answer_parked, wake_deferred,
 };
