@@ -20,6 +20,8 @@ import { TestClient, TestServer, UpgradeRejected } from "spikard/testing";
 import { afterEach, expect, expectTypeOf, test } from "vitest";
 import { z } from "zod";
 
+import { capture as capturingLogger } from "./logger.js";
+
 let server: TestServer | undefined;
 
 /** A logger that keeps every call, by level. */
@@ -366,12 +368,9 @@ test("a throwing onStartup rejects listen; a throwing onShutdown is logged and t
   failing.websocket("/echo", (message) => message);
   await expect(failing.listen({ port: 0 })).rejects.toThrow("database unreachable");
 
-  const lines: unknown[][] = [];
-  const keep = (...args: unknown[]): void => {
-    lines.push(args);
-  };
+  const logger = capturingLogger();
   const ran: string[] = [];
-  const app = new Spikard({ logger: { error: keep, warn: keep, info: keep, debug: keep } })
+  const app = new Spikard({ logger })
     .onShutdown(() => {
       throw new Error("pool gone");
     })
@@ -380,7 +379,9 @@ test("a throwing onStartup rejects listen; a throwing onShutdown is logged and t
   await app.listen({ port: 0 });
   await app.close();
   expect(ran).toEqual(["next"]);
-  expect(lines.some(([text]) => String(text).includes("onShutdown hook threw"))).toBe(true);
+  expect(logger.calls.some(([level, text]) => level === "error" && String(text).includes("onShutdown hook threw"))).toBe(
+    true,
+  );
 });
 
 test("subprotocols: the route's preferred one among the client's; cookies by name", async () => {

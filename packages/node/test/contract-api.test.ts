@@ -5,10 +5,12 @@
  */
 
 import { Type } from "@sinclair/typebox";
-import { HandlerError, type Logger, Spikard } from "spikard";
+import { HandlerError, Spikard } from "spikard";
 import { TestServer } from "spikard/testing";
 import { afterEach, expect, expectTypeOf, test } from "vitest";
 import { z } from "zod";
+
+import { capture } from "./logger.js";
 
 let server: TestServer | undefined;
 
@@ -17,16 +19,6 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** A logger that keeps every call as `[level, message, ...details]`. */
-function capture(): Logger & { calls: unknown[][] } {
-  const calls: unknown[][] = [];
-  const at =
-    (level: string) =>
-    (...args: unknown[]): void => {
-      calls.push([level, ...args]);
-    };
-  return { calls, error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
-}
 
 test("a zod refusal after the core's check is validation_failed with zod's paths and codes, never the value", async () => {
   const Order = z

@@ -4,7 +4,6 @@ import {
   ConnectionClosedError,
   InvalidCloseError,
   InvalidStateError,
-  type Logger,
   QueueFullError,
   Spikard,
   SpikardError,
@@ -13,6 +12,8 @@ import {
 import { TestClient, TestServer } from "spikard/testing";
 import { afterEach, expect, test } from "vitest";
 
+import { capture } from "./logger.js";
+
 let server: TestServer | undefined;
 
 afterEach(async () => {
@@ -20,16 +21,6 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** A logger that keeps every call as `[level, message, ...details]`. */
-function capture(): Logger & { calls: unknown[][] } {
-  const calls: unknown[][] = [];
-  const at =
-    (level: string) =>
-    (...args: unknown[]): void => {
-      calls.push([level, ...args]);
-    };
-  return { calls, error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
-}
 
 /** What `f` throws. */
 function thrown(f: () => unknown): unknown {
