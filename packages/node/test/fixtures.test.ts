@@ -260,6 +260,41 @@ function hex(value: Json | undefined): Buffer {
   return Buffer.from(value, "hex");
 }
 
+/**
+ * The bytes of a `send_frames` step: each frame as a client sends it (FIN, masked with the key 0,
+ * which leaves the payload as it is), or raw bytes.
+ */
+function frames(list: Json | undefined): Buffer {
+  const parts: Buffer[] = [];
+  for (const item of list as { text?: string; close?: number; raw_hex?: string }[]) {
+    if (item.raw_hex !== undefined) {
+      parts.push(hex(item.raw_hex));
+      continue;
+    }
+    const [opcode, payload] =
+      item.text !== undefined ? [0x1, Buffer.from(item.text, "utf8")] : [0x8, Buffer.alloc(2)];
+    if (item.close !== undefined) {
+      payload.writeUInt16BE(item.close);
+    }
+    let head: Buffer;
+    if (payload.length < 126) {
+      head = Buffer.from([0x80 | opcode, 0x80 | payload.length]);
+    } else if (payload.length < 0x10000) {
+      head = Buffer.alloc(4);
+      head.writeUInt8(0x80 | opcode, 0);
+      head.writeUInt8(0x80 | 126, 1);
+      head.writeUInt16BE(payload.length, 2);
+    } else {
+      head = Buffer.alloc(10);
+      head.writeUInt8(0x80 | opcode, 0);
+      head.writeUInt8(0x80 | 127, 1);
+      head.writeBigUInt64BE(BigInt(payload.length), 2);
+    }
+    parts.push(head, Buffer.alloc(4), payload);
+  }
+  return Buffer.concat(parts);
+}
+
 function expectFrame(got: Received, want: Received): void {
   expect(show(got)).toBe(show(want));
 }
@@ -374,6 +409,8 @@ async function runStep(
       return client.sendTextBytes(hex(arg));
     case "send_binary_hex":
       return client.sendBinary(hex(arg));
+    case "send_frames":
+      return client.sendRaw(frames(arg));
     case "send_ping":
       return client.ping(String(arg));
     case "expect_pong":
