@@ -36,7 +36,7 @@ interface Fixture {
     handler: string;
     message_schema?: Json;
     response_schema?: Json;
-    options?: { max_message_size?: number; subprotocols?: string[] };
+    options?: { max_message_size?: number; subprotocols?: string[]; raw_text?: boolean };
   }[];
   app?: {
     max_message_size?: number;
@@ -93,6 +93,7 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
     responseSchema: route.response_schema,
     maxMessageSize: route.options?.max_message_size,
     ...(route.options?.subprotocols === undefined ? {} : { subprotocols: route.options.subprotocols }),
+    rawText: route.options?.raw_text,
   };
   const add = (handler: (message: Message, ctx: Ctx) => unknown, extra: Partial<typeof options> = {}): void => {
     app.websocket(route.path, handler as never, { ...options, ...extra } as never);
@@ -420,6 +421,8 @@ async function runStep(
     case "expect_json":
       expect(await client.receiveJson()).toStrictEqual(arg);
       return;
+    case "expect_text":
+      return expectFrame(await client.receiveData(), { type: "text", data: String(arg) });
     case "expect_nothing_ms": {
       const frame = await client.receiveData(Number(arg)).catch(() => undefined);
       expect(frame === undefined ? "nothing" : show(frame)).toBe("nothing");

@@ -73,6 +73,7 @@ class FixtureRunner
     when "expect_pong" then expect_frame(client.receive, :pong, arg.b)
     when "expect_binary_hex" then expect_frame(client.receive_data, :binary, unhex(arg))
     when "expect_json" then expect_equal(client.receive_json, arg, "JSON")
+    when "expect_text" then expect_frame(client.receive_data, :text, arg)
     when "expect_error" then expect_envelope(client.receive_data, arg)
     when "expect_nothing_ms" then expect_nothing(client, arg)
     when "expect_close" then expect_close(arg.fetch("skip_data", false) ? skip_to_close(client) : client.receive_data, arg)
