@@ -1,9 +1,9 @@
 """Autobahn|Testsuite driver behind `task autobahn` (full run) and `task autobahn:quick` (subset).
 
-Starts every selected server (each prints `READY <port>` once bound to 127.0.0.1 port 0), writes a
-fuzzing-client spec naming their `/echo` URLs, runs `wstest -m fuzzingclient` from the Python-2
-environment that tasks/autobahn.yml builds under `.cache/autobahn/`, and reads the report's
-`index.json`. The HTML reports go to `test-output/autobahn/<run>/`.
+Starts each selected server in turn (each prints `READY <port>` once bound to 127.0.0.1 port 0),
+writes a fuzzing-client spec naming its `/echo` URL, runs `wstest -m fuzzingclient` from the
+Python-2 environment that tasks/autobahn.yml builds under `.cache/autobahn/`, stops the server and
+reads the report's `index.json`. The HTML reports go to `test-output/autobahn/<run>/<server>/`.
 
 A full run (`--write-docs`) rewrites the generated part of docs/conformance.md: per server, the
 count of cases by Autobahn's verdict and every case that is not OK with a one-line reason.
@@ -35,6 +35,8 @@ END = "<!-- autobahn:end -->"
 EXCLUDED = ["12.*", "13.*"]
 VERDICTS = ["OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"]
 READY_TIMEOUT = 60.0
+# The Python that runs the Python server: the one with this checkout's spikard installed.
+PYTHON = os.environ.get("SPIKARD_PYTHON", sys.executable)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,26 @@ SERVERS = {
         "rust",
         [str(ROOT / "target" / "debug" / "examples" / "autobahn")],
         "native Rust core, examples/rust/autobahn.rs (debug build)",
+    ),
+    "python": Server(
+        "python",
+        [PYTHON, str(ROOT / "examples" / "python" / "autobahn.py")],
+        "Python package, examples/python/autobahn.py (debug build of the binding)",
+    ),
+    "node": Server(
+        "node",
+        ["node", str(ROOT / "examples" / "node" / "autobahn.js")],
+        "Node package, examples/node/autobahn.js (debug build of the addon)",
+    ),
+    "ruby": Server(
+        "ruby",
+        [
+            "ruby",
+            "-I",
+            str(ROOT / "packages" / "ruby" / "lib"),
+            str(ROOT / "examples" / "ruby" / "autobahn.rb"),
+        ],
+        "Ruby gem, examples/ruby/autobahn.rb (debug build of the extension)",
     ),
 }
 
@@ -106,20 +128,31 @@ def case_key(case: str) -> tuple[int, ...]:
     return tuple(int(part) for part in case.split("."))
 
 
-def run(servers: list[Server], cases: list[str], outdir: Path) -> dict[str, dict[str, dict[str, object]]]:
-    """Run the fuzzing client against `servers`; return index.json (agent -> case -> result)."""
+def run(
+    servers: list[Server], cases: list[str], exclude: list[str], outdir: Path
+) -> dict[str, dict[str, dict[str, object]]]:
+    """Run the fuzzing client against each of `servers` in turn (one server process at a time,
+    its report in `outdir/<name>/`); return the merged index.json (agent -> case -> result)."""
     if not WSTEST.exists():
         raise SystemExit(f"{WSTEST} is missing: run `task autobahn:setup` first")
+    index: dict[str, dict[str, dict[str, object]]] = {}
+    for server in servers:
+        index.update(run_one(server, cases, exclude, outdir / server.name))
+    return index
+
+
+def run_one(
+    server: Server, cases: list[str], exclude: list[str], outdir: Path
+) -> dict[str, dict[str, dict[str, object]]]:
+    """Start `server`, run the fuzzing client against it into `outdir`, stop it; its index.json."""
     outdir.mkdir(parents=True, exist_ok=True)
-    running: list[Running] = []
+    running = Running(server)
     try:
-        for server in servers:
-            running.append(Running(server))
         spec = {
             "outdir": str(outdir),
-            "servers": [{"agent": r.server.name, "url": f"ws://127.0.0.1:{r.port}/echo"} for r in running],
+            "servers": [{"agent": server.name, "url": f"ws://127.0.0.1:{running.port}/echo"}],
             "cases": cases,
-            "exclude-cases": EXCLUDED,
+            "exclude-cases": EXCLUDED + exclude,
             "exclude-agent-cases": {},
         }
         spec_path = outdir / "fuzzingclient.json"
@@ -132,17 +165,16 @@ def run(servers: list[Server], cases: list[str], outdir: Path) -> dict[str, dict
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        print(f"wstest finished in {time.monotonic() - started:.0f} s (log: {outdir / 'wstest.log'})")
+        took = time.monotonic() - started
+        print(f"{server.name}: wstest finished in {took:.0f} s (log: {outdir / 'wstest.log'})")
         if code != 0:
             raise SystemExit(f"wstest exited with {code}; see {outdir / 'wstest.log'}")
-        for r in running:
-            if r.process.poll() is not None:
-                raise SystemExit(f"{r.server.name}: the server died during the run ({r.process.returncode})")
+        if running.process.poll() is not None:
+            raise SystemExit(f"{server.name}: the server died during the run ({running.process.returncode})")
     finally:
-        for r in running:
-            r.stop()
-    index: dict[str, dict[str, dict[str, object]]] = json.loads((outdir / "index.json").read_text())
-    return index
+        running.stop()
+    result: dict[str, dict[str, dict[str, object]]] = json.loads((outdir / "index.json").read_text())
+    return result
 
 
 def events(items: object) -> str:
@@ -212,7 +244,7 @@ def summarise(index: dict[str, dict[str, dict[str, object]]], outdir: Path) -> t
                     if result["behaviorClose"] in ("OK", "INFORMATIONAL")
                     else (f"{behavior}, close {result['behaviorClose']}")
                 )
-                listed.append((case, verdict, reason(outdir, result)))
+                listed.append((case, verdict, reason(outdir / agent, result)))
             all_clean = all_clean and clean(result)
         total = sum(counts.values())
         out.append(f"### {agent}: {server.description}\n")
@@ -247,6 +279,7 @@ def main() -> int:
     )
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: " + ", ".join(SERVERS))
     parser.add_argument("--cases", default="*", help="comma-separated case patterns (default: all)")
+    parser.add_argument("--exclude", default="", help="comma-separated case patterns to leave out")
     parser.add_argument("--run", default="full", help="report folder under test-output/autobahn/")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/conformance.md's tables")
     parser.add_argument(
@@ -261,12 +294,14 @@ def main() -> int:
     cases = [c for c in args.cases.split(",") if c]
     outdir = OUTPUT / args.run
     if args.summary_only:
-        index = json.loads((outdir / "index.json").read_text())
+        index = {}
+        for name in names:
+            index.update(json.loads((outdir / name / "index.json").read_text()))
     else:
-        index = run([SERVERS[n] for n in names], cases, outdir)
+        index = run([SERVERS[n] for n in names], cases, [c for c in args.exclude.split(",") if c], outdir)
     section, all_clean = summarise(index, outdir)
     print(section)
-    print(f"HTML report: {outdir / 'index.html'}")
+    print("HTML reports: " + ", ".join(str(outdir / name / "index.html") for name in names))
     if args.write_docs:
         write_doc(section, cases)
         print(f"wrote {DOC.relative_to(ROOT)}")

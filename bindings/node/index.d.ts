@@ -227,6 +227,11 @@ export interface RouteOptions {
   responseSchema?: unknown
   /** Largest accepted message in bytes on this route. */
   maxMessageSize?: number
+  /**
+   * A plain-text route: text messages reach the handler as strings, unparsed, and a string
+   * reply goes out as that text (no message schema allowed).
+   */
+  rawText?: boolean
   /** The route has an `onConnect` hook. */
   onConnect?: boolean
   /** The route has an `onDisconnect` hook. */

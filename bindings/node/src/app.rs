@@ -31,6 +31,9 @@ pub struct RouteOptions {
     pub response_schema: Option<Value>,
     /// Largest accepted message in bytes on this route.
     pub max_message_size: Option<u32>,
+    /// A plain-text route: text messages reach the handler as strings, unparsed, and a string
+    /// reply goes out as that text (no message schema allowed).
+    pub raw_text: Option<bool>,
     /// The route has an `onConnect` hook.
     pub on_connect: Option<bool>,
     /// The route has an `onDisconnect` hook.
@@ -106,6 +109,7 @@ impl NativeApp {
         spec.message_schema = options.message_schema;
         spec.response_schema = options.response_schema;
         spec.max_message_size = options.max_message_size.map(|size| size as usize);
+        spec.raw_text = options.raw_text.unwrap_or(false);
         spec.hooks.connect = options.on_connect.unwrap_or(false);
         spec.hooks.disconnect = options.on_disconnect.unwrap_or(false);
         spec.hooks.binary = options.binary.unwrap_or(false);

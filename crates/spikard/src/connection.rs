@@ -104,6 +104,19 @@ struct Inner {
     close_info: Mutex<Option<CloseInfo>>,
     close_sent: Notify,
     token: CancellationToken,
+    /// Messages admitted to the outgoing queue so far (counted before they enter it).
+    queued: AtomicU64,
+    /// Messages the writer (or the reader, see `deliver` in the session) has put into the
+    /// socket's write buffer so far.
+    fed: AtomicU64,
+    /// The writer fed a message while the reader waits in [`Connection::wait_fed`].
+    fed_changed: Notify,
+    /// The reader is waiting in [`Connection::wait_fed`].
+    reader_waiting: AtomicBool,
+    /// The reader fed a reply into the socket itself: the writer flushes.
+    flush_wanted: Notify,
+    /// The writer waits for the socket (the client is not reading).
+    writer_stalled: AtomicBool,
 }
 
 /// One WebSocket connection, as seen by handlers and hooks.
@@ -141,6 +154,12 @@ impl Connection {
             close_info: Mutex::new(None),
             close_sent: Notify::new(),
             token,
+            queued: AtomicU64::new(0),
+            fed: AtomicU64::new(0),
+            fed_changed: Notify::new(),
+            reader_waiting: AtomicBool::new(false),
+            flush_wanted: Notify::new(),
+            writer_stalled: AtomicBool::new(false),
         };
         (Self { inner: Arc::new(inner) }, rx)
     }
@@ -299,6 +318,7 @@ impl Connection {
         if self.is_closing() {
             return Err(SendError::Closed);
         }
+        self.count_queued();
         match self.inner.outgoing.try_send(message) {
             Ok(()) => Ok(()),
             Err(Refused::Closed) => Err(SendError::Closed),
@@ -394,6 +414,7 @@ impl Connection {
     /// messages or bytes) closes the connection with 1013: the client stopped reading.
     pub(crate) fn send_reply(&self, message: Message) {
         self.inner.urgent.store(true, Ordering::Release);
+        self.count_queued();
         match self.inner.outgoing.try_send(message) {
             Ok(()) | Err(Refused::Closed) => {}
             // Closing already (the handler closed): the reply is dropped with the queue.
@@ -403,9 +424,13 @@ impl Connection {
     }
 
     /// Queue a ping for the heartbeat. A full queue drops it: the missing pong then tells.
+    /// Counted only once queued (the reader, its only caller, counts it before it next checks
+    /// [`Connection::wait_fed`]): a dropped ping is never fed, and the reader would wait for it.
     pub(crate) fn queue_ping(&self) {
         self.inner.urgent.store(true, Ordering::Release);
-        let _ = self.inner.outgoing.try_send(Message::Ping(Bytes::new()));
+        if self.inner.outgoing.try_send(Message::Ping(Bytes::new())).is_ok() {
+            self.count_queued();
+        }
     }
 
     /// The app's heartbeat settings, for the connection's reader.
@@ -421,16 +446,95 @@ impl Connection {
     /// Close the connection with `code` and `reason`, after every message queued before.
     /// Closing twice keeps the first code.
     pub fn close(&self, code: u16, reason: &str) {
+        self.close_queued(code, reason);
+    }
+
+    /// [`Connection::close`], saying whether the close frame is now waiting in the queue (behind
+    /// every message queued before it).
+    pub(crate) fn close_queued(&self, code: u16, reason: &str) -> bool {
         if self.inner.closing.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         self.record_close(code, reason);
         let frame = CloseFrame { code, reason: reason.into() };
         self.inner.urgent.store(true, Ordering::Release);
+        self.count_queued();
         if self.inner.outgoing.try_send(Message::Close(Some(frame))).is_err() {
             // Queue full or writer gone: close without waiting for the queue.
             self.inner.token.cancel();
+            return false;
         }
+        true
+    }
+
+    /// Count a message about to enter the outgoing queue (or, from the reader, the socket's write
+    /// buffer directly). Counted before it enters, and never taken back when it does not: a
+    /// refused message means the connection is closing, which ends [`Connection::wait_fed`] too.
+    pub(crate) fn count_queued(&self) {
+        self.inner.queued.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Called by the writer for every message it put into the socket's write buffer.
+    pub(crate) fn note_fed(&self) {
+        self.inner.fed.fetch_add(1, Ordering::SeqCst);
+        if self.inner.reader_waiting.load(Ordering::SeqCst) {
+            self.inner.fed_changed.notify_one();
+        }
+    }
+
+    /// The writer starts or stops waiting for the socket. While it waits (the client is not
+    /// reading) [`Connection::wait_fed`] does not: the reader reads on, so that replies fill the
+    /// queue up to its bounds and a client that stopped reading is closed with 1013.
+    pub(crate) fn writer_stalled(&self, stalled: bool) {
+        self.inner.writer_stalled.store(stalled, Ordering::SeqCst);
+        if stalled {
+            self.inner.fed_changed.notify_one();
+        }
+    }
+
+    /// Every message admitted to the queue so far is in the socket's write buffer.
+    pub(crate) fn caught_up(&self) -> bool {
+        self.inner.fed.load(Ordering::SeqCst) >= self.inner.queued.load(Ordering::SeqCst)
+    }
+
+    /// The reader fed a reply into the socket itself: have the writer flush it, at once.
+    pub(crate) fn want_flush(&self) {
+        self.inner.urgent.store(true, Ordering::Release);
+        self.inner.flush_wanted.notify_one();
+    }
+
+    /// Resolves when [`Connection::want_flush`] was called (or had been, since the last time).
+    pub(crate) fn flush_wanted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.flush_wanted.notified()
+    }
+
+    /// Wait until every message queued so far is in the socket's write buffer (not necessarily
+    /// flushed), or the connection is closing. The reader calls it before it reads the next
+    /// frame: once the protocol engine has read a client's close frame it refuses data frames,
+    /// so a reply still in the queue then would be lost. It only waits when the reader's reply
+    /// had to join the queue behind other messages (pushes from the handler, say), and not while
+    /// the writer waits for a client that stopped reading.
+    pub(crate) async fn wait_fed(&self) {
+        let inner = &self.inner;
+        let target = inner.queued.load(Ordering::SeqCst);
+        if inner.fed.load(Ordering::SeqCst) >= target {
+            return;
+        }
+        inner.reader_waiting.store(true, Ordering::SeqCst);
+        loop {
+            let changed = inner.fed_changed.notified();
+            if inner.fed.load(Ordering::SeqCst) >= target
+                || self.is_closing()
+                || inner.writer_stalled.load(Ordering::SeqCst)
+            {
+                break;
+            }
+            tokio::select! {
+                () = changed => {}
+                () = inner.token.cancelled() => break,
+            }
+        }
+        inner.reader_waiting.store(false, Ordering::SeqCst);
     }
 
     /// Close at once, dropping queued messages (slow consumers, shutdown, broken frames).

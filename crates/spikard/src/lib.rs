@@ -47,6 +47,8 @@ pub mod close;
 mod connection;
 pub mod envelope;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod handler;
 mod handshake;
 mod heartbeat;

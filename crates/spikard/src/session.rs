@@ -2,6 +2,7 @@
 //! writer task that owns the socket's sending half.
 
 use std::{
+    future::poll_fn,
     panic::AssertUnwindSafe,
     pin::{Pin, pin},
     sync::Arc,
@@ -14,7 +15,10 @@ use futures_util::{
     stream::{Peekable, SplitSink, SplitStream},
 };
 use serde_json::Value;
-use tokio::time::Instant;
+use tokio::{
+    sync::{Mutex, MutexGuard},
+    time::Instant,
+};
 use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::{
@@ -41,10 +45,16 @@ pub(crate) async fn run(
     fanout_flush: Duration,
 ) {
     let (sink, stream) = socket.split();
-    let writer = tokio::spawn(write_loop(sink, outgoing, conn.clone(), fanout_flush));
-    read_loop(&mut stream.peekable(), &route, &conn).await;
+    let sink: SharedSink = Arc::new(Mutex::new(sink));
+    let mut writer = tokio::spawn(write_loop(Arc::clone(&sink), outgoing, conn.clone(), fanout_flush));
+    let drain = read_loop(&mut stream.peekable(), &route, &conn, &sink).await;
+    // A close frame queued by the reader waits behind the replies to what it read before:
+    // the writer sends them all, then the close frame, and ends.
+    let drained = drain && tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await.is_ok();
     conn.finish();
-    let _ = writer.await;
+    if !drained {
+        let _ = writer.await;
+    }
     let info = conn.close_info().unwrap_or(CloseInfo { code: close::ABNORMAL, reason: String::new() });
     conn.metrics().connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(connection = %conn.id(), code = info.code, "connection ended");
@@ -55,11 +65,20 @@ pub(crate) async fn run(
 }
 
 /// Read frames until the socket ends, the closing handshake times out or a ping goes unanswered.
+/// `true` when it ended on a broken frame and queued a close frame for it (the writer has it
+/// still to send).
 ///
 /// The reader is in a burst (see [`crate::burst`]) from a frame's arrival until its handler has
-/// finished and no further frame is waiting. It also keeps the connection's heartbeat (see
+/// finished and no further frame is waiting. Before it reads on, its reply is in the protocol
+/// engine's write buffer ([`deliver`], [`Connection::wait_fed`]), so it goes out before the answer
+/// to a close frame read next. It also keeps the connection's heartbeat (see
 /// [`crate::heartbeat`]), whose timer is only looked at when no frame is waiting.
-async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteState, conn: &Connection) {
+async fn read_loop(
+    stream: &mut Peekable<SplitStream<WebSocket>>,
+    route: &RouteState,
+    conn: &Connection,
+    sink: &Mutex<SplitSink<WebSocket, Message>>,
+) -> bool {
     let mut burst = Burst::new(conn.bursts());
     // Built once and polled again on every turn: re-creating them per frame costs more than the
     // frame's own work on small messages.
@@ -84,7 +103,7 @@ async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteS
                 handshake_timeout.as_mut().reset(Instant::now() + CLOSE_TIMEOUT);
                 continue;
             }
-            () = &mut handshake_timeout, if closing => return,
+            () = &mut handshake_timeout, if closing => return false,
             frame = stream.next() => frame,
             () = &mut beat, if !closing && heartbeat.is_on() => {
                 let now = Instant::now();
@@ -96,7 +115,7 @@ async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteS
                         // The peer is gone: no closing handshake to wait for.
                         tracing::debug!(connection = %conn.id(), "no pong within the ping timeout");
                         conn.force_close(close::INTERNAL_ERROR, "ping timeout");
-                        return;
+                        return false;
                     }
                 }
                 beat.as_mut().reset(heartbeat.deadline(now));
@@ -106,15 +125,17 @@ async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteS
         match frame {
             None => {
                 conn.record_close(close::ABNORMAL, "");
-                return;
+                return false;
             }
             Some(Err(err)) => {
                 tracing::debug!(connection = %conn.id(), error = %err, "read failed");
-                match classify(err) {
-                    Some((code, reason)) => conn.close(code, reason),
-                    None => conn.record_close(close::ABNORMAL, ""),
-                }
-                return;
+                return match classify(err) {
+                    Some((code, reason)) => conn.close_queued(code, reason),
+                    None => {
+                        conn.record_close(close::ABNORMAL, "");
+                        false
+                    }
+                };
             }
             Some(Ok(message)) => {
                 match message {
@@ -131,7 +152,10 @@ async fn read_loop(stream: &mut Peekable<SplitStream<WebSocket>>, route: &RouteS
                     continue;
                 }
                 burst.enter();
-                handle_frame(message, route, conn).await;
+                if let Some(reply) = handle_frame(message, route, conn).await {
+                    deliver(conn, sink, reply);
+                }
+                conn.wait_fed().await;
                 if Pin::new(&mut *stream).peek().now_or_never().is_none() {
                     burst.leave();
                 }
@@ -162,7 +186,8 @@ fn record_client_close(conn: &Connection, frame: Option<CloseFrame>) {
     conn.mark_closing();
 }
 
-async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
+/// Handle one frame; the reply to send, if any.
+async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) -> Option<Message> {
     let metrics = conn.metrics();
     match message {
         Message::Text(text) => {
@@ -174,40 +199,96 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) {
                     Ok(value) => value,
                     Err(err) => {
                         Metrics::incr(&metrics.invalid_json);
-                        return reply_envelope(conn, &ErrorEnvelope::invalid_json(&err));
+                        return Some(envelope(&ErrorEnvelope::invalid_json(&err)));
                     }
                 }
             };
             if let Some(schema) = &route.message_schema {
                 if !schema.is_valid(&value) {
                     Metrics::incr(&metrics.validation_failed);
-                    return reply_envelope(conn, &ErrorEnvelope::validation(schema.errors(&value)));
+                    return Some(envelope(&ErrorEnvelope::validation(schema.errors(&value))));
                 }
             }
-            let result = guard(route.handler.handle_message(conn, value)).await;
-            match result {
-                Ok(Some(reply)) => send_reply(route, conn, reply),
-                Ok(None) => {}
-                Err(err) => handler_failed(route, conn, err),
+            match guard(route.handler.handle_message(conn, value)).await {
+                Ok(Some(reply)) => encode_reply(route, conn, reply),
+                Ok(None) => None,
+                Err(err) => Some(handler_failed(route, conn, err)),
             }
         }
         Message::Binary(data) => {
             Metrics::incr(&metrics.messages_received);
             if !route.handler.accepts_binary() {
                 conn.close(close::UNSUPPORTED_DATA, "binary messages are not accepted on this route");
-                return;
+                return None;
             }
             match guard(route.handler.handle_binary(conn, data)).await {
-                Ok(Some(Reply::Binary(bytes))) => conn.send_reply(Message::Binary(bytes)),
-                Ok(Some(Reply::Json(reply))) => send_reply(route, conn, reply),
-                Ok(None) => {}
-                Err(err) => handler_failed(route, conn, err),
+                Ok(Some(Reply::Binary(bytes))) => Some(Message::Binary(bytes)),
+                Ok(Some(Reply::Json(reply))) => encode_reply(route, conn, reply),
+                Ok(None) => None,
+                Err(err) => Some(handler_failed(route, conn, err)),
             }
         }
-        Message::Close(frame) => record_client_close(conn, frame),
+        Message::Close(frame) => {
+            record_client_close(conn, frame);
+            None
+        }
         // tungstenite answers pings itself; pongs need nothing.
-        Message::Ping(_) | Message::Pong(_) => {}
+        Message::Ping(_) | Message::Pong(_) => None,
     }
+}
+
+/// Send the reader's reply: straight into the protocol engine's write buffer when that needs no
+/// waiting ([`feed_directly`], the usual case: no task switch, and the writer only flushes),
+/// otherwise through the outgoing queue, behind what waits there and under its bounds.
+fn deliver(conn: &Connection, sink: &Mutex<SplitSink<WebSocket, Message>>, reply: Message) {
+    if let Some(reply) = feed_directly(conn, sink, reply) {
+        conn.send_reply(reply);
+    }
+}
+
+/// Put the reader's reply into the protocol engine if nothing queued before it is still waiting,
+/// the writer is not using the sink and the sink takes the frame without waiting (a client that
+/// stopped reading makes it wait: the reply then goes through the queue and its bounds). Gives
+/// the reply back when it was not taken.
+fn feed_directly(
+    conn: &Connection,
+    sink: &Mutex<SplitSink<WebSocket, Message>>,
+    reply: Message,
+) -> Option<Message> {
+    if !conn.caught_up() || conn.is_closing() {
+        return Some(reply);
+    }
+    let Ok(mut sink) = sink.try_lock() else { return Some(reply) };
+    // Checked again with the sink held: the writer may have taken a message meanwhile.
+    if !conn.caught_up() {
+        return Some(reply);
+    }
+    match poll_fn(|cx| sink.poll_ready_unpin(cx)).now_or_never() {
+        Some(Ok(())) => {}
+        None => return Some(reply),
+        Some(Err(_)) => {
+            conn.force_close(close::ABNORMAL, "");
+            return None;
+        }
+    }
+    conn.count_queued();
+    // The split sink keeps the frame in its own slot until it is polled again: poll it, so the
+    // frame is in the engine now (unless the socket is backed up; then it leaves first anyway,
+    // before anything the writer feeds later).
+    let fed = sink.start_send_unpin(reply).and_then(|()| {
+        match poll_fn(|cx| sink.poll_ready_unpin(cx)).now_or_never() {
+            Some(result) => result,
+            None => Ok(()),
+        }
+    });
+    match fed {
+        Ok(()) => {
+            conn.note_fed();
+            conn.want_flush();
+        }
+        Err(_) => conn.force_close(close::ABNORMAL, ""),
+    }
+    None
 }
 
 /// Await a handler future, turning a panic into a handler error.
@@ -228,7 +309,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic with a non-string payload".to_owned())
 }
 
-fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError) {
+fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError) -> Message {
     let metrics = conn.metrics();
     match &err {
         HandlerError::Invalid { errors } => {
@@ -245,51 +326,54 @@ fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError) {
             tracing::debug!(route = %route.path, connection = %conn.id(), detail, "handler failed");
         }
     }
-    reply_envelope(conn, &err.envelope());
+    envelope(&err.envelope())
 }
 
-/// Send a handler's reply: checked against the response schema, then sent as JSON text, except a
-/// string on a raw-text route, which goes out as that text.
-fn send_reply(route: &RouteState, conn: &Connection, reply: Value) {
+/// The frame for a handler's reply: checked against the response schema (`None` when it fails),
+/// then JSON text, except a string on a raw-text route, which goes out as that text.
+fn encode_reply(route: &RouteState, conn: &Connection, reply: Value) -> Option<Message> {
     if let Some(schema) = &route.response_schema {
         if !schema.is_valid(&reply) {
             Metrics::incr(&conn.metrics().replies_dropped);
             let paths: Vec<String> = schema.errors(&reply).take(MAX_FIELD_ERRORS).map(|e| e.path).collect();
             tracing::warn!(route = %route.path, ?paths, "reply failed the response schema; dropped");
-            return;
+            return None;
         }
     }
     let reply = match reply {
-        Value::String(text) if route.raw_text => return conn.send_reply(Message::Text(text.into())),
+        Value::String(text) if route.raw_text => return Some(Message::Text(text.into())),
         reply => reply,
     };
     match serde_json::to_string(&reply) {
-        Ok(text) => conn.send_reply(Message::Text(text.into())),
-        Err(err) => tracing::error!(route = %route.path, error = %err, "reply not serialisable"),
+        Ok(text) => Some(Message::Text(text.into())),
+        Err(err) => {
+            tracing::error!(route = %route.path, error = %err, "reply not serialisable");
+            None
+        }
     }
 }
 
-fn reply_envelope(conn: &Connection, envelope: &ErrorEnvelope) {
-    conn.send_reply(Message::Text(envelope.to_json().into()));
+fn envelope(envelope: &ErrorEnvelope) -> Message {
+    Message::Text(envelope.to_json().into())
 }
+
+/// The socket's sending half, shared by the writer task and the reader (which feeds its own
+/// replies when nothing is queued ahead of them, see [`deliver`]).
+type SharedSink = Arc<Mutex<SplitSink<WebSocket, Message>>>;
 
 /// Drain the outgoing queue into the socket, batching writes, until a close frame went out, the
 /// socket broke, or the connection was cancelled. Cancelled (shutdown, a slow consumer, a
 /// broken frame): send the recorded close code (1001 by default) after whatever frame was being
 /// written, for at most [`CLOSE_TIMEOUT`], so a client that reads again still gets it.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut outgoing: OutgoingReceiver,
-    conn: Connection,
-    interval: Duration,
-) {
-    if let Err(Stop::Cancelled) = pump(&mut sink, &mut outgoing, &conn, interval).await {
+async fn write_loop(sink: SharedSink, mut outgoing: OutgoingReceiver, conn: Connection, interval: Duration) {
+    if let Err(Stop::Cancelled) = pump(&sink, &mut outgoing, &conn, interval).await {
         let info = conn
             .close_info()
             .unwrap_or(CloseInfo { code: close::GOING_AWAY, reason: "server shutting down".to_owned() });
         conn.record_close(info.code, &info.reason);
         let frame = CloseFrame { code: info.code, reason: info.reason.into() };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        let send = async { sink.lock().await.send(Message::Close(Some(frame))).await };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, send).await;
     }
 }
 
@@ -304,13 +388,15 @@ enum Stop {
 
 /// The writer's loop: `Ok` once a queued close frame went out or the queue ended.
 ///
-/// Every frame waiting in the queue is written before one flush. A batch of published messages
-/// only (no reply, direct send or close) is held while some connection's reader is in a burst
-/// (see [`crate::burst`]), for at most `interval`, taking in what is queued meanwhile: a
-/// subscriber gets what a burst published in one socket write instead of one per message.
-/// Anything else queued meanwhile ends the hold at once.
+/// Every frame waiting in the queue is written before one flush; so is every reply the reader
+/// fed itself meanwhile ([`Connection::want_flush`]). A batch of published messages only (no
+/// reply, direct send or close) is held while some connection's reader is in a burst (see
+/// [`crate::burst`]), for at most `interval`, taking in what is queued meanwhile: a subscriber
+/// gets what a burst published in one socket write instead of one per message. Anything else
+/// queued or fed meanwhile ends the hold at once. The sink is locked only while frames go into
+/// it, never while the writer waits.
 async fn pump(
-    sink: &mut SplitSink<WebSocket, Message>,
+    sink: &Mutex<SplitSink<WebSocket, Message>>,
     outgoing: &mut OutgoingReceiver,
     conn: &Connection,
     interval: Duration,
@@ -320,11 +406,17 @@ async fn pump(
         let message = tokio::select! {
             biased;
             () = &mut cancelled => return Err(Stop::Cancelled),
-            message = outgoing.recv() => message,
+            message = outgoing.recv() => match message {
+                Some(message) => Some(message),
+                None => return Ok(()),
+            },
+            () = conn.flush_wanted() => None,
         };
-        let Some(message) = message else { return Ok(()) };
-        if feed(sink, outgoing, conn, cancelled.as_mut(), message).await? == Fed::Closed {
-            return Ok(());
+        if let Some(message) = message {
+            let mut guard = lock(sink, cancelled.as_mut()).await?;
+            if feed(&mut guard, outgoing, conn, cancelled.as_mut(), message).await? == Fed::Closed {
+                return Ok(());
+            }
         }
         if !conn.take_urgent() && !interval.is_zero() && conn.bursts().any() {
             let mut hold = pin!(tokio::time::sleep(interval));
@@ -340,9 +432,11 @@ async fn pump(
                     () = &mut ended => break,
                     () = &mut hold => break,
                     message = outgoing.recv() => message,
+                    () = conn.flush_wanted() => break,
                 };
                 let Some(message) = message else { break };
-                if feed(sink, outgoing, conn, cancelled.as_mut(), message).await? == Fed::Closed {
+                let mut guard = lock(sink, cancelled.as_mut()).await?;
+                if feed(&mut guard, outgoing, conn, cancelled.as_mut(), message).await? == Fed::Closed {
                     return Ok(());
                 }
                 if conn.take_urgent() {
@@ -350,7 +444,20 @@ async fn pump(
                 }
             }
         }
-        write(conn, cancelled.as_mut(), sink.flush()).await?;
+        let mut guard = lock(sink, cancelled.as_mut()).await?;
+        write(conn, cancelled.as_mut(), guard.flush()).await?;
+    }
+}
+
+/// Take the sink unless the connection is cancelled first.
+async fn lock<'a>(
+    sink: &'a Mutex<SplitSink<WebSocket, Message>>,
+    cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
+) -> Result<MutexGuard<'a, SplitSink<WebSocket, Message>>, Stop> {
+    tokio::select! {
+        biased;
+        guard = sink.lock() => Ok(guard),
+        () = cancelled => Err(Stop::Cancelled),
     }
 }
 
@@ -374,7 +481,8 @@ async fn feed(
 ) -> Result<Fed, Stop> {
     loop {
         let is_close = matches!(message, Message::Close(_));
-        write(conn, cancelled.as_mut(), sink.feed(message)).await?;
+        write(conn, cancelled.as_mut(), feed_one(sink, message)).await?;
+        conn.note_fed();
         if is_close {
             let _ = write(conn, cancelled.as_mut(), sink.flush()).await;
             conn.close_sent().notify_one();
@@ -387,19 +495,37 @@ async fn feed(
     }
 }
 
+/// Put one message into the protocol engine's write buffer, unflushed. A split sink keeps the
+/// last item it was given in its own slot until it is polled again: poll it, so that the
+/// message really is in the engine (which orders it before the answer to a close frame read
+/// later) when this returns.
+async fn feed_one(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> Result<(), axum::Error> {
+    sink.feed(message).await?;
+    poll_fn(|cx| sink.poll_ready_unpin(cx)).await
+}
+
 /// Finish one socket write unless the connection is cancelled while the write is blocked (a
-/// client that stopped reading).
+/// client that stopped reading). While it is blocked the writer counts as stalled (see
+/// [`Connection::writer_stalled`]).
 async fn write(
     conn: &Connection,
     cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
     op: impl Future<Output = Result<(), axum::Error>>,
 ) -> Result<(), Stop> {
-    tokio::select! {
-        biased;
-        result = op => result.map_err(|_| {
-            conn.force_close(close::ABNORMAL, "");
-            Stop::Broken
-        }),
-        () = cancelled => Err(Stop::Cancelled),
+    let broken = |_| {
+        conn.force_close(close::ABNORMAL, "");
+        Stop::Broken
+    };
+    let mut op = pin!(op);
+    if let Some(result) = op.as_mut().now_or_never() {
+        return result.map_err(broken);
     }
+    conn.writer_stalled(true);
+    let result = tokio::select! {
+        biased;
+        result = op => result.map_err(broken),
+        () = cancelled => Err(Stop::Cancelled),
+    };
+    conn.writer_stalled(false);
+    result
 }

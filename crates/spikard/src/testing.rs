@@ -24,7 +24,7 @@ use std::{net::SocketAddr, time::Duration};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::{net::TcpStream, task::JoinHandle};
+use tokio::{io::AsyncWriteExt, net::TcpStream, task::JoinHandle};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{
@@ -206,6 +206,18 @@ impl TestClient {
     /// When the socket fails.
     pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         Ok(self.ws.send(Message::binary(bytes.to_vec())).await?)
+    }
+
+    /// Write these bytes to the socket as they are, in one write: frames built by hand (several
+    /// at once, or broken ones). Client frames must be masked.
+    ///
+    /// # Errors
+    /// When the socket fails.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        let stream = self.ws.get_mut();
+        stream.write_all(bytes).await.map_err(tungstenite::Error::Io)?;
+        stream.flush().await.map_err(tungstenite::Error::Io)?;
+        Ok(())
     }
 
     /// Send a ping with this payload.

@@ -370,6 +370,7 @@ async fn run_step(
         "send_text" => client.send_text(arg.as_str().ok_or("string")?).await?,
         "send_text_bytes_hex" => client.send_text_bytes(&hex(arg)?).await?,
         "send_binary_hex" => client.send_binary(&hex(arg)?).await?,
+        "send_frames" => client.send_raw(&frames(arg)?).await?,
         "send_ping" => client.ping(arg.as_str().ok_or("string")?.as_bytes()).await?,
         "expect_pong" => {
             expect(client.receive().await?, &Received::Pong(arg.as_str().ok_or("string")?.into()))?
@@ -486,6 +487,37 @@ async fn expect_events(log: &Log, want: &Value) -> Result<(), Failed> {
     let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
     let got = log.events.lock().unwrap().clone();
     if got == want { Ok(()) } else { Err(format!("events {got:?} != {want:?}").into()) }
+}
+
+/// The bytes of a `send_frames` step: each frame as a client sends it (FIN, masked with the key 0,
+/// which leaves the payload as it is), or raw bytes.
+fn frames(list: &Value) -> Result<Vec<u8>, Failed> {
+    let mut out = Vec::new();
+    for item in list.as_array().ok_or("list")? {
+        let (opcode, payload) = if let Some(text) = item.get("text") {
+            (0x1, text.as_str().ok_or("text")?.as_bytes().to_vec())
+        } else if let Some(code) = item.get("close") {
+            (0x8, u16::try_from(code.as_u64().ok_or("close code")?)?.to_be_bytes().to_vec())
+        } else {
+            out.extend(hex(&item["raw_hex"])?);
+            continue;
+        };
+        out.push(0x80 | opcode);
+        match payload.len() {
+            len @ 0..=125 => out.push(0x80 | u8::try_from(len)?),
+            len @ 126..=0xffff => {
+                out.push(0x80 | 126);
+                out.extend(u16::try_from(len)?.to_be_bytes());
+            }
+            len => {
+                out.push(0x80 | 127);
+                out.extend(u64::try_from(len)?.to_be_bytes());
+            }
+        }
+        out.extend([0; 4]);
+        out.extend(payload);
+    }
+    Ok(out)
 }
 
 fn hex(value: &Value) -> Result<Vec<u8>, Failed> {

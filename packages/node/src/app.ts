@@ -58,6 +58,10 @@ export interface WebSocketOptions<M = undefined, R = undefined, State extends ob
    * upgrade selects the first one the client offered ({@link WebSocketContext.subprotocol}); a
    * client offering none of them connects without one. */
   subprotocols?: readonly string[];
+  /** A plain-text route: each text message reaches the handler as the string it is (no JSON
+   * parsing, no `invalid_json`), and a string reply is sent as that text, not JSON-quoted; any
+   * other reply is sent as JSON. A `messageSchema` cannot be given with it (`invalid_config`). */
+  rawText?: boolean;
 }
 
 /** App-wide options; each defaults to the core's value (`docs/protocol.md`, "Limits and
@@ -304,6 +308,7 @@ export class Spikard {
       responseSchema: response?.json,
       maxMessageSize: options.maxMessageSize,
       subprotocols: options.subprotocols === undefined ? undefined : [...options.subprotocols],
+      rawText: options.rawText,
       onConnect: options.onConnect !== undefined,
       onDisconnect: options.onDisconnect !== undefined,
       binary: options.onBinary !== undefined,

@@ -16,6 +16,9 @@
  * @module
  */
 
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+
 import WebSocket from "ws";
 
 import type { PublishCapture, Spikard } from "./app.js";
@@ -59,12 +62,17 @@ export interface ConnectOptions {
 /** A real WebSocket client with a queue of what it received. */
 export class TestClient {
   readonly #socket: WebSocket;
+  /** The TCP socket under {@link TestClient.#socket}, known once the upgrade succeeded. */
+  #tcp: Socket | undefined;
   readonly #received: Received[] = [];
   #waiter: (() => void) | undefined;
   #closed = false;
 
   private constructor(socket: WebSocket) {
     this.#socket = socket;
+    socket.once("upgrade", (response: IncomingMessage) => {
+      this.#tcp = response.socket;
+    });
     socket.on("message", (data: Buffer, isBinary: boolean) => {
       this.#push(isBinary ? { type: "binary", data } : { type: "text", data: data.toString("utf8") });
     });
@@ -129,6 +137,17 @@ export class TestClient {
   /** Send these bytes as one binary frame. */
   sendBinary(bytes: Uint8Array): void {
     this.#socket.send(bytes, { binary: true });
+  }
+
+  /**
+   * Write these bytes to the TCP socket as they are, in one write: frames built by hand, several
+   * at once (the server reads them together) or broken ones. A client's frames must be masked.
+   */
+  sendRaw(bytes: Uint8Array): void {
+    if (this.#tcp === undefined) {
+      throw new Error("the client is not connected");
+    }
+    this.#tcp.write(bytes);
   }
 
   /** Send a ping frame with this payload. */

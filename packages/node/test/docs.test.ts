@@ -125,6 +125,22 @@ const SCENARIOS: Record<string, (mod: Served, log: unknown[][]) => Promise<void>
     await client.close();
   },
 
+  async "raw-text"(mod) {
+    const url = urlOf(mod);
+    const echo = await TestClient.connect(`${url}/echo`);
+    for (const text of ["hello, not JSON", '"quoted"', ""]) {
+      echo.sendText(text);
+      expect(await echo.receiveData()).toEqual({ type: "text", data: text });
+    }
+    const shout = await TestClient.connect(`${url}/shout`);
+    shout.sendText('{"a": 1}');
+    expect(await shout.receiveData()).toEqual({ type: "text", data: '{"A": 1}' });
+    await echo.close();
+    await shout.close();
+    const both = () => new Spikard().websocket("/raw", (m) => m, { rawText: true, messageSchema: { type: "string" } });
+    expect(both).toThrow(/raw-text route takes no message schema/);
+  },
+
   async decorators(mod, log) {
     const client = await TestClient.connect(`${urlOf(mod)}/chat`);
     expect(await exchange(client, { text: "Hello", user: "Alice" })).toEqual({ echo: "Hello", from: "Alice" });

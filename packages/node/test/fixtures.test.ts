@@ -36,7 +36,7 @@ interface Fixture {
     handler: string;
     message_schema?: Json;
     response_schema?: Json;
-    options?: { max_message_size?: number; subprotocols?: string[] };
+    options?: { max_message_size?: number; subprotocols?: string[]; raw_text?: boolean };
   }[];
   app?: {
     max_message_size?: number;
@@ -93,6 +93,7 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
     responseSchema: route.response_schema,
     maxMessageSize: route.options?.max_message_size,
     ...(route.options?.subprotocols === undefined ? {} : { subprotocols: route.options.subprotocols }),
+    rawText: route.options?.raw_text,
   };
   const add = (handler: (message: Message, ctx: Ctx) => unknown, extra: Partial<typeof options> = {}): void => {
     app.websocket(route.path, handler as never, { ...options, ...extra } as never);
@@ -260,6 +261,41 @@ function hex(value: Json | undefined): Buffer {
   return Buffer.from(value, "hex");
 }
 
+/**
+ * The bytes of a `send_frames` step: each frame as a client sends it (FIN, masked with the key 0,
+ * which leaves the payload as it is), or raw bytes.
+ */
+function frames(list: Json | undefined): Buffer {
+  const parts: Buffer[] = [];
+  for (const item of list as { text?: string; close?: number; raw_hex?: string }[]) {
+    if (item.raw_hex !== undefined) {
+      parts.push(hex(item.raw_hex));
+      continue;
+    }
+    const [opcode, payload] =
+      item.text !== undefined ? [0x1, Buffer.from(item.text, "utf8")] : [0x8, Buffer.alloc(2)];
+    if (item.close !== undefined) {
+      payload.writeUInt16BE(item.close);
+    }
+    let head: Buffer;
+    if (payload.length < 126) {
+      head = Buffer.from([0x80 | opcode, 0x80 | payload.length]);
+    } else if (payload.length < 0x10000) {
+      head = Buffer.alloc(4);
+      head.writeUInt8(0x80 | opcode, 0);
+      head.writeUInt8(0x80 | 126, 1);
+      head.writeUInt16BE(payload.length, 2);
+    } else {
+      head = Buffer.alloc(10);
+      head.writeUInt8(0x80 | opcode, 0);
+      head.writeUInt8(0x80 | 127, 1);
+      head.writeBigUInt64BE(BigInt(payload.length), 2);
+    }
+    parts.push(head, Buffer.alloc(4), payload);
+  }
+  return Buffer.concat(parts);
+}
+
 function expectFrame(got: Received, want: Received): void {
   expect(show(got)).toBe(show(want));
 }
@@ -374,6 +410,8 @@ async function runStep(
       return client.sendTextBytes(hex(arg));
     case "send_binary_hex":
       return client.sendBinary(hex(arg));
+    case "send_frames":
+      return client.sendRaw(frames(arg));
     case "send_ping":
       return client.ping(String(arg));
     case "expect_pong":
@@ -383,6 +421,8 @@ async function runStep(
     case "expect_json":
       expect(await client.receiveJson()).toStrictEqual(arg);
       return;
+    case "expect_text":
+      return expectFrame(await client.receiveData(), { type: "text", data: String(arg) });
     case "expect_nothing_ms": {
       const frame = await client.receiveData(Number(arg)).catch(() => undefined);
       expect(frame === undefined ? "nothing" : show(frame)).toBe("nothing");

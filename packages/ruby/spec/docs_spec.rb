@@ -89,6 +89,20 @@ RSpec.describe "docs/ruby.md" do
       end.to output(/closed with 4000\n.*ada left \(1000\)\n.*counted to 2\n/m).to_stdout
     end,
 
+    "Plain-text routes" => lambda do |block|
+      app = evaluate(block).fetch(:app)
+      expect(app.routes.first.raw_text?).to be(true)
+      serve(app) do |server|
+        client = server.connect("/shout")
+        ["hello", '{"a": 1}', ""].each do |text|
+          client.send_text(text)
+          expect(client.receive_data.to_h.slice(:type, :data)).to eq(type: :text, data: text.upcase)
+        end
+      end
+      expect { Spikard::App.new.websocket("/raw", raw_text: true, message_schema: { type: "string" }) { |m| m } }
+        .to raise_error(Spikard::ConfigError, /raw-text route takes no message schema/) { |e| expect(e.code).to eq("invalid_config") }
+    end,
+
     "Errors" => lambda do |block|
       scope = evaluate(block, PRICES: { "tea" => 2, "cake" => 3 })
       serve(scope.fetch(:app)) do |server|

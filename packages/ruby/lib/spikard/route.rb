@@ -28,6 +28,9 @@ module Spikard
     # @param message_schema [Hash, nil] JSON Schema for messages (String or Symbol keys)
     # @param response_schema [Hash, nil] JSON Schema for replies
     # @param max_message_size [Integer, nil] bytes; overrides the app's limit
+    # @param raw_text [Boolean] a plain-text route: each text message reaches the handler as the
+    #   String it is (no JSON parsing, no message schema), and a String reply goes out as that
+    #   text, not JSON-quoted; any other reply is sent as JSON
     # @param binary [Boolean] accept binary frames, handled by `on_binary` (or the message block)
     # @param on_connect [#call, nil] `(ws)`
     # @param on_disconnect [#call, nil] `(ws, close)`
@@ -35,9 +38,12 @@ module Spikard
     # @param subprotocols [Array<String>] the subprotocols the route speaks
     #   (`Sec-WebSocket-Protocol`), in order of preference: the upgrade selects the first one the
     #   client offered ({WebSocket#subprotocol}); a client offering none connects without one
+    # @raise [ConfigError] (`invalid_config`) for a raw-text route with a message schema
     def initialize(path, handler = nil, message_schema: nil, response_schema: nil, max_message_size: nil,
-                   binary: false, on_connect: nil, on_disconnect: nil, on_binary: nil, subprotocols: [], &block)
+                   raw_text: false, binary: false, on_connect: nil, on_disconnect: nil, on_binary: nil,
+                   subprotocols: [], &block)
       @path = String(path)
+      @raw_text = raw_text ? true : false
       @subprotocols = subprotocols.map(&:to_s).freeze
       if handler && block&.arity&.nonzero?
         raise ArgumentError, "route #{@path}: give a handler or a message block, not both"
@@ -54,6 +60,10 @@ module Spikard
       self.on_disconnect(&on_disconnect) if on_disconnect
       self.on_binary(&on_binary) if on_binary
       raise ArgumentError, "route #{@path}: no message handler (give a block, a callable or a handler)" unless @hooks[:on_message]
+      if @raw_text && @message_schema
+        raise ConfigError.new("route #{@path}: a raw-text route takes no message schema (its messages are not JSON)",
+                              "invalid_config")
+      end
 
       Native.check_schemas(@path, @message_schema, @response_schema)
     end
@@ -82,12 +92,17 @@ module Spikard
       @binary
     end
 
+    # @return [Boolean] whether text messages reach the handler as unparsed Strings
+    def raw_text?
+      @raw_text
+    end
+
     # What the native server needs to build the route.
     # @return [Hash]
     def spec
       {
         path: @path, message_schema: @message_schema, response_schema: @response_schema,
-        max_message_size: @max_message_size, on_connect: @hooks.key?(:on_connect),
+        max_message_size: @max_message_size, raw_text: @raw_text, on_connect: @hooks.key?(:on_connect),
         on_disconnect: @hooks.key?(:on_disconnect), binary: @binary, subprotocols: @subprotocols
       }
     end

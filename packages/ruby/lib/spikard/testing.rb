@@ -110,6 +110,14 @@ module Spikard
       # Send bytes as one binary frame.
       def send_binary(bytes) = send_frame(0x2, bytes.to_s)
 
+      # Write these bytes to the socket as they are, in one write: frames built by hand, several
+      # at once (the server reads them together) or broken ones. A client's frames must be masked.
+      # @return [void]
+      def send_raw(bytes)
+        @socket.write(bytes.b)
+        nil
+      end
+
       # Send a ping with this payload.
       def ping(payload = "") = send_frame(0x9, payload.to_s)
 

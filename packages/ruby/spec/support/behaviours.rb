@@ -121,7 +121,8 @@ module Behaviours
     path = spec.fetch("path")
     options = {
       message_schema: spec["message_schema"], response_schema: spec["response_schema"],
-      max_message_size: spec.dig("options", "max_message_size"), subprotocols: spec.dig("options", "subprotocols")
+      max_message_size: spec.dig("options", "max_message_size"), subprotocols: spec.dig("options", "subprotocols"),
+      raw_text: spec.dig("options", "raw_text")
     }.compact
     case spec.fetch("handler")
     when "echo" then app.websocket(path, **options) { |message| message }

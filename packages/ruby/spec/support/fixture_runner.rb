@@ -68,10 +68,12 @@ class FixtureRunner
     when "send_text" then client.send_text(arg)
     when "send_text_bytes_hex" then client.send_text_bytes(unhex(arg))
     when "send_binary_hex" then client.send_binary(unhex(arg))
+    when "send_frames" then client.send_raw(frames(arg))
     when "send_ping" then client.ping(arg)
     when "expect_pong" then expect_frame(client.receive, :pong, arg.b)
     when "expect_binary_hex" then expect_frame(client.receive_data, :binary, unhex(arg))
     when "expect_json" then expect_equal(client.receive_json, arg, "JSON")
+    when "expect_text" then expect_frame(client.receive_data, :text, arg)
     when "expect_error" then expect_envelope(client.receive_data, arg)
     when "expect_nothing_ms" then expect_nothing(client, arg)
     when "expect_close" then expect_close(arg.fetch("skip_data", false) ? skip_to_close(client) : client.receive_data, arg)
@@ -175,4 +177,20 @@ class FixtureRunner
   end
 
   def unhex(text) = [text].pack("H*")
+
+  # The bytes of a send_frames step: each frame as a client sends it (FIN, masked with the key 0,
+  # which leaves the payload as it is), or raw bytes.
+  def frames(list)
+    list.map do |item|
+      next unhex(item.fetch("raw_hex")) if item.key?("raw_hex")
+
+      opcode, payload = item.key?("text") ? [0x1, item.fetch("text").b] : [0x8, [item.fetch("close")].pack("n")]
+      length = payload.bytesize
+      head = if length < 126 then [0x80 | opcode, 0x80 | length].pack("CC")
+             elsif length < 65_536 then [0x80 | opcode, 0x80 | 126, length].pack("CCn")
+             else [0x80 | opcode, 0x80 | 127, length].pack("CCQ>")
+             end
+      head + ("\0" * 4) + payload
+    end.join.b
+  end
 end
