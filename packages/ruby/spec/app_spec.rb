@@ -403,19 +403,31 @@ RSpec.describe Spikard::App do
   end
 
   describe "threads" do
-    it "runs handlers on dispatcher threads, not the caller's" do
+    it "runs handlers on dispatcher threads, not the caller's; four of them by default" do
       app = described_class.new
       app.websocket("/where") { |_m| Thread.current.name }
       serve(app) do |server|
+        expect(server.dispatchers.size).to eq(4)
         client = server.connect("/where")
         client.send_json(0)
-        expect(client.receive_json).to eq("spikard-dispatch-0")
+        expect(client.receive_json).to match(/\Aspikard-dispatch-[0-3]\z/)
       end
     end
 
-    it "serves other connections while a handler blocks, with threads: 2" do
+    it "runs every handler on the one dispatcher with threads: 1" do
+      app = described_class.new(threads: 1)
+      app.websocket("/where") { |_m| Thread.current.name }
+      serve(app) do |server|
+        expect(server.dispatchers.size).to eq(1)
+        clients = Array.new(3) { server.connect("/where") }
+        clients.each { |client| client.send_json(0) }
+        expect(clients.map(&:receive_json)).to all(eq("spikard-dispatch-0"))
+      end
+    end
+
+    it "serves other connections while a handler blocks, with the default threads" do
       gate = Queue.new
-      app = described_class.new(threads: 2)
+      app = described_class.new
       app.websocket("/slow") { |_m| gate.pop }
       app.websocket("/fast") { |m| m }
       serve(app) do |server|

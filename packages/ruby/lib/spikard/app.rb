@@ -46,13 +46,14 @@ module Spikard
     #   published messages are held while some connection is still handling messages that were
     #   already waiting (default 0.001; 0 holds nothing); replies and sends are never held
     # @param static_dir [String, nil] serve these files on every non-WebSocket path
-    # @param threads [Integer] Ruby threads running handlers (see docs/ruby.md, "Threads")
+    # @param threads [Integer] Ruby threads running handlers (default 4, like Action Cable's worker
+    #   pool: a handler that blocks holds up only its own thread; see docs/ruby.md, "Threads")
     # @param workers [Integer] tokio threads serving the sockets
     # @param logger [Logger] any `Logger` (`Rails.logger`, `Logger.new($stdout)`); by default
     #   warnings and errors go to stderr
     def initialize(max_message_size: nil, outgoing_queue: nil, read_buffer_size: nil, handshake_timeout: nil,
                    max_request_head: nil, max_header_size: nil, max_connections: nil, allowed_origins: nil,
-                   drain_timeout: nil, static_dir: nil, threads: 1, workers: 1, fanout_flush_interval: nil,
+                   drain_timeout: nil, static_dir: nil, threads: 4, workers: 1, fanout_flush_interval: nil,
                    outgoing_queue_bytes: nil, ping_interval: nil, ping_timeout: nil, idle_timeout: nil,
                    logger: Logger.new($stderr, level: Logger::WARN))
       @options = {
