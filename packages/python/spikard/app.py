@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -17,6 +19,8 @@ from spikard.routing import WebSocketRoute, _caller_locals
 from spikard.schema import JsonSchema, json_schema
 
 __all__ = ["Server", "Spikard"]
+
+log = logging.getLogger("spikard")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -293,12 +297,15 @@ class Spikard:
         """Serve on ``host:port`` until Ctrl-C or SIGTERM, then shut down gracefully: stop
         accepting, close every connection with 1001, run every ``on_disconnect``, return.
 
-        Prints ``spikard listening on ws://HOST:PORT`` once bound. A second Ctrl-C during the
-        shutdown raises ``KeyboardInterrupt`` at once.
+        Logs ``spikard listening on ws://HOST:PORT`` (``INFO``, logger ``spikard``) once bound and
+        the signal handlers are in place. When logging is not configured (no handler on
+        ``spikard`` or the root logger), the ``spikard`` logger writes its ``INFO`` records and
+        above to stderr while this runs. A second Ctrl-C during the shutdown raises
+        ``KeyboardInterrupt`` at once.
         """
-        server = self.start(host, port)
-        print(f"spikard listening on {server.url}", flush=True)
-        server.serve_until_signal()
+        with _show_info_when_unconfigured():
+            server = self.start(host, port)
+            server._serve_until_signal(announce=True)
 
 
 class Server:
@@ -362,6 +369,11 @@ class Server:
 
         Signal handlers are only installed when called from the main thread.
         """
+        self._serve_until_signal(announce=False)
+
+    def _serve_until_signal(self, *, announce: bool) -> None:
+        # `announce` logs the listening line once the handlers are in place: a supervisor that
+        # signals as soon as it reads the line must reach them, not Python's default handler.
         stopped = threading.Event()
 
         def watch() -> None:
@@ -370,6 +382,8 @@ class Server:
 
         threading.Thread(target=watch, name="spikard-wait", daemon=True).start()
         if threading.current_thread() is not threading.main_thread():
+            if announce:
+                log.info("spikard listening on %s", self.url)
             stopped.wait()
             self.wait()
             return
@@ -386,6 +400,8 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
         try:
+            if announce:
+                log.info("spikard listening on %s", self.url)
             stopped.wait()  # interruptible: signal handlers run while waiting
         finally:
             for restored, handler in previous.items():
@@ -406,3 +422,24 @@ class Server:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def _show_info_when_unconfigured() -> Iterator[None]:
+    """While the block runs, have the ``spikard`` logger write ``INFO`` and above to stderr if
+    logging is not configured at all (as Flask's and uvicorn's ``run`` do); otherwise change
+    nothing, so an app's own handlers and levels decide."""
+    if log.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    if level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
