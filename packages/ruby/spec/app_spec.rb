@@ -490,24 +490,25 @@ RSpec.describe Spikard::App do
   end
 
   describe "serving" do
-    it "runs on the IPv6 loopback ::1" do
+    it "runs on the IPv6 loopback ::1, logging its address on the app's logger" do
       begin
         TCPServer.new("::1", 0).close
       rescue SystemCallError => e
         skip("this machine has no IPv6 loopback (#{e.class})")
       end
-      app = described_class.new
-      app.websocket("/v6") { |_message, ws| ws.remote_addr }
       printed = StringIO.new
+      format = ->(severity, _time, progname, message) { "#{severity} #{progname}: #{message}\n" }
+      app = described_class.new(logger: Logger.new(printed, formatter: format))
+      app.websocket("/v6") { |_message, ws| ws.remote_addr }
       replies = []
-      app.run(host: "::1", port: 0, log: printed) do |server|
+      app.run(host: "::1", port: 0) do |server|
         client = server.connect("/v6")
         client.send_json(1)
         replies << client.receive_json
         client.close
         server.shutdown
       end
-      expect(printed.string).to match(%r{\Aspikard listening on ws://\[::1\]:\d+/\n\z})
+      expect(printed.string).to match(%r{\AINFO spikard: spikard listening on ws://\[::1\]:\d+/\n\z})
       expect(replies).to match([start_with("[::1]:")])
     end
 
