@@ -11,7 +11,9 @@ require "spikard"
 ROOM = "bench"
 SCHEMA = JSON.parse(File.read(File.expand_path("../chat_schema.json", __dir__)))
 
-app = Spikard::App.new
+# One dispatcher (the default is 4): the server is pinned to one core and the handlers only
+# compute, so more threads would only take turns at the GVL; the published numbers use 1.
+app = Spikard::App.new(threads: 1)
 app.websocket("/echo", binary: true, on_binary: ->(data) { data }) { |message| message }
 app.websocket("/chat", message_schema: SCHEMA) { |message| { "echo" => message["text"], "from" => message["user"] } }
 app.websocket("/broadcast", on_connect: ->(ws) { ws.subscribe(ROOM) }) do |message, ws|

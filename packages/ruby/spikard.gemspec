@@ -2,6 +2,16 @@
 
 require_relative "lib/spikard/version"
 
+# `gem build` (from any directory: `gem build path/to/packages/ruby/spikard.gemspec`) first vendors
+# the Rust workspace and its crates into ext/spikard/vendor (build/vendor.rb), then packs from this
+# directory, where the gem is written. Loading this file anywhere else (Bundler, Gem::Specification
+# .load) changes nothing on disk.
+if defined?(Gem::Commands::BuildCommand)
+  require_relative "build/vendor"
+  SpikardVendor.run if SpikardVendor.checkout?
+  Dir.chdir(__dir__) # Gem::Package reads spec.files relative to the working directory
+end
+
 Gem::Specification.new do |spec|
   spec.name = "spikard"
   spec.version = Spikard::VERSION
@@ -24,8 +34,11 @@ Gem::Specification.new do |spec|
     "rubygems_mfa_required" => "true"
   }
 
-  spec.files = Dir["LICENSE.txt", "README.md", "lib/**/*.rb", "sig/**/*.rbs", "ext/spikard/extconf.rb", "ext/spikard/vendor/**/*"]
-                 .reject { |f| f.include?("/vendor/target/") }
+  spec.files = Dir.chdir(__dir__) do
+    Dir.glob(["LICENSE.txt", "README.md", "lib/**/*.rb", "sig/**/*.rbs", "ext/spikard/extconf.rb",
+              "ext/spikard/vendor/**/*"], File::FNM_DOTMATCH)
+       .reject { |f| File.directory?(f) || f.include?("/target/") || f.end_with?("/.") }
+  end
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/spikard/extconf.rb"]
 end

@@ -452,7 +452,8 @@ export class Spikard {
     return this;
   }
 
-  /** Listen, print the address, and close gracefully on SIGINT or SIGTERM. */
+  /** Listen, close gracefully on SIGINT or SIGTERM, and log `spikard listening on ws://HOST:PORT`
+   * on the app's logger (`info`; the default logger writes it to stderr) once both are set up. */
   async run(options: ListenOptions = {}): Promise<Address> {
     const address = await this.listen(options);
     const stop = (): void => {
@@ -462,7 +463,7 @@ export class Spikard {
     };
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
-    console.log(`spikard listening on ${address.url}`);
+    this.#logger.info(`spikard listening on ${address.url}`);
     return address;
   }
 

@@ -29,13 +29,13 @@ export interface Logger {
 const stderr = new Console({ stdout: process.stderr, stderr: process.stderr });
 
 /**
- * The default logger: errors and warnings to standard error, as `console.error` writes them;
- * `info` and `debug` are dropped (pass `logger: console` to see them too).
+ * The default logger: errors, warnings and `info` (the listening line of `app.run`) to standard
+ * error, as `console.error` writes them; `debug` is dropped (pass `logger: console` to see it too).
  */
 export const stderrLogger: Logger = {
   error: (message, ...details) => stderr.error(message, ...details),
   warn: (message, ...details) => stderr.warn(message, ...details),
-  info: () => {},
+  info: (message, ...details) => stderr.info(message, ...details),
   debug: () => {},
 };
 

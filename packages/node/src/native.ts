@@ -1,17 +1,16 @@
 /**
- * The native addon (`@spikard/native`, built from `bindings/node`), loaded once.
+ * The native addon (napi-rs, built from `bindings/node`), loaded once by the generated loader
+ * `native/binding.cjs` (the package import `#native`): the `.node` file next to the loader in a
+ * development build, otherwise the platform package (`spikard-linux-x64-gnu`, ...) that npm
+ * installed as an optional dependency.
  *
  * @module
  */
 
-import { createRequire } from "node:module";
-
-import type * as Native from "@spikard/native";
-
-const require = createRequire(import.meta.url);
+import * as Native from "#native";
 
 /** The addon's exports. */
-export const native: typeof Native = require("@spikard/native") as typeof Native;
+export const native: typeof Native = Native;
 
 export type {
   BoundAddress,
@@ -22,4 +21,4 @@ export type {
   NativeCapture,
   NativeConnection,
   RouteOptions,
-} from "@spikard/native";
+} from "#native";

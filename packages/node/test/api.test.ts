@@ -56,6 +56,25 @@ test("listen resolves to the bound address; port 0 picks a free port", async () 
   }
 });
 
+test("run logs the listening line on the app's logger at info, after its signal handlers", async () => {
+  const logger = capture();
+  const app = new Spikard({ logger }).websocket("/echo", (message) => message);
+  const before = { int: process.listeners("SIGINT"), term: process.listeners("SIGTERM") };
+  const address = await app.run({ host: "127.0.0.1", port: 0 });
+  const added = {
+    int: process.listeners("SIGINT").filter((l) => !before.int.includes(l)),
+    term: process.listeners("SIGTERM").filter((l) => !before.term.includes(l)),
+  };
+  try {
+    expect(logger.calls).toEqual([{ level: "info", args: [`spikard listening on ${address.url}`] }]);
+    expect([added.int.length, added.term.length]).toEqual([1, 1]);
+  } finally {
+    for (const l of added.int) process.off("SIGINT", l);
+    for (const l of added.term) process.off("SIGTERM", l);
+    await app.close();
+  }
+});
+
 test("close is graceful: clients get 1001 and onDisconnect ran before it resolves", async () => {
   const closes: number[] = [];
   const app = new Spikard().websocket("/echo", (message) => message, {

@@ -26,10 +26,10 @@ afterEach(async () => {
 async function start(file: string): Promise<string> {
   const proc = spawn(process.execPath, [join(examples, file)], {
     env: { ...process.env, PORT: "0", SPIKARD_PORT: "0" },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "inherit", "pipe"],
   });
   child = proc;
-  const lines = createInterface({ input: proc.stdout });
+  const lines = createInterface({ input: proc.stderr }); // the default logger's info: stderr
   for await (const line of lines) {
     const url = /listening on (ws:\/\/\S+)/.exec(line)?.[1];
     if (url !== undefined) {

@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -21,11 +22,11 @@ from spikard.schema import JsonSchema, json_schema
 
 __all__ = ["PublishCapture", "Server", "Spikard"]
 
+log = logging.getLogger("spikard")
+
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[[], Any])
-
-logger = logging.getLogger("spikard")
 
 
 def run_hook(loop: asyncio.AbstractEventLoop, hook: Callable[[], Any]) -> None:
@@ -306,7 +307,7 @@ class Spikard:
             try:
                 run_hook(event_loop(), hook)
             except Exception:
-                logger.exception("on_shutdown hook %s raised", getattr(hook, "__qualname__", hook))
+                log.exception("on_shutdown hook %s raised", getattr(hook, "__qualname__", hook))
 
     async def publish(self, topic: str, data: Any) -> int:
         """Send ``data`` as JSON to every member of the room ``topic``, from anywhere: a handler
@@ -344,12 +345,15 @@ class Spikard:
         """Serve on ``host:port`` until Ctrl-C or SIGTERM, then shut down gracefully: stop
         accepting, close every connection with 1001, run every ``on_disconnect``, return.
 
-        Prints ``spikard listening on ws://HOST:PORT`` once bound. A second Ctrl-C during the
-        shutdown raises ``KeyboardInterrupt`` at once.
+        Logs ``spikard listening on ws://HOST:PORT`` (``INFO``, logger ``spikard``) once bound and
+        the signal handlers are in place. When logging is not configured (no handler on
+        ``spikard`` or the root logger), the ``spikard`` logger writes its ``INFO`` records and
+        above to stderr while this runs. A second Ctrl-C during the shutdown raises
+        ``KeyboardInterrupt`` at once.
         """
-        server = self.start(host, port)
-        print(f"spikard listening on {server.url}", flush=True)
-        server.serve_until_signal()
+        with _show_info_when_unconfigured():
+            server = self.start(host, port)
+            server._serve_until_signal(announce=True)
 
 
 class PublishCapture:
@@ -448,6 +452,11 @@ class Server:
 
         Signal handlers are only installed when called from the main thread.
         """
+        self._serve_until_signal(announce=False)
+
+    def _serve_until_signal(self, *, announce: bool) -> None:
+        # `announce` logs the listening line once the handlers are in place: a supervisor that
+        # signals as soon as it reads the line must reach them, not Python's default handler.
         stopped = threading.Event()
 
         def watch() -> None:
@@ -456,6 +465,8 @@ class Server:
 
         threading.Thread(target=watch, name="spikard-wait", daemon=True).start()
         if threading.current_thread() is not threading.main_thread():
+            if announce:
+                log.info("spikard listening on %s", self.url)
             stopped.wait()
             self.wait()
             return
@@ -472,6 +483,8 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
         try:
+            if announce:
+                log.info("spikard listening on %s", self.url)
             stopped.wait()  # interruptible: signal handlers run while waiting
         finally:
             for restored, handler in previous.items():
@@ -492,3 +505,24 @@ class Server:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def _show_info_when_unconfigured() -> Iterator[None]:
+    """While the block runs, have the ``spikard`` logger write ``INFO`` and above to stderr if
+    logging is not configured at all (as Flask's and uvicorn's ``run`` do); otherwise change
+    nothing, so an app's own handlers and levels decide."""
+    if log.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    if level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)

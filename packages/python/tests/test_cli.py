@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,3 +96,46 @@ def test_bad_target_fails_with_a_message(tmp_path: Path) -> None:
         )
         assert done.returncode != 0
         assert message in done.stderr, done.stderr
+
+
+RUN_LOGGED = """
+import logging, sys
+from spikard import Spikard, websocket
+
+@websocket("/echo")
+async def echo(message: dict) -> dict:
+    return message
+
+if "--configured" in sys.argv:
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(name)s|%(levelname)s|%(message)s")
+Spikard(routes=[echo]).run(port=0)
+"""
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["unconfigured", "configured"])
+def test_run_logs_the_listening_line(tmp_path: Path, configured: bool) -> None:
+    """``app.run`` announces the address on the ``spikard`` logger at INFO: through the app's
+    own logging configuration when there is one, on stderr when logging is not configured."""
+    app = tmp_path / "logged.py"
+    app.write_text(RUN_LOGGED)
+    process = subprocess.Popen(
+        [sys.executable, str(app), *(["--configured"] if configured else [])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        stream = process.stdout if configured else process.stderr
+        assert stream is not None
+        line = stream.readline()
+        prefix = "spikard|INFO|" if configured else "INFO spikard: "
+        assert re.fullmatch(re.escape(prefix) + r"spikard listening on ws://127\.0\.0\.1:\d+\n", line), line
+        process.send_signal(signal.SIGINT)  # the handlers are in place once the line is out
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.returncode == 0, err
+    assert "listening" not in out + err, "announced once"

@@ -403,19 +403,31 @@ RSpec.describe Spikard::App do
   end
 
   describe "threads" do
-    it "runs handlers on dispatcher threads, not the caller's" do
+    it "runs handlers on dispatcher threads, not the caller's; four of them by default" do
       app = described_class.new
       app.websocket("/where") { |_m| Thread.current.name }
       serve(app) do |server|
+        expect(server.dispatchers.size).to eq(4)
         client = server.connect("/where")
         client.send_json(0)
-        expect(client.receive_json).to eq("spikard-dispatch-0")
+        expect(client.receive_json).to match(/\Aspikard-dispatch-[0-3]\z/)
       end
     end
 
-    it "serves other connections while a handler blocks, with threads: 2" do
+    it "runs every handler on the one dispatcher with threads: 1" do
+      app = described_class.new(threads: 1)
+      app.websocket("/where") { |_m| Thread.current.name }
+      serve(app) do |server|
+        expect(server.dispatchers.size).to eq(1)
+        clients = Array.new(3) { server.connect("/where") }
+        clients.each { |client| client.send_json(0) }
+        expect(clients.map(&:receive_json)).to all(eq("spikard-dispatch-0"))
+      end
+    end
+
+    it "serves other connections while a handler blocks, with the default threads" do
       gate = Queue.new
-      app = described_class.new(threads: 2)
+      app = described_class.new
       app.websocket("/slow") { |_m| gate.pop }
       app.websocket("/fast") { |m| m }
       serve(app) do |server|
@@ -478,24 +490,25 @@ RSpec.describe Spikard::App do
   end
 
   describe "serving" do
-    it "runs on the IPv6 loopback ::1" do
+    it "runs on the IPv6 loopback ::1, logging its address on the app's logger" do
       begin
         TCPServer.new("::1", 0).close
       rescue SystemCallError => e
         skip("this machine has no IPv6 loopback (#{e.class})")
       end
-      app = described_class.new
-      app.websocket("/v6") { |_message, ws| ws.remote_addr }
       printed = StringIO.new
+      format = ->(severity, _time, progname, message) { "#{severity} #{progname}: #{message}\n" }
+      app = described_class.new(logger: Logger.new(printed, formatter: format))
+      app.websocket("/v6") { |_message, ws| ws.remote_addr }
       replies = []
-      app.run(host: "::1", port: 0, log: printed) do |server|
+      app.run(host: "::1", port: 0) do |server|
         client = server.connect("/v6")
         client.send_json(1)
         replies << client.receive_json
         client.close
         server.shutdown
       end
-      expect(printed.string).to match(%r{\Aspikard listening on ws://\[::1\]:\d+/\n\z})
+      expect(printed.string).to match(%r{\AINFO spikard: spikard listening on ws://\[::1\]:\d+/\n\z})
       expect(replies).to match([start_with("[::1]:")])
     end
 

@@ -4,8 +4,10 @@
 # spikard/spikard_native.<dlext>, the name its `#[magnus::init(name = "spikard_native")]` gives
 # Ruby. Needs only Ruby's mkmf, a Rust toolchain and libclang (bindgen).
 #
-# The workspace is, in order: $SPIKARD_WORKSPACE, the crates vendored into ./vendor by
-# `rake vendor` (in a packaged gem), or the repository this file sits in.
+# The workspace is, in order: $SPIKARD_WORKSPACE, the one vendored into ./vendor by `gem build`
+# (packages/ruby/build/vendor.rb: the crates and every dependency, so the build is `--offline`),
+# or the repository this file sits in. Cargo.lock is used as it is (`--locked`), and the cargo
+# target directory (hundreds of MB) is deleted once the library is installed.
 require "mkmf"
 require "rbconfig"
 
@@ -21,6 +23,8 @@ built = case RbConfig::CONFIG["host_os"]
         else "libspikard_native.so"
         end
 target = File.join(Dir.pwd, "target")
+vendored = File.exist?(File.join(workspace, ".cargo", "config.toml"))
+cargo_flags = ["--release", "--locked", ("--offline" if vendored)].compact.join(" ")
 product = "spikard_native.#{RbConfig::CONFIG['DLEXT']}"
 
 # RubyGems points sitearchdir at the gem's extension directory (through RbConfig, as for any
@@ -32,13 +36,15 @@ File.write("Makefile", <<~MAKE)
 
   all: #{product}
 
+  # From the workspace's directory, so that cargo reads its .cargo/config.toml (the vendored crates).
   #{product}:
-  \tRUBY=$(RUBY) $(CARGO) build --release --manifest-path #{File.join(workspace, 'Cargo.toml')} -p spikard-ruby --target-dir #{target}
+  \tcd #{workspace} && RUBY=$(RUBY) $(CARGO) build #{cargo_flags} -p spikard-ruby --target-dir #{target}
   \tcp #{File.join(target, 'release', built)} #{product}
 
   install: #{product}
   \tmkdir -p $(sitearchdir)/spikard
   \tcp #{product} $(sitearchdir)/spikard/#{product}
+  \trm -rf #{target} #{product}
 
   clean:
   \trm -f #{product}

@@ -46,15 +46,16 @@ module Spikard
     #   published messages are held while some connection is still handling messages that were
     #   already waiting (default 0.001; 0 holds nothing); replies and sends are never held
     # @param static_dir [String, nil] serve these files on every non-WebSocket path
-    # @param threads [Integer] Ruby threads running handlers (see docs/ruby.md, "Threads")
+    # @param threads [Integer] Ruby threads running handlers (default 4, like Action Cable's worker
+    #   pool: a handler that blocks holds up only its own thread; see docs/ruby.md, "Threads")
     # @param workers [Integer] tokio threads serving the sockets
     # @param logger [Logger] any `Logger` (`Rails.logger`, `Logger.new($stdout)`); by default
-    #   warnings and errors go to stderr
+    #   `INFO` and above (the listening line of {#run}, warnings, errors) go to stderr
     def initialize(max_message_size: nil, outgoing_queue: nil, read_buffer_size: nil, handshake_timeout: nil,
                    max_request_head: nil, max_header_size: nil, max_connections: nil, allowed_origins: nil,
-                   drain_timeout: nil, static_dir: nil, threads: 1, workers: 1, fanout_flush_interval: nil,
+                   drain_timeout: nil, static_dir: nil, threads: 4, workers: 1, fanout_flush_interval: nil,
                    outgoing_queue_bytes: nil, ping_interval: nil, ping_timeout: nil, idle_timeout: nil,
-                   logger: Logger.new($stderr, level: Logger::WARN))
+                   logger: Logger.new($stderr, level: Logger::INFO))
       @options = {
         max_message_size: max_message_size, outgoing_queue: outgoing_queue, read_buffer_size: read_buffer_size,
         max_request_head: max_request_head, max_header_size: max_header_size, max_connections: max_connections,
@@ -163,17 +164,18 @@ module Spikard
     end
 
     # Serve until SIGINT (Ctrl-C) or SIGTERM, then shut down gracefully: every connection is
-    # closed with 1001 and its `on_disconnect` runs before this returns.
+    # closed with 1001 and its `on_disconnect` runs before this returns. Once bound and with the
+    # signal traps in place, logs `spikard listening on ws://HOST:PORT/` on the app's logger
+    # (`INFO`, progname `spikard`).
     # @param host [String]
     # @param port [Integer]
-    # @param log [IO, nil] where to print the listening address (nil: nowhere)
     # @yieldparam server [Server] the running server, once bound (e.g. to print {Server#port}
     #   when port 0 was asked for); the signal traps are already in place
     # @return [void]
-    def run(host: "127.0.0.1", port: 8000, log: $stderr)
+    def run(host: "127.0.0.1", port: 8000)
       server = start(host: host, port: port)
-      log&.puts("spikard listening on #{server.url}")
       previous = %w[INT TERM].to_h { |signal| [signal, trap(signal) { server.shutdown }] }
+      @logger.info("spikard") { "spikard listening on #{server.url}" }
       yield server if block_given?
       server.wait
     ensure

@@ -21,10 +21,10 @@ module ProcessHelpers
   end
 
   # Start `ruby -I lib file` with PORT=0 and SPIKARD_PORT=0 (the examples read one or the other)
-  # and wait for its "listening" line.
-  def spawn_server(file, env: {})
+  # and wait for its "listening" line. `load_path: nil` leaves lib out (an installed gem).
+  def spawn_server(file, env: {}, load_path: LIB)
     env = { "PORT" => "0", "SPIKARD_PORT" => "0" }.merge(env)
-    stdin, stdout, stderr, waiter = Open3.popen3(env, RbConfig.ruby, "-I", LIB, file)
+    stdin, stdout, stderr, waiter = Open3.popen3(env, RbConfig.ruby, *(["-I", load_path] if load_path), file)
     stdin.close
     line = Timeout.timeout(15) { stderr.gets }
     port = line && line[%r{listening on ws://[^:]+:(\d+)/}, 1]
@@ -35,12 +35,12 @@ module ProcessHelpers
 
   # Run `code`, a program that calls `app.run(..., port: N)`, on a free port (N becomes 0); it
   # must serve the design document's `/chat`. Stopped with SIGINT, it must close with 1001 and
-  # exit cleanly.
-  def run_chat_program(code)
+  # exit cleanly. `env` and `load_path` go to {#spawn_server}.
+  def run_chat_program(code, env: {}, load_path: LIB)
     Dir.mktmpdir do |dir|
       program = File.join(dir, "snippet.rb")
       File.write(program, code.gsub(/port: \d+/, "port: 0"))
-      child = spawn_server(program)
+      child = spawn_server(program, env: env, load_path: load_path)
       client = Spikard::Testing::Client.connect(child.url("/chat"))
       client.send_json({ "text" => "hi" })
       expect(client.receive_json).to include("code" => "validation_failed", "errors" => [include("path" => "/user")])
