@@ -19,6 +19,7 @@
 
 import type { FieldError } from "./errors.js";
 import { type JsonSchema, type SchemaLike, toJsonSchema } from "./schema.js";
+import { type TypeBoxModules, typebox } from "#typebox";
 
 /** What parsing (or encoding) a value gave: the value to use, or every failing location. */
 export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly errors: FieldError[] };
@@ -380,16 +381,6 @@ function zodContract(schema: ZodSchema, io: "message" | "reply"): Contract {
 
 const KIND = Symbol.for("TypeBox.Kind");
 
-type TypeBoxValue = typeof import("@sinclair/typebox/value");
-type TypeBoxCompiler = typeof import("@sinclair/typebox/compiler");
-
-let typebox: { value: TypeBoxValue; compiler: TypeBoxCompiler } | undefined;
-try {
-  const [value, compiler] = await Promise.all([import("@sinclair/typebox/value"), import("@sinclair/typebox/compiler")]);
-  typebox = { value, compiler };
-} catch {
-  typebox = undefined;
-}
 
 function isTypeBox(schema: object): boolean {
   return KIND in schema;
@@ -400,7 +391,7 @@ function typeboxContract(schema: object, io: "message" | "reply"): Contract {
     throw new TypeError("a TypeBox schema needs the @sinclair/typebox package, which could not be imported");
   }
   const { value: values, compiler } = typebox;
-  type TSchema = Parameters<TypeBoxValue["Value"]["Check"]>[0];
+  type TSchema = Parameters<TypeBoxModules["value"]["Value"]["Check"]>[0];
   const typed = schema as TSchema;
   const json = JSON.parse(JSON.stringify(schema)) as Node;
   loosenTree(json);
