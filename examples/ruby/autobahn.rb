@@ -14,7 +14,7 @@ app = Spikard::App.new(max_message_size: 16 * 1024 * 1024)
 # A text message arrives as a UTF-8 String and goes back as that text; a binary one arrives as a
 # binary String and goes back as a binary frame.
 app.websocket("/echo", raw_text: true, binary: true) { |message| message }
-app.run(host: ENV.fetch("SPIKARD_HOST", "127.0.0.1"), port: Integer(ENV.fetch("SPIKARD_PORT", "0")), log: nil) do |server|
+app.run(host: ENV.fetch("SPIKARD_HOST", "127.0.0.1"), port: Integer(ENV.fetch("SPIKARD_PORT", "0"))) do |server|
   $stdout.puts("READY #{server.port}")
   $stdout.flush
 end

@@ -6,6 +6,9 @@
 //! - `broadcast`: S subscribers and one sender on a room route, K messages in flight until every
 //!   subscriber has them; prints the same JSON object counting deliveries.
 //! - `idle`: holds N upgraded idle connections and reports the server's memory per connection.
+//! - `soak`: starts a server and keeps N connections living random sessions against its echo
+//!   route for minutes; prints sent/answered, close codes, unexpected drops, memory and
+//!   descriptors (`task soak`).
 
 mod broadcast;
 mod cases;
@@ -13,6 +16,7 @@ mod frames;
 mod load;
 mod procfs;
 mod serve;
+mod soak;
 mod validate;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
@@ -61,6 +65,27 @@ enum Command {
         connections: usize,
         #[arg(long)]
         server_pid: u32,
+    },
+    /// Start the server `command` (it prints `READY <port>`), soak its echo route, stop it.
+    Soak {
+        /// Connections alive at once.
+        #[arg(long, default_value_t = 5000)]
+        connections: usize,
+        /// Seconds the soak lasts.
+        #[arg(long, default_value_t = 180)]
+        seconds: u64,
+        /// Percent of the connections that send but never read.
+        #[arg(long, default_value_t = 5)]
+        silent_percent: u64,
+        /// Mean messages per second per connection.
+        #[arg(long, default_value_t = 0.5)]
+        rate: f64,
+        /// The echo route.
+        #[arg(long, default_value = "/echo")]
+        path: String,
+        /// The server's command line (after `--`).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
 }
 
@@ -117,6 +142,16 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(idle(&url, connections, server_pid)))
         }
         Command::Validate { seconds, repeats } => validate::run(seconds, repeats),
+        Command::Soak { connections, seconds, silent_percent, rate, path, command } => {
+            let plan = soak::Plan {
+                connections,
+                duration: Duration::from_secs(seconds),
+                silent_percent,
+                rate,
+                path,
+            };
+            runtime().and_then(|rt| rt.block_on(soak::run(plan, &command)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
