@@ -11,6 +11,7 @@ without which more than one worker is refused.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import importlib.util
 import logging
@@ -75,12 +76,18 @@ def _shared_backend(app: Spikard) -> bool:
     return chosen.strip() not in ("", "local")
 
 
+def _die_with_parent() -> None:
+    """In a worker, before it runs: get SIGTERM when the parent ends, however it ends (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _run_workers(args: argparse.Namespace) -> int:
     """Start ``args.workers`` processes on one port; pass SIGINT and SIGTERM on to them, and
     stop them all when one ends. The exit status is the first failing worker's, or 0."""
     command = [sys.executable, "-m", "spikard", "run", args.target, "--host", args.host]
     command += ["--port", str(args.port), "--log-level", args.log_level, "--reuse-port"]
-    workers = [subprocess.Popen(command) for _ in range(args.workers)]
+    workers = [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(args.workers)]
 
     def forward(signum: int, _frame: object) -> None:
         for worker in workers:
