@@ -1,5 +1,6 @@
-"""``spikard run --workers N``: N processes on one port (SO_REUSEPORT) sharing every room
-through Redis, and the refusal of more than one worker without a shared backend."""
+"""Scaling out (docs/scaling.md): the ``pubsub`` option, and ``spikard run --workers N``: N
+processes on one port (SO_REUSEPORT) sharing every room through Redis, and the refusal of more
+than one worker without a shared backend."""
 
 from __future__ import annotations
 
@@ -15,8 +16,39 @@ from redis_server import Redis, free_port, redis
 from serve import spikard_run
 from websockets.sync.client import ClientConnection, connect
 
+from spikard import ConfigError, PubSubUnavailableError, Spikard, WebSocket
+
 CHAT = Path(__file__).resolve().parents[3] / "examples" / "python" / "chat.py"
 __all__ = ["redis"]  # the fixture
+
+
+def test_an_unreachable_redis_stops_the_start_with_a_clear_error() -> None:
+    app = Spikard(pubsub=f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(PubSubUnavailableError, match="cannot reach the pub/sub backend redis://") as raised:
+        app.start()
+    assert raised.value.code == "pubsub_unavailable"
+    with pytest.raises(ConfigError, match="pubsub must be"):
+        Spikard(pubsub="kafka://nope").start()
+
+
+def test_a_publish_reaches_a_room_on_another_server(redis: Redis) -> None:
+    one, two = Spikard(pubsub=redis.url), Spikard(pubsub=redis.url)
+
+    @two.websocket("/rooms/{room}")
+    async def room(message: dict[str, str]) -> None:
+        return None
+
+    @room.on_connect
+    async def joined(ws: WebSocket) -> None:
+        await ws.subscribe(ws.path_params["room"])
+
+    with one.start() as first, two.start() as second:
+        with connect(f"{second.url}/rooms/news", proxy=None) as client:
+            redis.wait_for_servers("news", 1)
+            assert one.publish_sync("news", {"text": "from the other server"}) == 0
+            assert json.loads(client.recv(5)) == {"text": "from the other server"}
+        assert first.metrics()["pubsub_forwarded"] == 1
+        assert second.metrics()["pubsub_received"] == 1
 
 
 def test_more_than_one_worker_needs_a_shared_backend(monkeypatch: pytest.MonkeyPatch) -> None:
