@@ -86,8 +86,9 @@ impl AppOptions {
                 "topics" => read.topics = topics(value)?,
                 "pubsub" => read.pubsub = Some(text(name, value)?.to_owned()),
                 "reuse_port" => {
-                    read.reuse_port =
-                        Some(value.as_bool().ok_or_else(|| invalid(format!("{name} must be true or false")))?);
+                    read.reuse_port = Some(
+                        value.as_bool().ok_or_else(|| invalid(format!("{name} must be true or false")))?,
+                    );
                 }
                 _ => return Err(invalid(format!("unknown option {name}"))),
             }
@@ -288,7 +289,10 @@ mod tests {
         assert_eq!(options.handshake_timeout, Some(Duration::from_millis(1500)));
         assert_eq!(options.idle_timeout, None);
         assert_eq!(options.topics.len(), 1);
-        assert_eq!((options.pubsub.as_deref(), options.reuse_port), (Some("redis://127.0.0.1:6379/0"), Some(true)));
+        assert_eq!(
+            (options.pubsub.as_deref(), options.reuse_port),
+            (Some("redis://127.0.0.1:6379/0"), Some(true))
+        );
         options.apply(&mut App::new()).unwrap();
     }
 
