@@ -147,7 +147,13 @@ pub(crate) struct Topics {
 impl Topics {
     /// A registry whose topics are checked against `schemas` and shared through `backend`.
     pub(crate) fn new(schemas: Vec<(TopicPattern, CompiledSchema)>, backend: Arc<dyn Backend>) -> Self {
-        Self { topics: RwLock::default(), schemas, backend, bursts: Bursts::default(), captures: Captures::default() }
+        Self {
+            topics: RwLock::default(),
+            schemas,
+            backend,
+            bursts: Bursts::default(),
+            captures: Captures::default(),
+        }
     }
 
     /// The schema of the best-matching pattern for `topic`.
