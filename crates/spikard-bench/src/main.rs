@@ -302,6 +302,10 @@ struct BroadcastArgs {
     /// Messages in flight: sent but not yet received by every subscriber.
     #[arg(long, default_value_t = 1)]
     in_flight: usize,
+    /// Connect the subscribers here instead of `--url` (another node sharing the room through
+    /// Redis: the cross-node scenario); the sender stays on `--url`.
+    #[arg(long)]
+    subscribers_url: Option<String>,
     #[command(flatten)]
     window: Window,
 }
@@ -318,7 +322,13 @@ async fn broadcast_result(args: &BroadcastArgs) -> Result<serde_json::Value, Str
         return Err("--subscribers must be at least 1".to_owned());
     }
     // Subscribers first: each has joined the room once its upgrade completes.
-    let subscribers = connect_all(&args.url, args.subscribers).await?;
+    let subscribers =
+        connect_all(args.subscribers_url.as_deref().unwrap_or(&args.url), args.subscribers).await?;
+    if args.subscribers_url.is_some() {
+        // The subscribers' node subscribes to the room's Redis channel asynchronously; a message
+        // published before that is lost and would stall the closed loop.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let sender = connect_all(&args.url, 1).await?.pop().ok_or("no sender connection")?;
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.window.warmup);

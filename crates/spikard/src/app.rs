@@ -2,13 +2,15 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use tokio::net::ToSocketAddrs;
+use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
 
 use crate::{
     Error, Server,
     handler::WebSocketHandler,
     handshake::Origins,
     heartbeat::HeartbeatSettings,
+    metrics::Metrics,
+    pubsub::{self, PubSubConfig},
     route::{Route, RouteState},
     schema::CompiledSchema,
     topics::TopicPattern,
@@ -63,6 +65,8 @@ pub(crate) struct Settings {
     pub(crate) max_header_size: usize,
     pub(crate) max_connections: usize,
     pub(crate) allowed_origins: Option<Origins>,
+    pub(crate) pubsub: Option<PubSubConfig>,
+    pub(crate) reuse_port: bool,
 }
 
 /// A Spikard application: WebSocket routes plus settings.
@@ -128,6 +132,8 @@ impl App {
                 max_header_size: DEFAULT_MAX_HEADER_SIZE,
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 allowed_origins: None,
+                pubsub: None,
+                reuse_port: false,
             },
             topic_schemas: Vec::new(),
         }
@@ -407,21 +413,50 @@ impl App {
         self
     }
 
+    /// Share rooms with the other nodes (processes, machines, languages) that use the same
+    /// backend: a Redis URL (`redis://127.0.0.1:6379/0`, `rediss://`, `redis+unix:///path`), or
+    /// `local` for the in-process default. When never called, the environment variable
+    /// [`SPIKARD_PUBSUB`](crate::pubsub::PUBSUB_ENV) decides, read when the app is bound. See
+    /// [`pubsub`](crate::pubsub) for what is shared and the wire format.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for anything else, or a Redis URL in a build without the `redis`
+    /// feature.
+    pub fn pubsub(&mut self, url: &str) -> Result<&mut Self, Error> {
+        self.settings.pubsub = Some(PubSubConfig::parse(url)?);
+        Ok(self)
+    }
+
+    /// Bind the listening socket with `SO_REUSEPORT` (and `SO_REUSEADDR`), so that several
+    /// processes can serve one port and the kernel spreads connections among them (Linux and
+    /// the BSDs). Off by default: a second server on a taken port is then a bind error. Pair it
+    /// with a shared [`App::pubsub`] backend, or each process has rooms of its own.
+    pub fn reuse_port(&mut self, on: bool) -> &mut Self {
+        self.settings.reuse_port = on;
+        self
+    }
+
     /// The registered route paths, in registration order.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.routes.iter().map(|r| &*r.path)
     }
 
-    /// Bind the listening socket (port 0 picks a free port; see [`Server::local_addr`]).
+    /// Connect the pub/sub backend (see [`App::pubsub`]) and bind the listening socket (port 0
+    /// picks a free port; see [`Server::local_addr`]).
     ///
     /// # Errors
-    /// [`Error::Bind`] when the address cannot be bound.
+    /// [`Error::PubSub`] when the configured Redis cannot be reached (the server does not start
+    /// with rooms split from the other nodes'), [`Error::InvalidConfig`] for an invalid
+    /// `SPIKARD_PUBSUB`, [`Error::Bind`] when the address cannot be bound.
     pub async fn bind(self, addr: impl ToSocketAddrs + std::fmt::Display) -> Result<Server, Error> {
+        let config = PubSubConfig::resolve(self.settings.pubsub.as_ref())?;
+        let metrics = Arc::new(Metrics::default());
+        let backend = pubsub::start(&config, &metrics).await?;
         let shown = addr.to_string();
-        let listener = tokio::net::TcpListener::bind(addr)
+        let listener = listen(addr, self.settings.reuse_port)
             .await
             .map_err(|source| Error::Bind { addr: shown, source })?;
-        Server::new(self, listener)
+        Server::new(self, listener, metrics, backend)
     }
 
     /// Bind `addr` and serve until SIGINT or SIGTERM, then shut down gracefully.
@@ -433,4 +468,24 @@ impl App {
         tracing::info!(addr = %server.local_addr(), "spikard listening");
         server.run_until_signal().await
     }
+}
+
+/// Bind `addr` (the first address it resolves to that binds), with `SO_REUSEPORT` when asked.
+async fn listen(addr: impl ToSocketAddrs, reuse_port: bool) -> std::io::Result<TcpListener> {
+    if !reuse_port {
+        return TcpListener::bind(addr).await;
+    }
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        #[cfg(unix)]
+        socket.set_reuseport(true)?;
+        match socket.bind(addr) {
+            // The backlog tokio's own `TcpListener::bind` uses.
+            Ok(()) => return socket.listen(1024),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
 }

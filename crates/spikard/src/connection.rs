@@ -176,7 +176,7 @@ impl Connection {
             subprotocol: None,
             remote_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             metrics: Arc::default(),
-            topics: Arc::new(Topics::new(Vec::new())),
+            topics: Arc::new(Topics::new(Vec::new(), Arc::new(crate::pubsub::Local))),
         };
         Self::new(parts, &crate::App::new().settings, CancellationToken::new())
     }
@@ -364,7 +364,8 @@ impl Connection {
 
     /// Publish `value` to every subscriber of `topic`, this connection included when it is
     /// subscribed. Validated against the topic's schema (if any) and serialised once; returns the
-    /// number of connections it was queued for.
+    /// number of this node's connections it was queued for. With a shared backend
+    /// ([`App::pubsub`](crate::App::pubsub)) it also reaches every other node's subscribers.
     ///
     /// # Errors
     /// [`PublishError`] when the value fails the topic's schema or cannot be serialised; then it
@@ -387,7 +388,8 @@ impl Connection {
         parts.topics.publish_value(topic, value, Some(self.id()), &parts.metrics)
     }
 
-    /// How many connections are subscribed to `topic` now.
+    /// How many connections of this node are subscribed to `topic` now (node-local, as
+    /// [`pubsub`](crate::pubsub) explains).
     #[must_use]
     pub fn topic_count(&self, topic: &str) -> usize {
         self.inner.parts.topics.count(topic)

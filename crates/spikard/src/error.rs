@@ -56,6 +56,14 @@ pub enum Error {
         /// The operating system's error.
         source: io::Error,
     },
+    /// The shared pub/sub backend (Redis) could not be reached when the server started.
+    #[error("cannot reach the pub/sub backend {url}: {message}")]
+    PubSub {
+        /// The backend's URL, its password hidden.
+        url: String,
+        /// What the connection attempt reported.
+        message: String,
+    },
     /// The server failed while serving (the listener broke).
     #[error("server error: {0}")]
     Serve(#[source] io::Error),
@@ -76,6 +84,7 @@ impl Error {
             Self::DuplicateRoute { .. } => "duplicate_route",
             Self::InvalidConfig(_) => "invalid_config",
             Self::Bind { .. } => "bind_failed",
+            Self::PubSub { .. } => "pubsub_unavailable",
             Self::Serve(_) => "serve_failed",
         }
     }

@@ -54,6 +54,7 @@ mod handshake;
 mod heartbeat;
 mod metrics;
 mod outgoing;
+pub mod pubsub;
 mod route;
 mod schema;
 mod server;

@@ -17,6 +17,11 @@ pub(crate) struct Metrics {
     pub(crate) replies_dropped: AtomicU64,
     pub(crate) slow_consumers_closed: AtomicU64,
     pub(crate) publishes_refused: AtomicU64,
+    pub(crate) pubsub_forwarded: AtomicU64,
+    pub(crate) pubsub_received: AtomicU64,
+    pub(crate) pubsub_lost: AtomicU64,
+    pub(crate) pubsub_refused: AtomicU64,
+    pub(crate) pubsub_reconnects: AtomicU64,
 }
 
 impl Metrics {
@@ -38,6 +43,11 @@ impl Metrics {
             replies_dropped: get(&self.replies_dropped),
             slow_consumers_closed: get(&self.slow_consumers_closed),
             publishes_refused: get(&self.publishes_refused),
+            pubsub_forwarded: get(&self.pubsub_forwarded),
+            pubsub_received: get(&self.pubsub_received),
+            pubsub_lost: get(&self.pubsub_lost),
+            pubsub_refused: get(&self.pubsub_refused),
+            pubsub_reconnects: get(&self.pubsub_reconnects),
         }
     }
 }
@@ -70,4 +80,16 @@ pub struct MetricsSnapshot {
     pub slow_consumers_closed: u64,
     /// Publishes refused because the message failed its topic's schema.
     pub publishes_refused: u64,
+    /// Published messages sent to the shared pub/sub backend (Redis) for the other nodes.
+    pub pubsub_forwarded: u64,
+    /// Messages other nodes (or other programs) published that arrived from the backend.
+    pub pubsub_received: u64,
+    /// Published messages that reached this node's subscribers but not the backend: it was
+    /// unreachable, did not answer in time, or [`FORWARD_QUEUE`](crate::pubsub::FORWARD_QUEUE)
+    /// messages were already waiting for it.
+    pub pubsub_lost: u64,
+    /// Messages from the backend that were not JSON text, dropped.
+    pub pubsub_refused: u64,
+    /// Times the backend's subscribing connection was lost (and reconnected).
+    pub pubsub_reconnects: u64,
 }

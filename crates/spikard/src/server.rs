@@ -43,6 +43,7 @@ use crate::{
     handler::{INTERNAL_ERROR, Rejection},
     handshake,
     metrics::Metrics,
+    pubsub,
     route::RouteState,
     session,
     topics::{PublishError, Topics},
@@ -68,6 +69,14 @@ struct Shared {
     slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     topics: Arc<Topics>,
+    /// Stops the pub/sub backend's tasks: cancelled when the server has drained, or dropped.
+    pubsub_stop: CancellationToken,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.pubsub_stop.cancel();
+    }
 }
 
 /// A handle to a running (or about to run) server: shut it down, read its address and
@@ -100,7 +109,8 @@ impl ServerHandle {
 
     /// Publish `value` to every subscriber of `topic`, from anywhere (a background task, a
     /// timer, another thread). Validated against the topic's schema (if any) and serialised once;
-    /// returns the number of connections it was queued for (0 for a topic without subscribers).
+    /// returns the number of this node's connections it was queued for (0 for a topic without
+    /// subscribers here); with a shared backend it also reaches every other node's subscribers.
     ///
     /// # Errors
     /// [`PublishError`] when the value fails the topic's schema or cannot be serialised; then it
@@ -120,13 +130,15 @@ impl ServerHandle {
         self.shared.topics.capture(topic)
     }
 
-    /// The connections subscribed to `topic` now.
+    /// The connections of this node subscribed to `topic` now (presence is node-local: see
+    /// [`pubsub`](crate::pubsub)).
     #[must_use]
     pub fn topic_members(&self, topic: &str) -> Vec<Connection> {
         self.shared.topics.members(topic)
     }
 
-    /// How many connections are subscribed to `topic` now.
+    /// How many connections of this node are subscribed to `topic` now (node-local, as
+    /// [`pubsub`](crate::pubsub) explains).
     #[must_use]
     pub fn topic_count(&self, topic: &str) -> usize {
         self.shared.topics.count(topic)
@@ -153,7 +165,12 @@ pub struct Server {
 }
 
 impl Server {
-    pub(crate) fn new(app: App, listener: TcpListener) -> Result<Self, Error> {
+    pub(crate) fn new(
+        app: App,
+        listener: TcpListener,
+        metrics: Arc<Metrics>,
+        pubsub: pubsub::Started,
+    ) -> Result<Self, Error> {
         let local_addr = listener.local_addr().map_err(Error::Serve)?;
         let static_files = app.settings.static_dir.as_ref().map(ServeDir::new);
         let slots = Arc::new(Semaphore::new(app.settings.max_connections.min(Semaphore::MAX_PERMITS)));
@@ -166,9 +183,13 @@ impl Server {
             stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
             slots,
-            metrics: Arc::new(Metrics::default()),
-            topics: Arc::new(Topics::new(app.topic_schemas)),
+            metrics,
+            topics: Arc::new(Topics::new(app.topic_schemas, pubsub.backend)),
+            pubsub_stop: CancellationToken::new(),
         });
+        if let Some(run) = pubsub.run {
+            run(pubsub::Inbound { topics: Arc::downgrade(&shared.topics), stop: shared.pubsub_stop.clone() });
+        }
         Ok(Self { listener, handle: ServerHandle { shared, local_addr } })
     }
 
@@ -211,6 +232,7 @@ impl Server {
         }
         drop(self.listener);
         drain(&shared, &connections).await;
+        shared.pubsub_stop.cancel();
         Ok(())
     }
 

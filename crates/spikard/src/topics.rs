@@ -29,6 +29,7 @@ use crate::{
     connection::{Connection, ConnectionId},
     envelope::{FieldError, MAX_FIELD_ERRORS},
     metrics::Metrics,
+    pubsub::Backend,
     schema::CompiledSchema,
 };
 
@@ -131,20 +132,28 @@ impl TopicPattern {
     }
 }
 
-/// The server's topic registry.
-#[derive(Debug, Default)]
+/// The server's topic registry: this node's subscribers, and the backend that carries
+/// publishes to and from the other nodes.
+#[derive(Debug)]
 pub(crate) struct Topics {
     topics: RwLock<HashMap<Arc<str>, Vec<Connection>>>,
     schemas: Vec<(TopicPattern, CompiledSchema)>,
+    backend: Arc<dyn Backend>,
     /// Readers in the middle of a burst: what they publish is flushed when they are done.
     pub(crate) bursts: Bursts,
     captures: Captures,
 }
 
 impl Topics {
-    /// A registry whose topics are checked against `schemas`.
-    pub(crate) fn new(schemas: Vec<(TopicPattern, CompiledSchema)>) -> Self {
-        Self { topics: RwLock::default(), schemas, bursts: Bursts::default(), captures: Captures::default() }
+    /// A registry whose topics are checked against `schemas` and shared through `backend`.
+    pub(crate) fn new(schemas: Vec<(TopicPattern, CompiledSchema)>, backend: Arc<dyn Backend>) -> Self {
+        Self {
+            topics: RwLock::default(),
+            schemas,
+            backend,
+            bursts: Bursts::default(),
+            captures: Captures::default(),
+        }
     }
 
     /// The schema of the best-matching pattern for `topic`.
@@ -156,8 +165,9 @@ impl Topics {
             .map(|(_, schema)| schema)
     }
 
-    /// Validate `value` against the topic's schema, serialise it once and queue it for every
-    /// subscriber of `topic` except `skip`; the number of connections it was queued for.
+    /// Validate `value` against the topic's schema, serialise it once, queue it for every
+    /// subscriber of `topic` on this node except `skip`, and hand it to the backend for the
+    /// other nodes; the number of this node's connections it was queued for.
     pub(crate) fn publish_value<T: Serialize + ?Sized>(
         &self,
         topic: &str,
@@ -183,7 +193,7 @@ impl Topics {
         };
         self.captures.record(topic, value, checked.as_ref());
         // Nobody to send it to: skip the serialisation (after the check, which still applies).
-        if self.count(topic) == 0 {
+        if self.count(topic) == 0 && !self.backend.is_shared() {
             return Ok(0);
         }
         let text = match &checked {
@@ -191,7 +201,10 @@ impl Topics {
             None => serde_json::to_string(value),
         }
         .map_err(unserializable)?;
-        Ok(self.publish(topic, &Utf8Bytes::from(text), skip))
+        let text = Utf8Bytes::from(text);
+        let queued = self.publish(topic, &text, skip);
+        self.backend.forward(topic, &text);
+        Ok(queued)
     }
 
     /// Start recording what is published to `topic`.
@@ -206,6 +219,10 @@ impl Topics {
         if members.iter().any(|m| m.id() == conn.id()) {
             return false;
         }
+        if members.is_empty() {
+            // Under the lock, so that the backend sees joins and leaves in their real order.
+            self.backend.join(topic);
+        }
         members.push(conn.clone());
         true
     }
@@ -219,12 +236,13 @@ impl Topics {
         let removed = members.len() != before;
         if members.is_empty() {
             topics.remove(topic);
+            self.backend.leave(topic);
         }
         removed
     }
 
-    /// Queue `text` for every subscriber of `topic` except `skip`; the number of connections it
-    /// was queued for.
+    /// Queue `text` for every subscriber of `topic` on this node except `skip` (what the backend
+    /// delivers from other nodes comes in here too); the number of connections it was queued for.
     pub(crate) fn publish(&self, topic: &str, text: &Utf8Bytes, skip: Option<ConnectionId>) -> usize {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         let Some(members) = topics.get(topic) else { return 0 };

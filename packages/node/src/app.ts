@@ -103,6 +103,13 @@ export interface SpikardOptions {
   /** Close a connection with 1001 when its client sent no message for this long (default 0:
    * never). */
   idleTimeoutMs?: number;
+  /** Share rooms with every other server (process, machine, language) using the same backend:
+   * a Redis URL such as `"redis://127.0.0.1:6379/0"`, or `"local"` (default, unless the
+   * `SPIKARD_PUBSUB` environment variable names one). `listen` rejects with
+   * `pubsub_unavailable` when it cannot be reached. See `docs/scaling.md`. */
+  pubsub?: string;
+  /** Bind with `SO_REUSEPORT`, so that several processes serve one port (default false). */
+  reusePort?: boolean;
   /** Where errors thrown by handlers and hooks (with their stack) and the core's log records
    * go, at their level (default: errors and warnings to standard error). */
   logger?: Logger;
@@ -135,6 +142,8 @@ function coreSettings(options: SpikardOptions): Record<string, unknown> {
   const settings: Record<string, unknown> = {
     allowed_origins: options.allowedOrigins,
     static_dir: options.staticDir,
+    pubsub: options.pubsub,
+    reuse_port: options.reusePort,
   };
   for (const [name, core] of Object.entries(COUNTS)) {
     const value = options[name as keyof typeof COUNTS];

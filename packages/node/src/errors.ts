@@ -150,6 +150,7 @@ const CODES = new Set([
   "invalid_config",
   "bind_failed",
   "serve_failed",
+  "pubsub_unavailable",
   "invalid_value",
 ]);
 

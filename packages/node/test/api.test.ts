@@ -212,6 +212,18 @@ test("core errors are SpikardErrors with the core's code, naming the route", () 
   expect(() => new Spikard({ maxMessageSize: 0 })).toThrow(SpikardError);
 });
 
+test("listen fails with pubsub_unavailable when the pubsub Redis cannot be reached", async () => {
+  const blocker = new Spikard().websocket("/x", (m) => m);
+  const { port } = await blocker.listen({ port: 0 });
+  await blocker.close(); // a port nothing listens on now
+  const app = new Spikard({ pubsub: `redis://127.0.0.1:${port}/0` }).websocket("/x", (m) => m);
+  await expect(app.listen({ port: 0 })).rejects.toMatchObject({
+    code: "pubsub_unavailable",
+    message: expect.stringContaining(`cannot reach the pub/sub backend redis://127.0.0.1:${port}/0`),
+  });
+  expect(() => new Spikard({ pubsub: "kafka://nope" })).toThrow(/pubsub must be/);
+});
+
 test("listen fails with bind_failed when the port is taken", async () => {
   const first = new Spikard().websocket("/x", (m) => m);
   const { port } = await first.listen({ port: 0 });

@@ -75,6 +75,7 @@ class Spikard:
         idle_timeout: float | None = None,
         on_startup: Iterable[Callable[[], Any]] = (),
         on_shutdown: Iterable[Callable[[], Any]] = (),
+        pubsub: str | None = None,
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket`.
@@ -119,6 +120,10 @@ class Spikard:
         on_shutdown: callables run in order once a started server has stopped (every
             connection closed, every ``on_disconnect`` run); one that raises is logged and the
             others still run. Also :meth:`on_shutdown` as a decorator.
+        pubsub: share rooms with every other server (process, machine, language) that uses
+            the same backend: a Redis URL such as ``"redis://127.0.0.1:6379/0"``, or
+            ``"local"`` (default, unless the ``SPIKARD_PUBSUB`` environment variable names
+            one). See ``docs/scaling.md``.
         """
         self._routes: list[WebSocketRoute[..., Any]] = []
         self._servers: tuple[Server, ...] = ()  # running; replaced whole under the lock
@@ -137,6 +142,7 @@ class Spikard:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.idle_timeout = idle_timeout
+        self.pubsub = pubsub
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
         self._on_startup: list[Callable[[], Any]] = list(on_startup)
         self._on_shutdown: list[Callable[[], Any]] = list(on_shutdown)
@@ -240,13 +246,16 @@ class Spikard:
         self._on_shutdown.append(hook)
         return hook
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> Server:
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> Server:
         """Bind ``host:port`` and serve in the background (port 0 picks a free port).
+        ``reuse_port`` binds with ``SO_REUSEPORT``, so that several processes share the port
+        (``spikard run --workers N``).
 
         Returns the running :class:`Server`; ``server.stop()`` shuts it down gracefully.
 
         Raises:
             BindError: the address cannot be bound.
+            PubSubUnavailableError: the ``pubsub`` backend cannot be reached.
             SchemaCompileError, InvalidPathError, DuplicateRouteError, ConfigError: a route or
                 setting is invalid.
         """
@@ -271,6 +280,8 @@ class Spikard:
             "ping_timeout": self.ping_timeout,
             "idle_timeout": self.idle_timeout,
             "topics": [[pattern, schema] for pattern, schema in self._topic_schemas.items()],
+            "pubsub": self.pubsub,
+            "reuse_port": reuse_port,
         }
         native.configure(settings)
         for index, route in enumerate(self._routes):
@@ -313,10 +324,11 @@ class Spikard:
         """Send ``data`` as JSON to every member of the room ``topic``, from anywhere: a handler
         of another route, a background task, a timer, an event loop on another thread.
 
-        Returns how many connections it was queued for: 0 for an empty room, and 0 while the
-        app is not running. The Rust core serialises ``data`` once and queues the same bytes
-        for every member, without the GIL. From code that is not async (a plain thread, a
-        ``def`` handler), call :meth:`publish_sync`, which does the same.
+        Returns how many of this server's connections it was queued for: 0 for an empty room,
+        and 0 while the app is not running. With ``pubsub`` set it also reaches the members on
+        every other server sharing the backend. The Rust core serialises ``data`` once and
+        queues the same bytes for every member, without the GIL. From code that is not async (a
+        plain thread, a ``def`` handler), call :meth:`publish_sync`, which does the same.
 
         Raises:
             TypeError: ``data`` has no JSON form (nothing is sent).
@@ -331,7 +343,8 @@ class Spikard:
         return sum(server._native.publish(topic, data) for server in self._servers)
 
     def topic_count(self, topic: str) -> int:
-        """How many connections are in the room ``topic`` now (0 while the app is not running)."""
+        """How many of this server's connections are in the room ``topic`` now (0 while the app
+        is not running). Node-local: members on other servers sharing ``pubsub`` are not counted."""
         return sum(server._native.topic_count(topic) for server in self._servers)
 
     def topics(self) -> list[str]:
@@ -341,7 +354,7 @@ class Spikard:
             return servers[0]._native.topics()
         return sorted({topic for server in servers for topic in server._native.topics()})
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def run(self, host: str = "127.0.0.1", port: int = 8000, *, reuse_port: bool = False) -> None:
         """Serve on ``host:port`` until Ctrl-C or SIGTERM, then shut down gracefully: stop
         accepting, close every connection with 1001, run every ``on_disconnect``, return.
 
@@ -352,7 +365,7 @@ class Spikard:
         ``KeyboardInterrupt`` at once.
         """
         with _show_info_when_unconfigured():
-            server = self.start(host, port)
+            server = self.start(host, port, reuse_port=reuse_port)
             server._serve_until_signal(announce=True)
 
 

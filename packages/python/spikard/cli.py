@@ -2,14 +2,22 @@
 
 ``TARGET`` is ``FILE.py[:NAME]`` or ``package.module[:NAME]``. ``NAME`` defaults to ``app``;
 when the module has no ``app``, the routes it defines at module level are served together.
+
+``--workers N`` starts N processes serving one port (``SO_REUSEPORT``: the kernel spreads the
+connections); they share rooms through the app's ``pubsub`` backend or ``SPIKARD_PUBSUB``,
+without which more than one worker is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import importlib.util
 import logging
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -61,6 +69,51 @@ def load_app(target: str) -> Spikard:
     return app
 
 
+def _shared_backend(app: Spikard) -> bool:
+    """Whether the app's rooms are shared between processes (a pub/sub backend other than
+    in-process is configured, on the app or in ``SPIKARD_PUBSUB``)."""
+    chosen = app.pubsub if app.pubsub is not None else os.environ.get("SPIKARD_PUBSUB", "")
+    return chosen.strip() not in ("", "local")
+
+
+def _die_with_parent() -> None:
+    """In a worker, before it runs: get SIGTERM when the parent ends, however it ends (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    """Start ``args.workers`` processes on one port; pass SIGINT and SIGTERM on to them, and
+    stop them all when one ends. The exit status is the first failing worker's, or 0."""
+    command = [sys.executable, "-m", "spikard", "run", args.target, "--host", args.host]
+    command += ["--port", str(args.port), "--log-level", args.log_level, "--reuse-port"]
+    workers = [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(args.workers)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    status = 0
+    remaining = list(workers)
+    while remaining:
+        pid, wait_status = os.wait()
+        ended = next((w for w in remaining if w.pid == pid), None)
+        if ended is None:
+            continue
+        remaining.remove(ended)
+        code = os.waitstatus_to_exitcode(wait_status)
+        ended.returncode = code
+        if code != 0 and status == 0:
+            status = code if code > 0 else 128 - code
+            log = logging.getLogger("spikard")
+            log.error("worker %d ended with status %d; stopping the others", pid, code)
+            forward(signal.SIGTERM, None)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="spikard", description="Serve a Spikard app.")
@@ -71,10 +124,30 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default 8000)")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port (SO_REUSEPORT); more than 1 needs a shared pubsub backend",
+    )
+    run.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT (set for each worker)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     app = load_app(args.target)
-    app.run(host=args.host, port=args.port)
+    if args.workers < 1:
+        raise SystemExit("spikard: --workers must be at least 1")
+    if args.workers > 1:
+        if not _shared_backend(app):
+            raise SystemExit(
+                f"spikard: --workers {args.workers} needs a shared pub/sub backend, or each worker would "
+                "have rooms of its own and a publish would reach only some members: set "
+                'Spikard(pubsub="redis://127.0.0.1:6379/0") or SPIKARD_PUBSUB=redis://127.0.0.1:6379/0 '
+                "(see docs/scaling.md)"
+            )
+        if args.port == 0:
+            raise SystemExit("spikard: --workers needs a fixed --port (with 0, each worker gets its own)")
+        return _run_workers(args)
+    app.run(host=args.host, port=args.port, reuse_port=args.reuse_port)
     return 0
 
 

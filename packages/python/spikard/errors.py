@@ -21,6 +21,7 @@ __all__ = [
     "InvalidMessage",
     "InvalidPathError",
     "InvalidStateError",
+    "PubSubUnavailableError",
     "PublishError",
     "QueueFullError",
     "Rejection",
@@ -81,6 +82,13 @@ class ServeError(SpikardError):
     """The server failed while serving (its listener broke)."""
 
     code = "serve_failed"
+
+
+class PubSubUnavailableError(SpikardError, ConnectionError):
+    """The shared pub/sub backend (the ``pubsub`` Redis URL or ``SPIKARD_PUBSUB``) could not be
+    reached when the server started; it does not start with rooms split from the other nodes'."""
+
+    code = "pubsub_unavailable"
 
 
 class SchemaExtractionError(SpikardError, TypeError):
@@ -218,6 +226,7 @@ _BY_CODE: dict[str, type[SpikardError]] = {
         ConfigError,
         BindError,
         ServeError,
+        PubSubUnavailableError,
         ConnectionClosedError,
         QueueFullError,
         InvalidCloseError,

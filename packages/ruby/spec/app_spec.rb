@@ -566,6 +566,16 @@ RSpec.describe Spikard::App do
       end
     end
 
+    it "raises ServerError pubsub_unavailable when the pubsub Redis cannot be reached" do
+      port = TCPServer.open("127.0.0.1", 0) { |s| s.addr[1] }
+      app = described_class.new(pubsub: "redis://127.0.0.1:#{port}/0")
+      app.websocket("/a") { |m| m }
+      expect { app.start }.to raise_error(Spikard::ServerError, /cannot reach the pub\/sub backend/) { |e|
+        expect(e.code).to eq("pubsub_unavailable")
+      }
+      expect { described_class.new(pubsub: "kafka://x").start }.to raise_error(Spikard::ConfigError, /pubsub must be/)
+    end
+
     it "raises BindError when the port is taken" do
       app = described_class.new
       app.websocket("/a") { |m| m }

@@ -23,6 +23,8 @@ pub enum Code {
     BindFailed,
     /// The server failed while serving.
     ServeFailed,
+    /// The shared pub/sub backend (Redis) could not be reached at start-up.
+    PubsubUnavailable,
     /// A send on a connection that is closed or closing.
     ConnectionClosed,
     /// A send on a connection whose outgoing queue is full (it is being closed with 1013).
@@ -48,6 +50,7 @@ impl Code {
             Self::InvalidConfig => "invalid_config",
             Self::BindFailed => "bind_failed",
             Self::ServeFailed => "serve_failed",
+            Self::PubsubUnavailable => "pubsub_unavailable",
             Self::ConnectionClosed => "connection_closed",
             Self::QueueFull => "queue_full",
             Self::PublishInvalid => "publish_invalid",
@@ -91,6 +94,7 @@ impl From<&Error> for Failure {
             Error::DuplicateRoute { route } => (Code::DuplicateRoute, Some(route.clone())),
             Error::Bind { .. } => (Code::BindFailed, None),
             Error::Serve(_) => (Code::ServeFailed, None),
+            Error::PubSub { .. } => (Code::PubsubUnavailable, None),
             Error::InvalidConfig(_) => (Code::InvalidConfig, None),
         };
         Self { route, ..Self::new(code, err.to_string()) }

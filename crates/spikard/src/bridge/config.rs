@@ -49,6 +49,10 @@ pub struct AppOptions {
     pub static_dir: Option<PathBuf>,
     /// [`App::topic_schema`] for each `(pattern, schema)`, in order.
     pub topics: Vec<(String, Value)>,
+    /// [`App::pubsub`]: a Redis URL or `local`.
+    pub pubsub: Option<String>,
+    /// [`App::reuse_port`].
+    pub reuse_port: Option<bool>,
 }
 
 impl AppOptions {
@@ -80,6 +84,12 @@ impl AppOptions {
                 "allowed_origins" => read.allowed_origins = Some(strings(name, value)?),
                 "static_dir" => read.static_dir = Some(text(name, value)?.into()),
                 "topics" => read.topics = topics(value)?,
+                "pubsub" => read.pubsub = Some(text(name, value)?.to_owned()),
+                "reuse_port" => {
+                    read.reuse_port = Some(
+                        value.as_bool().ok_or_else(|| invalid(format!("{name} must be true or false")))?,
+                    );
+                }
                 _ => return Err(invalid(format!("unknown option {name}"))),
             }
         }
@@ -130,6 +140,12 @@ impl AppOptions {
         }
         for (pattern, schema) in self.topics {
             app.topic_schema(&pattern, schema)?;
+        }
+        if let Some(url) = self.pubsub {
+            app.pubsub(&url)?;
+        }
+        if let Some(on) = self.reuse_port {
+            app.reuse_port(on);
         }
         Ok(())
     }
@@ -266,12 +282,17 @@ mod tests {
             "max_connections": 5, "handshake_timeout": 1.5, "drain_timeout": 0, "fanout_flush_interval": 0.001,
             "ping_interval": 2, "ping_timeout": 1, "idle_timeout": null, "allowed_origins": ["https://a"],
             "static_dir": "/tmp", "topics": [["room:*", {"type": "object"}]],
+            "pubsub": "redis://127.0.0.1:6379/0", "reuse_port": true,
         }))
         .unwrap();
         assert_eq!(options.max_connections, Some(5));
         assert_eq!(options.handshake_timeout, Some(Duration::from_millis(1500)));
         assert_eq!(options.idle_timeout, None);
         assert_eq!(options.topics.len(), 1);
+        assert_eq!(
+            (options.pubsub.as_deref(), options.reuse_port),
+            (Some("redis://127.0.0.1:6379/0"), Some(true))
+        );
         options.apply(&mut App::new()).unwrap();
     }
 
@@ -282,6 +303,7 @@ mod tests {
             (json!({"max_connections": "many"}), "max_connections must be a non-negative integer"),
             (json!({"allowed_origins": [1]}), "allowed_origins must be a string"),
             (json!({"colour": 1}), "unknown option colour"),
+            (json!({"reuse_port": 1}), "reuse_port must be true or false"),
             (json!([]), "app options must be an object"),
         ] {
             let failure = AppOptions::from_json(&options).unwrap_err();
@@ -295,6 +317,8 @@ mod tests {
         assert_eq!(options.apply(&mut App::new()).unwrap_err().code, Code::InvalidConfig);
         let topics = AppOptions::from_json(&json!({"topics": [["a", {"type": 5}]]})).unwrap();
         assert_eq!(topics.apply(&mut App::new()).unwrap_err().code, Code::SchemaCompile);
+        let pubsub = AppOptions::from_json(&json!({"pubsub": "kafka://x"})).unwrap();
+        assert_eq!(pubsub.apply(&mut App::new()).unwrap_err().code, Code::InvalidConfig);
     }
 
     #[test]

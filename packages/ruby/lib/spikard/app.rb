@@ -46,6 +46,12 @@ module Spikard
     #   published messages are held while some connection is still handling messages that were
     #   already waiting (default 0.001; 0 holds nothing); replies and sends are never held
     # @param static_dir [String, nil] serve these files on every non-WebSocket path
+    # @param pubsub [String, nil] share rooms with every other server (process, machine,
+    #   language) using the same backend: a Redis URL such as `"redis://127.0.0.1:6379/0"`, or
+    #   `"local"` (default, unless the `SPIKARD_PUBSUB` environment variable names one); see
+    #   docs/scaling.md
+    # @param reuse_port [Boolean] bind with `SO_REUSEPORT`, so that several processes serve one
+    #   port (default false)
     # @param threads [Integer] Ruby threads running handlers (default 4, like Action Cable's worker
     #   pool: a handler that blocks holds up only its own thread; see docs/ruby.md, "Threads")
     # @param workers [Integer] tokio threads serving the sockets
@@ -55,7 +61,7 @@ module Spikard
                    max_request_head: nil, max_header_size: nil, max_connections: nil, allowed_origins: nil,
                    drain_timeout: nil, static_dir: nil, threads: 4, workers: 1, fanout_flush_interval: nil,
                    outgoing_queue_bytes: nil, ping_interval: nil, ping_timeout: nil, idle_timeout: nil,
-                   logger: Logger.new($stderr, level: Logger::INFO))
+                   pubsub: nil, reuse_port: false, logger: Logger.new($stderr, level: Logger::INFO))
       @options = {
         max_message_size: max_message_size, outgoing_queue: outgoing_queue, read_buffer_size: read_buffer_size,
         max_request_head: max_request_head, max_header_size: max_header_size, max_connections: max_connections,
@@ -63,7 +69,8 @@ module Spikard
         drain_timeout: drain_timeout&.to_f, fanout_flush_interval: fanout_flush_interval&.to_f,
         outgoing_queue_bytes: outgoing_queue_bytes, ping_interval: ping_interval&.to_f,
         ping_timeout: ping_timeout&.to_f, idle_timeout: idle_timeout&.to_f,
-        static_dir: static_dir&.to_s
+        static_dir: static_dir&.to_s, pubsub: pubsub&.to_s,
+        reuse_port: reuse_port ? true : nil
       }.compact
       @workers = Integer(workers)
       @threads = Integer(threads)

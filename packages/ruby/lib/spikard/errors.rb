@@ -3,7 +3,7 @@
 module Spikard
   # Base of every error the gem raises. {#code} is the core's stable, machine-readable code
   # (`schema_compile`, `invalid_path`, `duplicate_route`, `invalid_config`, `bind_failed`,
-  # `serve_failed`, `connection_closed`, `queue_full`, `invalid_close`, `invalid_state`,
+  # `serve_failed`, `pubsub_unavailable` (a {ServerError}), `connection_closed`, `queue_full`, `invalid_close`, `invalid_state`,
   # `connection_rejected`, `publish_invalid`, `handler_error`).
   class Error < StandardError
     # @return [String, nil] the stable error code
@@ -103,6 +103,7 @@ module Spikard
   CLASSES = {
     "schema_compile" => SchemaError, "invalid_path" => ConfigError, "duplicate_route" => ConfigError,
     "invalid_config" => ConfigError, "bind_failed" => BindError, "serve_failed" => ServerError,
+    "pubsub_unavailable" => ServerError,
     "connection_closed" => ConnectionClosed, "queue_full" => QueueFullError,
     "invalid_close" => InvalidCloseError, "invalid_state" => InvalidStateError
   }.freeze
