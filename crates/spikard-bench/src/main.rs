@@ -396,6 +396,7 @@ mod tests {
         let subscribers = 5;
         let out = broadcast_result(&BroadcastArgs {
             url: format!("ws://127.0.0.1:{port}/broadcast"),
+            subscribers_url: None,
             subscribers,
             in_flight: 4,
             window: Window { payload: Payload::ChatValid, duration: 0.5, warmup: 0.1, server_pid: None },
