@@ -1,7 +1,7 @@
 //! `Spikard::WebSocket`: the connection as handlers see it. The dispatcher makes one per
 //! connection and keeps it until the connection's end (see [`crate::dispatch`]).
 
-use magnus::{Error, RModule, RString, Ruby, Value, method, prelude::*};
+use magnus::{Error, RModule, RString, Ruby, Symbol, Value, method, prelude::*};
 use spikard::{Connection, bridge::protocol};
 
 use crate::{convert, errors};
@@ -27,26 +27,23 @@ impl WebSocket {
         )
     }
 
-    /// The upgrade request's cookies as `[name, value]` pairs, in the order sent.
-    fn cookies(&self) -> Vec<(String, String)> {
-        self.conn.cookies()
-    }
-
-    /// The path parameters as `[name, value]` pairs.
-    fn path_params(&self) -> Vec<(String, String)> {
-        self.conn.path_params().to_vec()
-    }
-
-    /// Every query parameter as a `[name, value]` pair, in order.
-    fn query_pairs(&self) -> Vec<(String, String)> {
-        self.conn.query_params().to_vec()
-    }
-
-    /// The upgrade request's headers as `[name, value]` pairs, repeated headers joined with ", ".
-    fn headers(&self) -> Vec<(String, String)> {
-        let headers = self.conn.headers();
-        let joined = |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
-        headers.keys().map(|name| (name.as_str().to_owned(), joined(name).join(", "))).collect()
+    /// The connection's `[name, value]` pairs of one kind, in order: `:path_params`, `:query`
+    /// (keys may repeat), `:headers` (lower-case names, repeated headers joined with ", ") or
+    /// `:cookies` (as sent).
+    fn pairs(ruby: &Ruby, rb_self: &Self, which: Symbol) -> Result<Vec<(String, String)>, Error> {
+        let conn = &rb_self.conn;
+        Ok(match &*which.name()? {
+            "path_params" => conn.path_params().to_vec(),
+            "query" => conn.query_params().to_vec(),
+            "cookies" => conn.cookies(),
+            "headers" => {
+                let headers = conn.headers();
+                let joined =
+                    |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+                headers.keys().map(|name| (name.as_str().to_owned(), joined(name).join(", "))).collect()
+            }
+            other => return Err(Error::new(ruby.exception_arg_error(), format!("no pairs named {other}"))),
+        })
     }
 
     fn send_json(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
@@ -109,10 +106,7 @@ pub(crate) fn define(ruby: &Ruby, spikard: RModule) -> Result<(), Error> {
     let class = spikard.define_class("WebSocket", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_method("native_facts", method!(WebSocket::facts, 0))?;
-    class.define_method("native_path_params", method!(WebSocket::path_params, 0))?;
-    class.define_method("query_pairs", method!(WebSocket::query_pairs, 0))?;
-    class.define_method("native_headers", method!(WebSocket::headers, 0))?;
-    class.define_method("native_cookies", method!(WebSocket::cookies, 0))?;
+    class.define_method("native_pairs", method!(WebSocket::pairs, 1))?;
     class.define_method("send", method!(WebSocket::send_json, 1))?;
     class.define_method("send_text", method!(WebSocket::send_text, 1))?;
     class.define_method("send_binary", method!(WebSocket::send_binary, 1))?;

@@ -6,7 +6,7 @@ module Spikard
   Close = Struct.new(:code, :reason)
 
   # One WebSocket connection, given to handlers and hooks as `ws`. The native methods (`send`,
-  # `send_text`, `send_binary`, `closing?`, `query_pairs` and the room methods) are defined by
+  # `send_text`, `send_binary`, `closing?` and the room methods) are defined by
   # the extension; this file adds the Ruby conveniences.
   #
   # Rooms: `subscribe(topic)` / `unsubscribe(topic)` (true when it changed something),
@@ -35,7 +35,7 @@ module Spikard
     # Cookies of the upgrade request by name (the first value of a name sent twice).
     # @return [Hash{String => String}]
     def cookies
-      @cookies ||= native_cookies.each_with_object({}) { |(name, value), first| first[name] ||= value }.freeze
+      @cookies ||= native_pairs(:cookies).each_with_object({}) { |(name, value), first| first[name] ||= value }.freeze
     end
 
     # Per-connection state, kept between messages of this connection only.
@@ -47,9 +47,15 @@ module Spikard
     # Path parameters of the matched route (`/rooms/{room}` gives `{"room" => "lobby"}`).
     # @return [Hash{String => String}]
     def path_params
-      @path_params ||= native_path_params.to_h.freeze
+      @path_params ||= native_pairs(:path_params).to_h.freeze
     end
     alias params path_params
+
+    # Every query parameter of the upgrade request as `[key, value]`, in order (keys may repeat).
+    # @return [Array<Array(String, String)>]
+    def query_pairs
+      @query_pairs ||= native_pairs(:query).freeze
+    end
 
     # Query parameters of the upgrade request, first value of each key (see {#query_pairs}).
     # @return [Hash{String => String}]
@@ -61,7 +67,7 @@ module Spikard
     # Headers of the upgrade request, names in lower case, repeated headers joined with ", ".
     # @return [Hash{String => String}]
     def headers
-      @headers ||= native_headers.to_h.freeze
+      @headers ||= native_pairs(:headers).to_h.freeze
     end
 
     # Close with `code` and `reason` after the messages queued so far (closing twice keeps the
@@ -93,6 +99,6 @@ module Spikard
       @facts ||= native_facts.freeze
     end
 
-    private :native_facts, :native_path_params, :native_headers, :native_cookies, :native_close
+    private :native_facts, :native_pairs, :native_close
   end
 end
