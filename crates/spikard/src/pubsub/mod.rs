@@ -117,7 +117,10 @@ impl PubSubConfig {
             return Ok(chosen.clone());
         }
         match std::env::var(PUBSUB_ENV) {
-            Ok(url) => Self::parse(&url).map_err(|err| Error::InvalidConfig(format!("{PUBSUB_ENV}: {err}"))),
+            Ok(url) => Self::parse(&url).map_err(|err| match err {
+                Error::InvalidConfig(message) => Error::InvalidConfig(format!("{PUBSUB_ENV}: {message}")),
+                other => other,
+            }),
             Err(_) => Ok(Self::Local),
         }
     }
