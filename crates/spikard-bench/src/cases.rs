@@ -38,3 +38,10 @@ pub(crate) const BIG_INTEGERS: Case = Case {
 
 /// Every extra case, in report order.
 pub(crate) const EXTRA: [Case; 2] = [FORMATS, BIG_INTEGERS];
+
+/// What the core's session does with a parsed message before a handler runs: the fast
+/// `is_valid`, and only for a refused message the failures an envelope reports (at most
+/// [`MAX_FIELD_ERRORS`](spikard::MAX_FIELD_ERRORS) + 1). Returns how many were collected.
+pub(crate) fn check(schema: &spikard::CompiledSchema, value: &serde_json::Value) -> usize {
+    if schema.is_valid(value) { 0 } else { schema.errors(value).take(spikard::MAX_FIELD_ERRORS + 1).count() }
+}
