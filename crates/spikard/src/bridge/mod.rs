@@ -62,9 +62,9 @@ pub mod runtime;
 pub use call::{Call, CallKind};
 pub use code::Code;
 pub use code::Failure;
-pub use config::{AppOptions, RouteSpec};
+pub use config::{AppOptions, BranchSpec, RouteSpec, asyncapi, asyncapi_json};
 pub use outcome::RunOutcome;
 pub use queue::{
     BATCH, Batch, Consuming, Job, JobQueue, MAX_LOGS, Wake, WakePolicy, Woken, answer_parked, wake_deferred,
 };
-pub use route::{BridgeRoute, CLOSING, Hooks, Outcome};
+pub use route::{BridgeBranch, BridgeRoute, CLOSING, Hooks, Outcome};
