@@ -467,4 +467,31 @@ mod tests {
         let refused = RouteSpec::from_json(&json!({"path": "/x", "raw_text": 1}), false).unwrap_err();
         assert_eq!(refused.message, "raw_text must be true or false");
     }
+
+    #[test]
+    fn reads_a_dispatching_route_in_order() {
+        let spec = RouteSpec::from_json(
+            &json!({"path": "/chat", "description": "chat", "dispatch": {"branches": {
+                "say": {"message_schema": {"type": "object"}, "reply_schema": true, "description": "d"},
+                "join": {}, "leave": null
+            }}}),
+            false,
+        )
+        .unwrap();
+        let names: Vec<&str> = spec.branches.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["say", "join", "leave"]);
+        assert_eq!((spec.discriminator.as_deref(), spec.description.as_deref()), (None, Some("chat")));
+        assert_eq!(spec.branches[0].description.as_deref(), Some("d"));
+        let queue = JobQueue::new(WakePolicy::Blocking);
+        App::new().route(spec.into_route(0, &queue)).unwrap();
+        for (route, expected) in [
+            (json!({"dispatch": {"branches": {}}}), "dispatch needs at least one branch"),
+            (json!({"dispatch": {"branches": {"a": {"colour": 1}}}}), "unknown option colour of branch \"a\""),
+            (json!({"dispatch": {"discriminator": 1, "branches": {"a": {}}}}), "discriminator must be a string"),
+            (json!({"dispatch": {"by": "type"}}), "unknown dispatch option by"),
+            (json!({"dispatch": []}), "dispatch must be an object"),
+        ] {
+            assert_eq!(RouteSpec::from_json(&route, false).unwrap_err().message, expected);
+        }
+    }
 }
