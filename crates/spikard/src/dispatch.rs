@@ -135,7 +135,9 @@ pub(crate) struct Dispatch {
 impl Dispatch {
     pub(crate) fn compile(route: &str, discriminator: String, branches: Vec<Branch>) -> Result<Self, Error> {
         if discriminator.is_empty() {
-            return Err(Error::InvalidConfig(format!("route {route}: the discriminator field must not be empty")));
+            return Err(Error::InvalidConfig(format!(
+                "route {route}: the discriminator field must not be empty"
+            )));
         }
         let mut index = HashMap::with_capacity(branches.len());
         let mut compiled = Vec::with_capacity(branches.len());
@@ -173,7 +175,10 @@ impl Dispatch {
         let Some(object) = message.as_object() else {
             return refuse(
                 String::new(),
-                format!("value is not of type \"object\"; {:?} must be one of {}", &*self.discriminator, self.allowed),
+                format!(
+                    "value is not of type \"object\"; {:?} must be one of {}",
+                    &*self.discriminator, self.allowed
+                ),
                 "type",
             );
         };
@@ -267,7 +272,10 @@ mod tests {
     #[test]
     fn unknown_or_missing_types_list_the_allowed_values_without_echo() {
         let (paths, message) = refused(&json!({"type": "SECRET"}));
-        assert_eq!((paths, message.as_str()), (vec!["/type".to_owned()], r#"value is not one of "join", "say""#));
+        assert_eq!(
+            (paths, message.as_str()),
+            (vec!["/type".to_owned()], r#"value is not one of "join", "say""#)
+        );
         let (paths, message) = refused(&json!({"text": 1}));
         assert_eq!(paths, vec!["/type"]);
         assert_eq!(message, r#""type" is a required property, one of "join", "say""#);

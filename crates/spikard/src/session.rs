@@ -216,7 +216,8 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) -
                 let id = ack_id(&value);
                 return match guard(branch.handler.handle_message(conn, value)).await {
                     Ok(Some(reply)) => {
-                        let check = Check { schema: branch.reply_schema.as_ref(), branch: Some(&branch.name), id };
+                        let check =
+                            Check { schema: branch.reply_schema.as_ref(), branch: Some(&branch.name), id };
                         encode_reply(route, conn, check, reply)
                     }
                     Ok(None) => None,

@@ -66,9 +66,14 @@ fn the_official_schema_refuses_a_broken_document() {
     assert!(!validator.is_valid(&json!({"asyncapi": "3.0.0", "info": {"title": "x"}})));
     let info = json!({"title": "x", "version": "1"});
     assert!(validator.is_valid(&json!({"asyncapi": "3.0.0", "info": info})));
-    assert!(!validator.is_valid(&json!({"asyncapi": "3.0.0", "info": info, "operations": {"o": {"action": "listen"}}})));
+    assert!(
+        !validator
+            .is_valid(&json!({"asyncapi": "3.0.0", "info": info, "operations": {"o": {"action": "listen"}}}))
+    );
     // The definitions are resolved (they carry their own `$id`s): an unknown channel field fails.
-    assert!(!validator.is_valid(&json!({"asyncapi": "3.0.0", "info": info, "channels": {"c": {"bogus": 1}}})));
+    assert!(
+        !validator.is_valid(&json!({"asyncapi": "3.0.0", "info": info, "channels": {"c": {"bogus": 1}}}))
+    );
 }
 
 #[test]
@@ -149,5 +154,8 @@ fn the_bridge_refuses_what_registration_refuses() {
     let failure = bridge::asyncapi_json(&bad, &Value::Null, json!({})).unwrap_err();
     assert_eq!(failure.code, bridge::Code::SchemaCompile);
     let empty = json!([{"path": "/a", "dispatch": {"branches": {}}}]);
-    assert_eq!(bridge::asyncapi_json(&empty, &Value::Null, json!({})).unwrap_err().code, bridge::Code::InvalidConfig);
+    assert_eq!(
+        bridge::asyncapi_json(&empty, &Value::Null, json!({})).unwrap_err().code,
+        bridge::Code::InvalidConfig
+    );
 }

@@ -77,7 +77,8 @@ async fn a_host_gets_the_branch_name_with_each_dispatched_message() {
 
 #[tokio::test]
 async fn a_non_object_reply_is_sent_without_the_id() {
-    let list = handler_fn(|_c: Connection, _m: Value| async move { Ok::<_, HandlerError>(Some(json!([1, 2]))) });
+    let list =
+        handler_fn(|_c: Connection, _m: Value| async move { Ok::<_, HandlerError>(Some(json!([1, 2]))) });
     let mut app = App::new();
     app.route(Route::dispatch("/r").on("list", json!(true), list)).unwrap();
     let server = TestServer::start(app).await.unwrap();

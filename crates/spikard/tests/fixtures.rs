@@ -11,8 +11,8 @@ use std::{
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Value, json};
 use spikard::{
-    App, Branch, Bytes, CloseInfo, CompiledSchema, Connection, HandlerError, Rejection, Reply, Route, StatusCode,
-    WebSocketHandler, async_trait,
+    App, Branch, Bytes, CloseInfo, CompiledSchema, Connection, HandlerError, Rejection, Reply, Route,
+    StatusCode, WebSocketHandler, async_trait,
     bridge::{Failure, protocol},
     testing::{ClientError, Received, TestClient, TestServer},
 };
@@ -479,7 +479,8 @@ fn check_envelope(got: &Value, want: &Value) -> Result<(), String> {
         }
     }
     if let Some(messages) = want.get("error_messages") {
-        let actual: Vec<&Value> = got["errors"].as_array().into_iter().flatten().map(|e| &e["message"]).collect();
+        let actual: Vec<&Value> =
+            got["errors"].as_array().into_iter().flatten().map(|e| &e["message"]).collect();
         let expected: Vec<&Value> = messages.as_array().into_iter().flatten().collect();
         if actual != expected {
             return Err(format!("error messages {actual:?} != {expected:?}"));

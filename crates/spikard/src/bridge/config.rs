@@ -486,8 +486,14 @@ mod tests {
         App::new().route(spec.into_route(0, &queue)).unwrap();
         for (route, expected) in [
             (json!({"dispatch": {"branches": {}}}), "dispatch needs at least one branch"),
-            (json!({"dispatch": {"branches": {"a": {"colour": 1}}}}), "unknown option colour of branch \"a\""),
-            (json!({"dispatch": {"discriminator": 1, "branches": {"a": {}}}}), "discriminator must be a string"),
+            (
+                json!({"dispatch": {"branches": {"a": {"colour": 1}}}}),
+                "unknown option colour of branch \"a\"",
+            ),
+            (
+                json!({"dispatch": {"discriminator": 1, "branches": {"a": {}}}}),
+                "discriminator must be a string",
+            ),
             (json!({"dispatch": {"by": "type"}}), "unknown dispatch option by"),
             (json!({"dispatch": []}), "dispatch must be an object"),
         ] {
