@@ -75,7 +75,7 @@ pub struct Job {
     route: usize,
     conn: Connection,
     call: Call,
-    branch: Option<Arc<str>>,
+    branch: Option<Arc<String>>,
     first: bool,
     reply: Option<oneshot::Sender<Outcome>>,
 }
@@ -98,7 +98,7 @@ impl Job {
         route: usize,
         conn: Connection,
         call: Call,
-        branch: Option<Arc<str>>,
+        branch: Option<Arc<String>>,
         first: bool,
     ) -> (Self, oneshot::Receiver<Outcome>) {
         let (reply, outcome) = oneshot::channel();
@@ -129,7 +129,7 @@ impl Job {
     /// name. `None` for every other call and on routes without dispatch.
     #[must_use]
     pub fn branch(&self) -> Option<&str> {
-        self.branch.as_deref()
+        self.branch.as_deref().map(String::as_str)
     }
 
     /// `true` on the first job of its connection that reaches the host: the host makes its

@@ -93,12 +93,12 @@ impl BridgeRoute {
     /// messages reach the host as [`Call::Message`] jobs whose [`Job::branch`] is `name`.
     #[must_use]
     pub fn branch(&self, name: &str) -> BridgeBranch {
-        BridgeBranch { route: self.clone(), name: name.into() }
+        BridgeBranch { route: self.clone(), name: Arc::new(name.to_owned()) }
     }
 
     /// Queue `call` and wait for the host's answer; `None` when it was lost (queue closed, or
     /// the host dropped the job).
-    async fn ask(&self, conn: &Connection, call: Call, branch: Option<Arc<str>>) -> Option<Outcome> {
+    async fn ask(&self, conn: &Connection, call: Call, branch: Option<Arc<String>>) -> Option<Outcome> {
         let first = {
             let mut state = conn.state();
             state.insert(Handed).is_none()
@@ -147,7 +147,8 @@ fn json_reply(conn: &Connection, outcome: Option<Outcome>) -> Result<Option<Valu
 #[derive(Debug)]
 pub struct BridgeBranch {
     route: BridgeRoute,
-    name: Arc<str>,
+    // A thin pointer (`Arc<String>`, not `Arc<str>`): it travels in every `Job`.
+    name: Arc<String>,
 }
 
 #[async_trait::async_trait]
