@@ -305,6 +305,22 @@ mod tests {
         assert_eq!(Dispatch::compile("/r", "type".into(), bad).err().unwrap().code(), "schema_compile");
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, a refusal names no input and stays within the bounds.
+        #[test]
+        fn refusals_never_echo_the_input(kind in "[a-zA-Z0-9 ]{0,300}", key in "[a-z]{1,20}") {
+            let d = dispatch();
+            let secret = format!("SECRET{kind}");
+            for message in [json!({"type": secret}), json!({key.clone(): secret}), json!([secret]), json!(secret)] {
+                if let Err(env) = d.select(&message) {
+                    let text = env.to_json();
+                    proptest::prop_assert!(!text.contains("SECRET"), "{}", text);
+                    proptest::prop_assert!(text.len() < 600, "{}", text.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn ack_ids_are_strings_or_integers() {
         assert_eq!(ack_id(&json!({"id": "a1"})), Some(json!("a1")));

@@ -16,7 +16,8 @@
 //!   classes;
 //! - [`log`]: the core's `tracing` events, handed to the host's own logging;
 //! - [`AppOptions`] and [`RouteSpec`]: app and route settings as a host passes them, checked
-//!   and applied once;
+//!   and applied once, dispatch by message type included ([`BranchSpec`], [`Job::branch`]);
+//! - [`asyncapi`] / [`asyncapi_json`]: the app's AsyncAPI document from those same settings;
 //! - [`RunOutcome`]: how a server's run ended, for the host threads that wait on it;
 //! - [`runtime`]: the one tokio runtime builder.
 //!
@@ -46,7 +47,6 @@
 //! app.websocket("/echo", route).unwrap();
 //! queue.close();
 //! host.join().unwrap();
-//! ```
 //! ```
 
 mod call;
