@@ -94,7 +94,9 @@ impl Route {
     /// # let _ = route;
     /// ```
     pub fn dispatch(path: impl Into<String>) -> Self {
-        Self::new(path, NoMessages)
+        // Set, so that registering it without any branch is refused instead of serving a route
+        // that answers every message with an internal error.
+        Self::new(path, NoMessages).discriminator(DEFAULT_DISCRIMINATOR)
     }
 
     /// Dispatch messages whose discriminator field is `name` to `handler`, after validating
@@ -248,7 +250,7 @@ impl RouteState {
         }
         if route.discriminator.is_some() && route.branches.is_empty() {
             return Err(Error::InvalidConfig(format!(
-                "route {}: a discriminator without message types (add them with `on`)",
+                "route {}: a route that dispatches by message type needs at least one (add them with `on` or `branch`)",
                 route.path
             )));
         }

@@ -98,6 +98,7 @@ fn a_dispatching_route_takes_no_route_schema_and_is_not_raw_text() {
         Route::dispatch("/a").on("x", json!(true), echo()).raw_text(),
         Route::dispatch("/a").on("x", json!(true), echo()).discriminator(""),
         Route::dispatch("/a").discriminator("kind"),
+        Route::dispatch("/a"),
     ] {
         assert_eq!(App::new().route(route).unwrap_err().code(), "invalid_config");
     }
