@@ -1,14 +1,18 @@
 //! Chat rooms: `/rooms/{room}?user=NAME`, messages validated in the core, fanned out to the
 //! room by the core's topics, join and leave notices, and the browser page of `examples/chat/`
-//! served on `/`. The design document's `/chat` route (`{"text", "user"}` in,
-//! `{"echo", "from"}` out) is served too.
+//! served on `/`. `/chat` dispatches by message type (`"type"`): `join` (`{"user"}`, reply
+//! `{"joined": user}`), `say` (`{"text", "user"}`, reply `{"echo", "from"}`, the design
+//! document's route) and `leave` (reply `{"left": true}`); a message with an `id` gets it back in
+//! its reply.
 //!
 //! `cargo run -p spikard --example chat` (port from `PORT`, default 8000), then open the printed
-//! address in a browser.
+//! address in a browser. `cargo run -p spikard --example chat -- asyncapi` prints the app's
+//! AsyncAPI document instead.
 
 use serde_json::{Value, json};
 use spikard::{
-    App, CloseInfo, Connection, HandlerError, Rejection, Route, WebSocketHandler, async_trait, handler_fn,
+    App, Branch, CloseInfo, Connection, HandlerError, Rejection, Route, WebSocketHandler, async_trait,
+    handler_fn,
 };
 
 /// One chat room per path parameter `room`.
@@ -53,18 +57,54 @@ fn main() -> Result<(), spikard::Error> {
         "additionalProperties": false
     })))?;
     app.route(
-        Route::new(
-            "/chat",
-            handler_fn(|_ws: Connection, m: Value| async move {
-                Ok::<_, HandlerError>(Some(json!({"echo": m["text"], "from": m["user"]})))
-            }),
-        )
-        .message_schema(json!({
-            "type": "object",
-            "properties": {"text": {"type": "string"}, "user": {"type": "string"}},
-            "required": ["text", "user"]
-        })),
+        Route::dispatch("/chat")
+            .description("A chat without rooms: join, say something, leave.")
+            .branch(
+                Branch::new(
+                    "join",
+                    handler_fn(|_ws: Connection, m: Value| async move {
+                        Ok::<_, HandlerError>(Some(json!({"joined": m["user"]})))
+                    }),
+                )
+                .message_schema(json!({
+                    "type": "object",
+                    "properties": {"user": {"type": "string", "minLength": 1}},
+                    "required": ["user"]
+                }))
+                .reply_schema(json!({"type": "object", "required": ["joined"]}))
+                .description("Join the chat as `user`."),
+            )
+            .branch(
+                Branch::new(
+                    "say",
+                    handler_fn(|_ws: Connection, m: Value| async move {
+                        Ok::<_, HandlerError>(Some(json!({"echo": m["text"], "from": m["user"]})))
+                    }),
+                )
+                .message_schema(json!({
+                    "type": "object",
+                    "properties": {"text": {"type": "string"}, "user": {"type": "string"}},
+                    "required": ["text", "user"]
+                }))
+                .reply_schema(json!({"type": "object", "required": ["echo", "from"]}))
+                .description("Say `text` as `user`; the reply echoes it."),
+            )
+            .branch(
+                Branch::new(
+                    "leave",
+                    handler_fn(|_ws: Connection, _m: Value| async move {
+                        Ok::<_, HandlerError>(Some(json!({"left": true})))
+                    }),
+                )
+                .message_schema(json!({"type": "object"}))
+                .description("Leave the chat."),
+            ),
     )?;
+    if std::env::args().nth(1).as_deref() == Some("asyncapi") {
+        let doc = app.asyncapi(json!({"title": "Spikard chat", "version": "1.0.0"}));
+        println!("{doc:#}");
+        return Ok(());
+    }
     app.static_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/chat"));
     let runtime = tokio::runtime::Runtime::new().map_err(spikard::Error::Serve)?;
     runtime.block_on(async {

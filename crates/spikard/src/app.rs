@@ -90,6 +90,8 @@ pub struct App {
     pub(crate) router: matchit::Router<usize>,
     pub(crate) settings: Settings,
     pub(crate) topic_schemas: Vec<(TopicPattern, CompiledSchema)>,
+    /// The topic schemas as declared, for the AsyncAPI document.
+    pub(crate) topic_sources: Vec<(String, serde_json::Value)>,
 }
 
 impl std::fmt::Debug for App {
@@ -136,6 +138,7 @@ impl App {
                 reuse_port: false,
             },
             topic_schemas: Vec::new(),
+            topic_sources: Vec::new(),
         }
     }
 
@@ -202,6 +205,7 @@ impl App {
             other => other,
         })?;
         self.topic_schemas.push((parsed, compiled));
+        self.topic_sources.push((pattern.to_owned(), schema));
         Ok(self)
     }
 

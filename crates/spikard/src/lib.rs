@@ -47,11 +47,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod accept;
 mod app;
+mod asyncapi;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 mod burst;
 pub mod close;
 mod connection;
+pub mod dispatch;
 pub mod envelope;
 mod error;
 #[cfg(test)]
@@ -77,9 +79,11 @@ pub use app::{
     DEFAULT_READ_BUFFER,
 };
 pub use async_trait::async_trait;
+pub use asyncapi::ASYNCAPI_VERSION;
 pub use axum::http::{HeaderMap, StatusCode};
 pub use bytes::Bytes;
 pub use connection::{CloseInfo, Connection, ConnectionId, SendError};
+pub use dispatch::Branch;
 pub use envelope::{ErrorCode, ErrorEnvelope, FieldError, MAX_FIELD_ERRORS, MAX_FIELD_TEXT};
 pub use error::Error;
 pub use handler::{FnHandler, HandlerError, INTERNAL_ERROR, Rejection, Reply, WebSocketHandler, handler_fn};

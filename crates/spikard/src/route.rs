@@ -4,7 +4,12 @@ use std::{fmt, sync::Arc};
 
 use serde_json::Value;
 
-use crate::{Error, handler::WebSocketHandler, schema::CompiledSchema};
+use crate::{
+    Error,
+    dispatch::{Branch, DEFAULT_DISCRIMINATOR, Dispatch},
+    handler::{HandlerError, WebSocketHandler},
+    schema::CompiledSchema,
+};
 
 /// A WebSocket route, before registration. Schemas are compiled when the route is registered
 /// with [`App::route`](crate::App::route), so a bad schema fails there, naming the route.
@@ -28,6 +33,9 @@ pub struct Route {
     pub(crate) max_message_size: Option<usize>,
     pub(crate) raw_text: bool,
     pub(crate) subprotocols: Vec<String>,
+    pub(crate) discriminator: Option<String>,
+    pub(crate) branches: Vec<Branch>,
+    pub(crate) description: Option<String>,
 }
 
 impl fmt::Debug for Route {
@@ -39,6 +47,9 @@ impl fmt::Debug for Route {
             .field("max_message_size", &self.max_message_size)
             .field("raw_text", &self.raw_text)
             .field("subprotocols", &self.subprotocols)
+            .field("discriminator", &self.discriminator)
+            .field("branches", &self.branches)
+            .field("description", &self.description)
             .finish_non_exhaustive()
     }
 }
@@ -59,7 +70,64 @@ impl Route {
             max_message_size: None,
             raw_text: false,
             subprotocols: Vec::new(),
+            discriminator: None,
+            branches: Vec::new(),
+            description: None,
         }
+    }
+
+    /// A route that dispatches every message by type (see [`Route::on`]) and has no hooks of
+    /// its own. To add `on_connect`, `on_disconnect` or binary messages, start from
+    /// [`Route::new`] with a handler that has them: its `handle_message` is then never called.
+    ///
+    /// ```
+    /// use serde_json::{json, Value};
+    /// use spikard::{handler_fn, Connection, HandlerError, Route};
+    ///
+    /// let route = Route::dispatch("/chat").on(
+    ///     "say",
+    ///     json!({"type": "object", "required": ["text"]}),
+    ///     handler_fn(|_c: Connection, m: Value| async move {
+    ///         Ok::<_, HandlerError>(Some(json!({"said": m["text"]})))
+    ///     }),
+    /// );
+    /// # let _ = route;
+    /// ```
+    pub fn dispatch(path: impl Into<String>) -> Self {
+        // Set, so that registering it without any branch is refused instead of serving a route
+        // that answers every message with an internal error.
+        Self::new(path, NoMessages).discriminator(DEFAULT_DISCRIMINATOR)
+    }
+
+    /// Dispatch messages whose discriminator field is `name` to `handler`, after validating
+    /// them against `schema` (pointers relative to the message). Shorthand for
+    /// [`Route::branch`] with [`Branch::message_schema`]. A route with branches sends every
+    /// JSON message to one of them, never to its own handler; a message that names no branch
+    /// gets `validation_failed` listing the allowed values. See [`crate::dispatch`].
+    #[must_use]
+    pub fn on(self, name: impl Into<String>, schema: Value, handler: impl WebSocketHandler) -> Self {
+        self.branch(Branch::new(name, handler).message_schema(schema))
+    }
+
+    /// Add a message type (see [`Route::on`]), with its optional reply schema and description.
+    #[must_use]
+    pub fn branch(mut self, branch: Branch) -> Self {
+        self.branches.push(branch);
+        self
+    }
+
+    /// The field that names a message's type on a dispatching route (default `"type"`).
+    #[must_use]
+    pub fn discriminator(mut self, field: impl Into<String>) -> Self {
+        self.discriminator = Some(field.into());
+        self
+    }
+
+    /// What this route is for, for the AsyncAPI document ([`App::asyncapi`](crate::App::asyncapi)).
+    #[must_use]
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
     }
 
     /// Validate every incoming message against this JSON Schema before the handler sees it.
@@ -128,12 +196,32 @@ impl Route {
     }
 }
 
+/// The handler of [`Route::dispatch`]: no hooks, and no messages of its own (a dispatching
+/// route sends every message to a branch).
+struct NoMessages;
+
+#[async_trait::async_trait]
+impl WebSocketHandler for NoMessages {
+    async fn handle_message(
+        &self,
+        _conn: &crate::Connection,
+        _message: Value,
+    ) -> Result<Option<Value>, HandlerError> {
+        Err(HandlerError::internal("a dispatching route's own handler was called"))
+    }
+}
+
 /// A registered route: schemas compiled, limits resolved.
 pub(crate) struct RouteState {
     pub(crate) path: Arc<str>,
     pub(crate) handler: Arc<dyn WebSocketHandler>,
     pub(crate) message_schema: Option<CompiledSchema>,
     pub(crate) response_schema: Option<CompiledSchema>,
+    /// The schemas as given, for the AsyncAPI document.
+    pub(crate) message_source: Option<Value>,
+    pub(crate) response_source: Option<Value>,
+    pub(crate) dispatch: Option<Dispatch>,
+    pub(crate) description: Option<String>,
     pub(crate) max_message_size: Option<usize>,
     pub(crate) raw_text: bool,
     pub(crate) subprotocols: Vec<String>,
@@ -160,12 +248,35 @@ impl RouteState {
                 route.path
             )));
         }
+        if route.discriminator.is_some() && route.branches.is_empty() {
+            return Err(Error::InvalidConfig(format!(
+                "route {}: a route that dispatches by message type needs at least one (add them with `on` or `branch`)",
+                route.path
+            )));
+        }
+        let dispatch = if route.branches.is_empty() {
+            None
+        } else {
+            if route.raw_text || route.message_schema.is_some() || route.response_schema.is_some() {
+                return Err(Error::InvalidConfig(format!(
+                    "route {}: a route that dispatches by message type takes its schemas per type, \
+                     not a route message or response schema, and cannot be raw-text",
+                    route.path
+                )));
+            }
+            let field = route.discriminator.unwrap_or_else(|| DEFAULT_DISCRIMINATOR.to_owned());
+            Some(Dispatch::compile(&route.path, field, route.branches)?)
+        };
         let compile = |which, schema: &Option<Value>| {
             schema.as_ref().map(|s| CompiledSchema::compile(&route.path, which, s)).transpose()
         };
         Ok(Self {
             message_schema: compile("message", &route.message_schema)?,
             response_schema: compile("response", &route.response_schema)?,
+            message_source: route.message_schema,
+            response_source: route.response_schema,
+            dispatch,
+            description: route.description,
             path: route.path.into(),
             handler: route.handler,
             max_message_size: route.max_message_size,

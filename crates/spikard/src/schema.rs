@@ -114,7 +114,7 @@ impl Iterator for Entries {
 
 /// `base` extended by one property name, escaped as RFC 6901 requires; a long name is only
 /// escaped as far as [`MAX_FIELD_TEXT`](crate::MAX_FIELD_TEXT) needs, then cut.
-fn child_pointer(base: &str, name: &str) -> String {
+pub(crate) fn child_pointer(base: &str, name: &str) -> String {
     let mut out = String::with_capacity((base.len() + name.len() + 1).min(MAX_FIELD_TEXT + 8));
     out.push_str(base);
     out.push('/');

@@ -25,12 +25,14 @@ use crate::{
     burst::Burst,
     close,
     connection::{CloseInfo, Connection},
+    dispatch::{ACK_ID, ack_id},
     envelope::{ErrorEnvelope, MAX_FIELD_ERRORS},
     handler::{HandlerError, Reply},
     heartbeat::{Beat, Heartbeat},
     metrics::Metrics,
     outgoing::OutgoingReceiver,
     route::RouteState,
+    schema::CompiledSchema,
 };
 
 /// How long a closing handshake may take before the socket is dropped.
@@ -203,6 +205,25 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) -
                     }
                 }
             };
+            if let Some(dispatch) = &route.dispatch {
+                let branch = match dispatch.select(&value) {
+                    Ok(branch) => branch,
+                    Err(refusal) => {
+                        Metrics::incr(&metrics.validation_failed);
+                        return Some(envelope(&refusal));
+                    }
+                };
+                let id = ack_id(&value);
+                return match guard(branch.handler.handle_message(conn, value)).await {
+                    Ok(Some(reply)) => {
+                        let check =
+                            Check { schema: branch.reply_schema.as_ref(), branch: Some(&branch.name), id };
+                        encode_reply(route, conn, check, reply)
+                    }
+                    Ok(None) => None,
+                    Err(err) => Some(handler_failed(route, conn, err)),
+                };
+            }
             if let Some(schema) = &route.message_schema {
                 if !schema.is_valid(&value) {
                     Metrics::incr(&metrics.validation_failed);
@@ -210,7 +231,7 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) -
                 }
             }
             match guard(route.handler.handle_message(conn, value)).await {
-                Ok(Some(reply)) => encode_reply(route, conn, reply),
+                Ok(Some(reply)) => encode_reply(route, conn, Check::route(route), reply),
                 Ok(None) => None,
                 Err(err) => Some(handler_failed(route, conn, err)),
             }
@@ -223,7 +244,7 @@ async fn handle_frame(message: Message, route: &RouteState, conn: &Connection) -
             }
             match guard(route.handler.handle_binary(conn, data)).await {
                 Ok(Some(Reply::Binary(bytes))) => Some(Message::Binary(bytes)),
-                Ok(Some(Reply::Json(reply))) => encode_reply(route, conn, reply),
+                Ok(Some(Reply::Json(reply))) => encode_reply(route, conn, Check::route(route), reply),
                 Ok(None) => None,
                 Err(err) => Some(handler_failed(route, conn, err)),
             }
@@ -329,16 +350,36 @@ fn handler_failed(route: &RouteState, conn: &Connection, err: HandlerError) -> M
     envelope(&err.envelope())
 }
 
+/// What a reply goes through: the route's response schema or a branch's reply schema (the
+/// branch is named in the log when a reply fails it), and the acknowledgement id to add.
+struct Check<'a> {
+    schema: Option<&'a CompiledSchema>,
+    branch: Option<&'a str>,
+    /// The message's `id`, added to an object reply after the schema check (replacing any
+    /// `id` of the handler's own).
+    id: Option<Value>,
+}
+
+impl<'a> Check<'a> {
+    fn route(route: &'a RouteState) -> Self {
+        Self { schema: route.response_schema.as_ref(), branch: None, id: None }
+    }
+}
+
 /// The frame for a handler's reply: checked against the response schema (`None` when it fails),
 /// then JSON text, except a string on a raw-text route, which goes out as that text.
-fn encode_reply(route: &RouteState, conn: &Connection, reply: Value) -> Option<Message> {
-    if let Some(schema) = &route.response_schema {
+fn encode_reply(route: &RouteState, conn: &Connection, check: Check<'_>, reply: Value) -> Option<Message> {
+    if let Some(schema) = check.schema {
         if !schema.is_valid(&reply) {
             Metrics::incr(&conn.metrics().replies_dropped);
             let paths: Vec<String> = schema.errors(&reply).take(MAX_FIELD_ERRORS).map(|e| e.path).collect();
-            tracing::warn!(route = %route.path, ?paths, "reply failed the response schema; dropped");
+            tracing::warn!(route = %route.path, branch = check.branch, ?paths, "reply failed the response schema; dropped");
             return None;
         }
+    }
+    let mut reply = reply;
+    if let (Some(id), Value::Object(object)) = (check.id, &mut reply) {
+        object.insert(ACK_ID.to_owned(), id);
     }
     let reply = match reply {
         Value::String(text) if route.raw_text => return Some(Message::Text(text.into())),

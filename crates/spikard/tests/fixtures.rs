@@ -11,8 +11,8 @@ use std::{
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Value, json};
 use spikard::{
-    App, Bytes, CloseInfo, CompiledSchema, Connection, HandlerError, Rejection, Reply, Route, StatusCode,
-    WebSocketHandler, async_trait,
+    App, Branch, Bytes, CloseInfo, CompiledSchema, Connection, HandlerError, Rejection, Reply, Route,
+    StatusCode, WebSocketHandler, async_trait,
     bridge::{Failure, protocol},
     testing::{ClientError, Received, TestClient, TestServer},
 };
@@ -297,6 +297,28 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
             if let Some(protocols) = route["options"]["subprotocols"].as_array() {
                 r = r.subprotocols(protocols.iter().filter_map(Value::as_str));
             }
+            if let Some(dispatch) = route.get("dispatch") {
+                if let Some(field) = dispatch["discriminator"].as_str() {
+                    r = r.discriminator(field);
+                }
+                for (name, spec) in dispatch["branches"].as_object().ok_or("branches")? {
+                    let handler = Behaviour {
+                        name: spec["handler"].as_str().ok_or("branch handler")?.to_owned(),
+                        log: Arc::clone(&log),
+                    };
+                    let mut branch = Branch::new(name, handler);
+                    if let Some(schema) = spec.get("message_schema") {
+                        branch = branch.message_schema(schema.clone());
+                    }
+                    if let Some(schema) = spec.get("reply_schema") {
+                        branch = branch.reply_schema(schema.clone());
+                    }
+                    if let Some(text) = spec["description"].as_str() {
+                        branch = branch.description(text);
+                    }
+                    r = r.branch(branch);
+                }
+            }
             app.route(r)?;
         }
         let server = TestServer::start(app).await?;
@@ -454,6 +476,14 @@ fn check_envelope(got: &Value, want: &Value) -> Result<(), String> {
         let listed = got["errors"].as_array().map_or(0, Vec::len);
         if json!(listed) != *count {
             return Err(format!("{listed} errors listed, expected {count}"));
+        }
+    }
+    if let Some(messages) = want.get("error_messages") {
+        let actual: Vec<&Value> =
+            got["errors"].as_array().into_iter().flatten().map(|e| &e["message"]).collect();
+        let expected: Vec<&Value> = messages.as_array().into_iter().flatten().collect();
+        if actual != expected {
+            return Err(format!("error messages {actual:?} != {expected:?}"));
         }
     }
     if let Some(paths) = want.get("paths") {

@@ -505,6 +505,22 @@ async function runFixture(fixture: Fixture): Promise<void> {
 
 const ajv = new Ajv2020({ allErrors: true, strict: false });
 const validateFormat = ajv.compile(JSON.parse(readFileSync(join(FIXTURES, "schema.json"), "utf8")) as object);
+/**
+ * Issue 20: dispatch by message type is in the core (and the Rust runner) but not yet in the
+ * Node package. These fixtures are skipped here, reported as skipped with this reason, until it
+ * is; then delete this list (and its use below).
+ */
+const PENDING_DISPATCH = new Set([
+  "dispatch_ack_id_echo",
+  "dispatch_branch_schema_failure",
+  "dispatch_custom_discriminator",
+  "dispatch_missing_discriminator",
+  "dispatch_reply_schema_per_branch",
+  "dispatch_unknown_type",
+  "dispatch_valid_branch",
+]);
+const PENDING_DISPATCH_REASON = "issue 20: dispatch not yet in node";
+
 const files = readdirSync(join(FIXTURES, "websocket"))
   .filter((file) => file.endsWith(".json"))
   .sort();
@@ -524,7 +540,12 @@ describe("shared fixtures", () => {
       parsed = undefined;
     }
     const skip = (parsed as Partial<Fixture> | undefined)?.skip?.[LANGUAGE];
-    test.skipIf(skip !== undefined)(name, async () => {
+    const pending = PENDING_DISPATCH.has(name) ? PENDING_DISPATCH_REASON : undefined;
+    test.skipIf(skip !== undefined)(name, async (context) => {
+      if (pending !== undefined) {
+        context.skip(pending);
+        return;
+      }
       expect(parsed, `${file} is not JSON`).toBeDefined();
       const valid = validateFormat(parsed);
       expect(valid, `${file} does not match fixtures/schema.json: ${ajv.errorsText(validateFormat.errors)}`).toBe(true);

@@ -1,6 +1,7 @@
 /**
  * A vitest reporter that ends the run with one line CI reads: `N passed, N failed` (and
- * `, N skipped` when tests were skipped).
+ * `, N skipped` when tests were skipped), after one `skipped <test>: <note>` line per test
+ * skipped with a note (`context.skip(note)`).
  */
 
 import type { Reporter, TestModule } from "vitest/node";
@@ -10,6 +11,7 @@ export default class SummaryReporter implements Reporter {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
+    const notes: string[] = [];
     for (const module of testModules) {
       for (const test of module.children.allTests()) {
         const state = test.result().state;
@@ -19,6 +21,10 @@ export default class SummaryReporter implements Reporter {
           failed += 1;
         } else {
           skipped += 1;
+          const result = test.result();
+          if (result.state === "skipped" && result.note !== undefined) {
+            notes.push(`skipped ${test.fullName}: ${result.note}\n`);
+          }
         }
       }
       if (module.state() === "failed" && [...module.children.allTests()].length === 0) {
@@ -26,6 +32,7 @@ export default class SummaryReporter implements Reporter {
       }
     }
     const tail = skipped > 0 ? `, ${skipped} skipped` : "";
+    process.stdout.write(notes.join(""));
     process.stdout.write(`\n${passed} passed, ${failed} failed${tail}\n`);
   }
 }

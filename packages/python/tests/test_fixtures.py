@@ -41,6 +41,21 @@ TIMEOUT = 5.0
 # recv (the `stop_reading` step) then really stops reading from its socket.
 CLIENT_MAX_QUEUE = 16
 FILES = sorted((FIXTURES / "websocket").glob("*.json"))
+# Issue 20: dispatch by message type is in the core (and the Rust runner) but not yet in the
+# Python package. These fixtures are skipped here, reported as skipped with this reason, until it
+# is; then delete this list (and its use in test_fixture).
+PENDING_DISPATCH = frozenset(
+    {
+        "dispatch_ack_id_echo",
+        "dispatch_branch_schema_failure",
+        "dispatch_custom_discriminator",
+        "dispatch_missing_discriminator",
+        "dispatch_reply_schema_per_branch",
+        "dispatch_unknown_type",
+        "dispatch_valid_branch",
+    }
+)
+PENDING_DISPATCH_REASON = "issue 20: dispatch not yet in python"
 FORMAT = jsonschema.Draft202012Validator(json.loads((FIXTURES / "schema.json").read_text()))
 
 
@@ -542,6 +557,8 @@ def test_fixture(path: Path) -> None:
     assert not errors, f"does not match fixtures/schema.json: {[e.message for e in errors]}"
     assert fixture["name"] == path.stem, "`name` must equal the file name"
     reason = fixture.get("skip", {}).get(LANGUAGE)
+    if path.stem in PENDING_DISPATCH:
+        reason = reason or PENDING_DISPATCH_REASON
     if reason:
         pytest.skip(reason)
     asyncio.run(run_fixture(fixture))

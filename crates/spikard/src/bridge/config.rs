@@ -9,8 +9,8 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use serde_json::{Map, Value};
 
-use super::{BridgeRoute, Code, Failure, Hooks, JobQueue};
-use crate::{App, Route};
+use super::{BridgeRoute, Code, Failure, Hooks, JobQueue, WakePolicy};
+use crate::{App, Branch, Route};
 
 /// App-wide settings; `None` keeps the core's default. Each is checked by the [`App`] setter of
 /// the same name when applied.
@@ -167,8 +167,36 @@ pub struct RouteSpec {
     pub raw_text: bool,
     /// [`Route::subprotocols`].
     pub subprotocols: Vec<String>,
+    /// [`Route::description`]: what the route is for, in the AsyncAPI document.
+    pub description: Option<String>,
+    /// [`Route::discriminator`]: the field naming a message's type (`"type"` when `None`).
+    pub discriminator: Option<String>,
+    /// The message types of a route that dispatches by type ([`Route::branch`]), in order.
+    /// Each one's messages reach the host as jobs naming the branch ([`Job::branch`](super::Job::branch)).
+    pub branches: Vec<BranchSpec>,
     /// Which of the route's calls go to the host.
     pub hooks: Hooks,
+}
+
+/// One message type of a host route that dispatches by type (see [`crate::dispatch`]).
+#[derive(Debug, Default, Clone)]
+#[non_exhaustive]
+pub struct BranchSpec {
+    /// The discriminator's value; the host calls the callable it registered under it.
+    pub name: String,
+    /// [`Branch::message_schema`].
+    pub message_schema: Option<Value>,
+    /// [`Branch::reply_schema`].
+    pub reply_schema: Option<Value>,
+    /// [`Branch::description`].
+    pub description: Option<String>,
+}
+
+impl BranchSpec {
+    /// A branch named `name` with no schema or description.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), ..Self::default() }
+    }
 }
 
 impl RouteSpec {
@@ -178,8 +206,14 @@ impl RouteSpec {
     }
 
     /// Read a route from a JSON object: `path`, `message_schema`, `response_schema`,
-    /// `max_message_size`, `raw_text`, `subprotocols` (a list of names), and the flags `on_connect`, `on_disconnect` and `binary`
-    /// (the route has that hook). `release` is [`Hooks::release`], the binding's own choice.
+    /// `max_message_size`, `raw_text`, `subprotocols` (a list of names), `description`,
+    /// `dispatch`, and the flags `on_connect`, `on_disconnect` and `binary` (the route has that
+    /// hook). `release` is [`Hooks::release`], the binding's own choice.
+    ///
+    /// `dispatch` makes the route dispatch by message type:
+    /// `{"discriminator": "type", "branches": {"join": {"message_schema": {...},
+    /// "reply_schema": {...}, "description": "..."}, "say": {}}}`; `discriminator` is optional
+    /// (`"type"`), every branch field is optional, and the branches keep their order.
     pub fn from_json(route: &Value, release: bool) -> Result<Self, Failure> {
         let mut read = Self::new(String::new());
         read.hooks.release = release;
@@ -195,6 +229,8 @@ impl RouteSpec {
                 "max_message_size" => read.max_message_size = Some(size(name, value)?),
                 "raw_text" => read.raw_text = flag()?,
                 "subprotocols" => read.subprotocols = strings(name, value)?,
+                "description" => read.description = Some(text(name, value)?.to_owned()),
+                "dispatch" => (read.discriminator, read.branches) = dispatch(value)?,
                 "on_connect" => read.hooks.connect = flag()?,
                 "on_disconnect" => read.hooks.disconnect = flag()?,
                 "binary" => read.hooks.binary = flag()?,
@@ -207,7 +243,34 @@ impl RouteSpec {
     /// The core route whose calls go to `queue` carrying `index`. Schemas are compiled when the
     /// route is added to an [`App`].
     pub fn into_route(self, index: usize, queue: &Arc<JobQueue>) -> Route {
-        let mut route = Route::new(self.path, BridgeRoute::new(index, self.hooks, Arc::clone(queue)));
+        let host = BridgeRoute::new(index, self.hooks, Arc::clone(queue));
+        let branches: Vec<Branch> = self
+            .branches
+            .into_iter()
+            .map(|spec| {
+                let mut branch = Branch::new(spec.name.clone(), host.branch(&spec.name));
+                if let Some(schema) = spec.message_schema {
+                    branch = branch.message_schema(schema);
+                }
+                if let Some(schema) = spec.reply_schema {
+                    branch = branch.reply_schema(schema);
+                }
+                if let Some(text) = spec.description {
+                    branch = branch.description(text);
+                }
+                branch
+            })
+            .collect();
+        let mut route = Route::new(self.path, host);
+        for branch in branches {
+            route = route.branch(branch);
+        }
+        if let Some(field) = self.discriminator {
+            route = route.discriminator(field);
+        }
+        if let Some(text) = self.description {
+            route = route.description(text);
+        }
         if let Some(schema) = self.message_schema {
             route = route.message_schema(schema);
         }
@@ -222,6 +285,74 @@ impl RouteSpec {
         }
         route.subprotocols(self.subprotocols)
     }
+}
+
+/// The app's AsyncAPI 3.0 document as JSON text ([`App::asyncapi`]), from the routes and app
+/// options exactly as the host passes them to start a server, so that `app.asyncapi()` in
+/// every language is this one function. `info` is the Info Object (`title`, `version`, ...).
+///
+/// # Errors
+/// What registering the routes and applying the options would fail with (a schema that does
+/// not compile, a bad path, a route declared twice, ...).
+pub fn asyncapi(routes: Vec<RouteSpec>, options: AppOptions, info: Value) -> Result<String, Failure> {
+    let mut app = App::new();
+    options.apply(&mut app)?;
+    // The routes are only described: nothing is ever queued.
+    let queue = JobQueue::new(WakePolicy::Blocking);
+    for (index, spec) in routes.into_iter().enumerate() {
+        app.route(spec.into_route(index, &queue))?;
+    }
+    queue.close();
+    Ok(app.asyncapi(info).to_string())
+}
+
+/// [`asyncapi`] for hosts that pass JSON (Python, Ruby): `routes` a list of route objects as
+/// [`RouteSpec::from_json`] reads them, `options` an object as [`AppOptions::from_json`] reads
+/// it (`null` for none).
+///
+/// # Errors
+/// As [`asyncapi`], and [`Code::InvalidConfig`] for a route or option that does not read.
+pub fn asyncapi_json(routes: &Value, options: &Value, info: Value) -> Result<String, Failure> {
+    let list = routes.as_array().ok_or_else(|| invalid("routes must be a list".into()))?;
+    let specs = list.iter().map(|route| RouteSpec::from_json(route, false)).collect::<Result<_, _>>()?;
+    let options = if options.is_null() { AppOptions::default() } else { AppOptions::from_json(options)? };
+    asyncapi(specs, options, info)
+}
+
+/// The `dispatch` object of a route: its discriminator and branches.
+fn dispatch(value: &Value) -> Result<(Option<String>, Vec<BranchSpec>), Failure> {
+    let mut discriminator = None;
+    let mut branches = Vec::new();
+    for (name, value) in object(value, "dispatch")? {
+        match name.as_str() {
+            "discriminator" if !value.is_null() => discriminator = Some(text(name, value)?.to_owned()),
+            "discriminator" => {}
+            "branches" => {
+                for (branch, fields) in object(value, "dispatch branches")? {
+                    let mut spec = BranchSpec::new(branch.clone());
+                    let what = format!("branch {branch:?}");
+                    let fields = if fields.is_null() { &Map::new() } else { object(fields, &what)? };
+                    for (field, value) in fields {
+                        if value.is_null() {
+                            continue;
+                        }
+                        match field.as_str() {
+                            "message_schema" => spec.message_schema = Some(value.clone()),
+                            "reply_schema" => spec.reply_schema = Some(value.clone()),
+                            "description" => spec.description = Some(text(field, value)?.to_owned()),
+                            _ => return Err(invalid(format!("unknown option {field} of {what}"))),
+                        }
+                    }
+                    branches.push(spec);
+                }
+            }
+            _ => return Err(invalid(format!("unknown dispatch option {name}"))),
+        }
+    }
+    if branches.is_empty() {
+        return Err(invalid("dispatch needs at least one branch".into()));
+    }
+    Ok((discriminator, branches))
 }
 
 fn invalid(message: String) -> Failure {
@@ -335,5 +466,38 @@ mod tests {
         App::new().route(spec.into_route(0, &queue)).unwrap();
         let refused = RouteSpec::from_json(&json!({"path": "/x", "raw_text": 1}), false).unwrap_err();
         assert_eq!(refused.message, "raw_text must be true or false");
+    }
+
+    #[test]
+    fn reads_a_dispatching_route_in_order() {
+        let spec = RouteSpec::from_json(
+            &json!({"path": "/chat", "description": "chat", "dispatch": {"branches": {
+                "say": {"message_schema": {"type": "object"}, "reply_schema": true, "description": "d"},
+                "join": {}, "leave": null
+            }}}),
+            false,
+        )
+        .unwrap();
+        let names: Vec<&str> = spec.branches.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["say", "join", "leave"]);
+        assert_eq!((spec.discriminator.as_deref(), spec.description.as_deref()), (None, Some("chat")));
+        assert_eq!(spec.branches[0].description.as_deref(), Some("d"));
+        let queue = JobQueue::new(WakePolicy::Blocking);
+        App::new().route(spec.into_route(0, &queue)).unwrap();
+        for (route, expected) in [
+            (json!({"dispatch": {"branches": {}}}), "dispatch needs at least one branch"),
+            (
+                json!({"dispatch": {"branches": {"a": {"colour": 1}}}}),
+                "unknown option colour of branch \"a\"",
+            ),
+            (
+                json!({"dispatch": {"discriminator": 1, "branches": {"a": {}}}}),
+                "discriminator must be a string",
+            ),
+            (json!({"dispatch": {"by": "type"}}), "unknown dispatch option by"),
+            (json!({"dispatch": []}), "dispatch must be an object"),
+        ] {
+            assert_eq!(RouteSpec::from_json(&route, false).unwrap_err().message, expected);
+        }
     }
 }

@@ -16,7 +16,8 @@
 //!   classes;
 //! - [`log`]: the core's `tracing` events, handed to the host's own logging;
 //! - [`AppOptions`] and [`RouteSpec`]: app and route settings as a host passes them, checked
-//!   and applied once;
+//!   and applied once, dispatch by message type included ([`BranchSpec`], [`Job::branch`]);
+//! - [`asyncapi`] / [`asyncapi_json`]: the app's AsyncAPI document from those same settings;
 //! - [`RunOutcome`]: how a server's run ended, for the host threads that wait on it;
 //! - [`runtime`]: the one tokio runtime builder.
 //!
@@ -47,7 +48,6 @@
 //! queue.close();
 //! host.join().unwrap();
 //! ```
-//! ```
 
 mod call;
 mod code;
@@ -62,9 +62,9 @@ pub mod runtime;
 pub use call::{Call, CallKind};
 pub use code::Code;
 pub use code::Failure;
-pub use config::{AppOptions, RouteSpec};
+pub use config::{AppOptions, BranchSpec, RouteSpec, asyncapi, asyncapi_json};
 pub use outcome::RunOutcome;
 pub use queue::{
     BATCH, Batch, Consuming, Job, JobQueue, MAX_LOGS, Wake, WakePolicy, Woken, answer_parked, wake_deferred,
 };
-pub use route::{BridgeRoute, CLOSING, Hooks, Outcome};
+pub use route::{BridgeBranch, BridgeRoute, CLOSING, Hooks, Outcome};

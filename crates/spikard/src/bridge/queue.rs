@@ -75,6 +75,7 @@ pub struct Job {
     route: usize,
     conn: Connection,
     call: Call,
+    branch: Option<Arc<String>>,
     first: bool,
     reply: Option<oneshot::Sender<Outcome>>,
 }
@@ -85,6 +86,7 @@ impl std::fmt::Debug for Job {
             .field("route", &self.route)
             .field("connection", &self.conn.id())
             .field("kind", &self.call.kind())
+            .field("branch", &self.branch)
             .field("first", &self.first)
             .finish_non_exhaustive()
     }
@@ -96,10 +98,11 @@ impl Job {
         route: usize,
         conn: Connection,
         call: Call,
+        branch: Option<Arc<String>>,
         first: bool,
     ) -> (Self, oneshot::Receiver<Outcome>) {
         let (reply, outcome) = oneshot::channel();
-        (Self { route, conn, call, first, reply: Some(reply) }, outcome)
+        (Self { route, conn, call, branch, first, reply: Some(reply) }, outcome)
     }
 
     /// The route's index, as given to [`BridgeRoute::new`](super::BridgeRoute::new).
@@ -118,6 +121,15 @@ impl Job {
     #[must_use]
     pub fn call(&self) -> &Call {
         &self.call
+    }
+
+    /// For a [`Call::Message`] on a route that dispatches by message type: the name of the
+    /// branch the core picked (the discriminator's value, the message already validated
+    /// against that branch's schema). The host calls the callable it registered under this
+    /// name. `None` for every other call and on routes without dispatch.
+    #[must_use]
+    pub fn branch(&self) -> Option<&str> {
+        self.branch.as_deref().map(String::as_str)
     }
 
     /// `true` on the first job of its connection that reaches the host: the host makes its
@@ -491,7 +503,7 @@ mod tests {
 
     fn job(route: usize) -> (Job, oneshot::Receiver<Outcome>) {
         let (conn, _rx) = Connection::for_tests();
-        Job::new(route, conn, Call::Message(serde_json::json!(route)), false)
+        Job::new(route, conn, Call::Message(serde_json::json!(route)), None, false)
     }
 
     fn push(queue: &Arc<JobQueue>, route: usize) -> oneshot::Receiver<Outcome> {
@@ -631,20 +643,20 @@ mod tests {
         #[derive(Clone)]
         struct HostObject;
         let (conn, _rx) = Connection::for_tests();
-        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, true);
+        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, None, true);
         conn.state().insert(HostObject);
         drop(rx); // the handshake timed out while the host ran on_connect
         assert!(!job.answer(Outcome::Done).unwrap());
         assert!(conn.state().get::<HostObject>().is_none());
         // The same through the connection, for hosts that park their jobs.
-        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, true);
+        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, None, true);
         job.park();
         conn.state().insert(HostObject);
         drop(rx);
         assert!(!answer_parked(&conn, Outcome::Done).unwrap());
         assert!(conn.state().get::<HostObject>().is_none());
         // The core gave up first and cleared the state itself: the late answer reports it.
-        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, true);
+        let (mut job, rx) = Job::new(0, conn.clone(), Call::Connect, None, true);
         job.park();
         drop(rx);
         conn.state().clear();

@@ -70,7 +70,7 @@ pub struct Hooks {
 pub const CLOSING: &str = "server is closing";
 
 /// One route of the host: every call becomes a [`Job`] on the server's [`JobQueue`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BridgeRoute {
     route: usize,
     hooks: Hooks,
@@ -89,14 +89,21 @@ impl BridgeRoute {
         Self { route, hooks, queue }
     }
 
+    /// The handler of the branch `name` of this route (see [`crate::dispatch`]): its
+    /// messages reach the host as [`Call::Message`] jobs whose [`Job::branch`] is `name`.
+    #[must_use]
+    pub fn branch(&self, name: &str) -> BridgeBranch {
+        BridgeBranch { route: self.clone(), name: Arc::new(name.to_owned()) }
+    }
+
     /// Queue `call` and wait for the host's answer; `None` when it was lost (queue closed, or
     /// the host dropped the job).
-    async fn ask(&self, conn: &Connection, call: Call) -> Option<Outcome> {
+    async fn ask(&self, conn: &Connection, call: Call, branch: Option<Arc<String>>) -> Option<Outcome> {
         let first = {
             let mut state = conn.state();
             state.insert(Handed).is_none()
         };
-        let (job, outcome) = Job::new(self.route, conn.clone(), call, first);
+        let (job, outcome) = Job::new(self.route, conn.clone(), call, branch, first);
         self.queue.push(job).ok()?;
         outcome.await.ok()
     }
@@ -122,13 +129,43 @@ fn message_result(conn: &Connection, outcome: Option<Outcome>) -> Result<Option<
     }
 }
 
+/// A message call's outcome as a handler's result: a binary reply goes out on the reply path.
+fn json_reply(conn: &Connection, outcome: Option<Outcome>) -> Result<Option<Value>, HandlerError> {
+    match message_result(conn, outcome)? {
+        None => Ok(None),
+        Some(Reply::Json(value)) => Ok(Some(value)),
+        Some(Reply::Binary(data)) => {
+            conn.send_reply(Message::Binary(data));
+            Ok(None)
+        }
+    }
+}
+
+/// One branch of a host route that dispatches by message type ([`BridgeRoute::branch`]): its
+/// messages become [`Call::Message`] jobs naming the branch ([`Job::branch`]), under the same
+/// policy as the route's other calls.
+#[derive(Debug)]
+pub struct BridgeBranch {
+    route: BridgeRoute,
+    // A thin pointer (`Arc<String>`, not `Arc<str>`): it travels in every `Job`.
+    name: Arc<String>,
+}
+
+#[async_trait::async_trait]
+impl WebSocketHandler for BridgeBranch {
+    async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
+        let outcome = self.route.ask(conn, Call::Message(message), Some(Arc::clone(&self.name))).await;
+        json_reply(conn, outcome)
+    }
+}
+
 #[async_trait::async_trait]
 impl WebSocketHandler for BridgeRoute {
     async fn on_connect(&self, conn: &Connection) -> Result<(), Rejection> {
         if !self.hooks.connect {
             return Ok(());
         }
-        match self.ask(conn, Call::Connect).await {
+        match self.ask(conn, Call::Connect, None).await {
             Some(Outcome::Done | Outcome::Reply(_)) => Ok(()),
             Some(Outcome::Rejected { status, reason }) => match protocol::rejection_status(status) {
                 Ok(status) => Err(Rejection::with_status(status, reason)),
@@ -146,15 +183,8 @@ impl WebSocketHandler for BridgeRoute {
     }
 
     async fn handle_message(&self, conn: &Connection, message: Value) -> Result<Option<Value>, HandlerError> {
-        let outcome = self.ask(conn, Call::Message(message)).await;
-        match message_result(conn, outcome)? {
-            None => Ok(None),
-            Some(Reply::Json(value)) => Ok(Some(value)),
-            Some(Reply::Binary(data)) => {
-                conn.send_reply(Message::Binary(data));
-                Ok(None)
-            }
-        }
+        let outcome = self.ask(conn, Call::Message(message), None).await;
+        json_reply(conn, outcome)
     }
 
     fn accepts_binary(&self) -> bool {
@@ -162,13 +192,13 @@ impl WebSocketHandler for BridgeRoute {
     }
 
     async fn handle_binary(&self, conn: &Connection, data: Bytes) -> Result<Option<Reply>, HandlerError> {
-        let outcome = self.ask(conn, Call::Binary(data)).await;
+        let outcome = self.ask(conn, Call::Binary(data), None).await;
         message_result(conn, outcome)
     }
 
     async fn on_disconnect(&self, conn: &Connection, close: CloseInfo) {
         if self.hooks.disconnect || (self.hooks.release && Self::handed(conn)) {
-            let _ = self.ask(conn, Call::Disconnect(close)).await;
+            let _ = self.ask(conn, Call::Disconnect(close), None).await;
         }
         // Whatever the host left with the connection must not outlive it: its objects refer
         // to the connection, so keeping them would keep both alive.

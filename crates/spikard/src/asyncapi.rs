@@ -1,0 +1,333 @@
+//! The app's AsyncAPI 3.0 document ([`App::asyncapi`]), built from its routes and topic
+//! schemas: what every language package serves and prints, identical whichever language
+//! registered the routes.
+//!
+//! Layout, stable so that documents can be compared across languages:
+//!
+//! - one channel per route, keyed by the path with every run of characters other than ASCII
+//!   letters and digits made `_` (`/rooms/{room}` is `rooms_room`, `/` is `root`), its
+//!   `address` the path and its path parameters the channel's `parameters`;
+//! - in each channel, per message type of a dispatching route a message keyed by the type
+//!   (payload: the branch's schema, required to carry the discriminator with that value) and
+//!   its reply `<type>_reply` (payload: the branch's reply schema, any JSON without one), both
+//!   with the `id` correlation; for any other route `message` and `reply` from the route's
+//!   message and response schemas; always `error`, the error envelope (a component);
+//! - a `receive` operation per message type (`<channel>.<type>`) or per route
+//!   (`<channel>.message`) whose reply lists the reply and the error envelope;
+//! - when the app declares topic schemas, one component message per pattern (`topic_<pattern>`,
+//!   extension `x-spikard-topic` the pattern), listed in every channel, and a `send` operation
+//!   `<channel>.topics` for them (a connection on any route may be subscribed to any topic).
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::{
+    App, MAX_FIELD_ERRORS, MAX_FIELD_TEXT,
+    dispatch::{ACK_ID, Dispatch},
+    route::RouteState,
+};
+
+/// The AsyncAPI version of the documents [`App::asyncapi`] produces.
+pub const ASYNCAPI_VERSION: &str = "3.0.0";
+
+impl App {
+    /// The app's AsyncAPI 3.0 document: a channel per route (path parameters as channel
+    /// parameters), a `receive` operation per message type (or per route), payloads from the
+    /// message, reply and topic schemas, descriptions where given, and the error envelope as a
+    /// reply message. The layout is described in `docs/protocol.md`.
+    ///
+    /// `info` is the document's Info Object (`title`, `version`, `description`, ...), taken as
+    /// given; a missing `title` becomes `"Spikard app"` and a missing `version` `"0.0.0"`.
+    ///
+    /// ```
+    /// use serde_json::{json, Value};
+    /// use spikard::{handler_fn, App, Connection, HandlerError, Route};
+    ///
+    /// let say = handler_fn(|_c: Connection, m: Value| async move { Ok::<_, HandlerError>(Some(m)) });
+    /// let mut app = App::new();
+    /// app.route(Route::dispatch("/chat").on("say", json!({"required": ["text"]}), say)).unwrap();
+    /// let doc = app.asyncapi(json!({"title": "Chat", "version": "1.0.0"}));
+    /// assert_eq!(doc["asyncapi"], "3.0.0");
+    /// assert_eq!(doc["operations"]["chat.say"]["action"], "receive");
+    /// ```
+    #[must_use]
+    pub fn asyncapi(&self, info: Value) -> Value {
+        let mut info = match info {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        info.entry("title").or_insert_with(|| json!("Spikard app"));
+        info.entry("version").or_insert_with(|| json!("0.0.0"));
+
+        let mut component_messages = Map::new();
+        component_messages.insert("error".into(), error_message());
+        let mut topic_keys = Vec::new();
+        let mut taken = HashSet::new();
+        for (pattern, schema) in &self.topic_sources {
+            let key = unique(&mut taken, &format!("topic_{}", slug(pattern)));
+            component_messages.insert(
+                key.clone(),
+                json!({
+                    "name": pattern,
+                    "title": format!("Published to {pattern}"),
+                    "contentType": "application/json",
+                    "payload": schema,
+                    "x-spikard-topic": pattern,
+                }),
+            );
+            topic_keys.push(key);
+        }
+
+        let mut channels = Map::new();
+        let mut operations = Map::new();
+        let mut channel_ids = HashSet::new();
+        for route in &self.routes {
+            let id = unique(&mut channel_ids, &channel_slug(&route.path));
+            let channel_ref = json!({"$ref": format!("#/channels/{id}")});
+            let message_ref = |key: &str| json!({"$ref": format!("#/channels/{id}/messages/{key}")});
+            let mut messages = Map::new();
+            let mut keys = HashSet::from(["error".to_owned()]);
+            for key in &topic_keys {
+                keys.insert(key.clone());
+            }
+            match &route.dispatch {
+                Some(dispatch) => {
+                    for branch in &dispatch.branches {
+                        let key = unique(&mut keys, &slug(&branch.name));
+                        let reply_key = unique(&mut keys, &format!("{key}_reply"));
+                        let mut message = json!({
+                            "name": &*branch.name,
+                            "title": &*branch.name,
+                            "contentType": "application/json",
+                            "payload": branch_payload(dispatch, &branch.name, branch.message_source.as_ref()),
+                            "correlationId": correlation(),
+                        });
+                        let mut operation = json!({
+                            "action": "receive",
+                            "channel": channel_ref,
+                            "title": &*branch.name,
+                            "messages": [message_ref(&key)],
+                            "reply": {
+                                "channel": channel_ref,
+                                "messages": [message_ref(&reply_key), message_ref("error")],
+                            },
+                        });
+                        if let Some(text) = &branch.description {
+                            message["description"] = json!(text);
+                            operation["description"] = json!(text);
+                        }
+                        messages.insert(key.clone(), message);
+                        messages.insert(
+                            reply_key.clone(),
+                            json!({
+                                "name": format!("{}.reply", branch.name),
+                                "title": format!("Reply to {}", branch.name),
+                                "contentType": "application/json",
+                                "payload": branch.reply_source.clone().unwrap_or_else(|| json!({})),
+                                "correlationId": correlation(),
+                            }),
+                        );
+                        operations.insert(format!("{id}.{key}"), operation);
+                    }
+                }
+                None => {
+                    let (content_type, payload) = if route.raw_text {
+                        ("text/plain", json!({"type": "string"}))
+                    } else {
+                        ("application/json", route.message_source.clone().unwrap_or_else(|| json!({})))
+                    };
+                    messages.insert(
+                        "message".into(),
+                        json!({"name": "message", "contentType": content_type, "payload": payload}),
+                    );
+                    messages.insert(
+                        "reply".into(),
+                        json!({
+                            "name": "reply",
+                            "contentType": content_type,
+                            "payload": route.response_source.clone().unwrap_or_else(|| json!({})),
+                        }),
+                    );
+                    let mut operation = json!({
+                        "action": "receive",
+                        "channel": channel_ref,
+                        "messages": [message_ref("message")],
+                        "reply": {
+                            "channel": channel_ref,
+                            "messages": [message_ref("reply"), message_ref("error")],
+                        },
+                    });
+                    if let Some(text) = &route.description {
+                        operation["description"] = json!(text);
+                    }
+                    operations.insert(format!("{id}.message"), operation);
+                }
+            }
+            messages.insert("error".into(), json!({"$ref": "#/components/messages/error"}));
+            for key in &topic_keys {
+                messages.insert(key.clone(), json!({"$ref": format!("#/components/messages/{key}")}));
+            }
+            if !topic_keys.is_empty() {
+                let refs: Vec<Value> = topic_keys.iter().map(|k| message_ref(k)).collect();
+                operations.insert(
+                    format!("{id}.topics"),
+                    json!({
+                        "action": "send",
+                        "channel": channel_ref,
+                        "title": "Published messages",
+                        "description": "What is published to a topic this connection subscribed to.",
+                        "messages": refs,
+                    }),
+                );
+            }
+            channels.insert(id, channel(route, messages));
+        }
+
+        json!({
+            "asyncapi": ASYNCAPI_VERSION,
+            "info": info,
+            "defaultContentType": "application/json",
+            "channels": channels,
+            "operations": operations,
+            "components": {"messages": component_messages},
+        })
+    }
+}
+
+/// The channel object of `route`.
+fn channel(route: &RouteState, messages: Map<String, Value>) -> Value {
+    let mut address = String::with_capacity(route.path.len());
+    let mut parameters = Map::new();
+    let mut rest = &*route.path;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else { break };
+        let name = rest[open + 1..close].trim_start_matches('*');
+        address.push_str(&rest[..open]);
+        address.push('{');
+        address.push_str(name);
+        address.push('}');
+        parameters.insert(name.to_owned(), json!({"description": format!("Path parameter `{name}`.")}));
+        rest = &rest[close + 1..];
+    }
+    address.push_str(rest);
+    let mut channel = json!({"address": address, "messages": messages});
+    if !parameters.is_empty() {
+        channel["parameters"] = Value::Object(parameters);
+    }
+    if let Some(text) = &route.description {
+        channel["description"] = json!(text);
+    }
+    channel
+}
+
+/// A branch's payload: an object whose discriminator is `name`, and the branch's schema.
+fn branch_payload(dispatch: &Dispatch, name: &str, schema: Option<&Value>) -> Value {
+    let field = &*dispatch.discriminator;
+    let mut properties = Map::new();
+    properties.insert(field.to_owned(), json!({"const": name}));
+    if field != ACK_ID {
+        properties.insert(
+            ACK_ID.to_owned(),
+            json!({
+                "type": ["string", "integer"],
+                "description": "Optional: the reply carries the same id.",
+            }),
+        );
+    }
+    let tag = json!({"type": "object", "required": [field], "properties": properties});
+    match schema {
+        Some(schema) => json!({"allOf": [tag, schema]}),
+        None => tag,
+    }
+}
+
+fn correlation() -> Value {
+    json!({"description": "A reply carries the id of the message it answers.", "location": "$message.payload#/id"})
+}
+
+/// The error envelope as a component message (see `docs/protocol.md`).
+fn error_message() -> Value {
+    let text = json!({"type": "string", "maxLength": MAX_FIELD_TEXT});
+    json!({
+        "name": "error",
+        "title": "Error envelope",
+        "summary": "A message the server could not accept, or whose handler failed; the connection stays open.",
+        "contentType": "application/json",
+        "payload": {
+            "type": "object",
+            "required": ["type", "code", "message", "errors"],
+            "properties": {
+                "type": {"const": "error"},
+                "code": {"type": "string", "enum": ["invalid_json", "validation_failed", "handler_error"]},
+                "message": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "maxItems": MAX_FIELD_ERRORS,
+                    "items": {
+                        "type": "object",
+                        "required": ["path", "message", "keyword"],
+                        "properties": {"path": text, "message": text, "keyword": text},
+                    },
+                },
+                "truncated": {"type": "boolean"},
+            },
+        },
+    })
+}
+
+/// `text` with every run of characters other than ASCII letters, digits, `-` and `_` made `_`.
+fn slug(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    if out.is_empty() { "_".to_owned() } else { out }
+}
+
+/// A channel's key: the path's letters and digits, runs of anything else made `_`.
+fn channel_slug(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_end_matches('_');
+    if out.is_empty() { "root".to_owned() } else { out.to_owned() }
+}
+
+/// `key`, or `key_2`, `key_3`, ... when taken; recorded as taken.
+fn unique(taken: &mut HashSet<String>, key: &str) -> String {
+    let mut candidate = key.to_owned();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{key}_{n}");
+        n += 1;
+    }
+    taken.insert(candidate.clone());
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_slugs() {
+        assert_eq!(channel_slug("/rooms/{room}"), "rooms_room");
+        assert_eq!(channel_slug("/"), "root");
+        assert_eq!(channel_slug("/a/{*rest}"), "a_rest");
+        assert_eq!(slug("chat.message"), "chat_message");
+        assert_eq!(slug("room:*"), "room_");
+        let mut taken = HashSet::new();
+        assert_eq!(unique(&mut taken, "a"), "a");
+        assert_eq!(unique(&mut taken, "a"), "a_2");
+    }
+}

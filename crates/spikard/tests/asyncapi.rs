@@ -1,0 +1,161 @@
+//! The AsyncAPI document ([`App::asyncapi`], `bridge::asyncapi_json`) validates against the
+//! official AsyncAPI 3.0.0 JSON Schema, vendored in `tests/asyncapi/` (from the npm package
+//! `@asyncapi/specs` 6.11.1, `schemas/3.0.0.json`, Apache-2.0: see `tests/asyncapi/LICENSE`).
+
+use std::{path::Path, sync::OnceLock};
+
+use serde_json::{Value, json};
+use spikard::{App, Branch, Connection, HandlerError, Route, bridge, handler_fn};
+
+/// The official schema, compiled once (it is 400 KB).
+fn official_schema() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/asyncapi/asyncapi-3.0.0.schema.json");
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        jsonschema::validator_for(&schema).unwrap()
+    })
+}
+
+fn assert_valid(doc: &Value) {
+    let validator = official_schema();
+    let errors: Vec<String> =
+        validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).take(10).collect();
+    assert!(errors.is_empty(), "not a valid AsyncAPI 3.0.0 document: {errors:#?}\n{doc:#}");
+}
+
+fn echo() -> impl spikard::WebSocketHandler {
+    handler_fn(|_c: Connection, m: Value| async move { Ok::<_, HandlerError>(Some(m)) })
+}
+
+fn chat_app() -> App {
+    let mut app = App::new();
+    app.route(
+        Route::dispatch("/chat")
+            .description("The chat room.")
+            .on("join", json!({"type": "object", "required": ["user"]}), echo())
+            .branch(
+                Branch::new("say", echo())
+                    .message_schema(json!({
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string", "maxLength": 500}}
+                    }))
+                    .reply_schema(json!({"type": "object", "required": ["echo"]}))
+                    .description("Say something."),
+            )
+            .branch(Branch::new("leave", echo())),
+    )
+    .unwrap();
+    app.route(
+        Route::new("/rooms/{room}", echo())
+            .message_schema(json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "prefixItems": [{"type": "string"}]}))
+            .response_schema(json!({"type": "object"})),
+    )
+    .unwrap();
+    app.route(Route::new("/raw", echo()).raw_text()).unwrap();
+    app.route(Route::new("/files/{*rest}", echo())).unwrap();
+    app.topic_schema("room:*", json!({"type": "object", "required": ["text"]})).unwrap();
+    app.topic_schema("news", json!({"type": "object"})).unwrap();
+    app
+}
+
+#[test]
+fn the_official_schema_refuses_a_broken_document() {
+    let validator = official_schema();
+    assert!(!validator.is_valid(&json!({"asyncapi": "3.0.0", "info": {"title": "x"}})));
+    let info = json!({"title": "x", "version": "1"});
+    assert!(validator.is_valid(&json!({"asyncapi": "3.0.0", "info": info})));
+    assert!(
+        !validator
+            .is_valid(&json!({"asyncapi": "3.0.0", "info": info, "operations": {"o": {"action": "listen"}}}))
+    );
+    // The definitions are resolved (they carry their own `$id`s): an unknown channel field fails.
+    assert!(
+        !validator.is_valid(&json!({"asyncapi": "3.0.0", "info": info, "channels": {"c": {"bogus": 1}}}))
+    );
+}
+
+#[test]
+fn the_document_of_a_dispatching_app_is_valid_asyncapi_3() {
+    let doc = chat_app().asyncapi(json!({"title": "Chat", "version": "1.2.0", "description": "A chat."}));
+    assert_valid(&doc);
+    assert_eq!(doc["info"]["title"], "Chat");
+    let chat = &doc["channels"]["chat"];
+    assert_eq!(chat["address"], "/chat");
+    assert_eq!(chat["description"], "The chat room.");
+    assert_eq!(chat["messages"]["say"]["description"], "Say something.");
+    assert_eq!(chat["messages"]["say"]["payload"]["allOf"][0]["properties"]["type"]["const"], "say");
+    assert_eq!(chat["messages"]["say_reply"]["payload"], json!({"type": "object", "required": ["echo"]}));
+    assert_eq!(chat["messages"]["error"]["$ref"], "#/components/messages/error");
+    let say = &doc["operations"]["chat.say"];
+    assert_eq!(say["action"], "receive");
+    assert_eq!(say["messages"], json!([{"$ref": "#/channels/chat/messages/say"}]));
+    assert_eq!(
+        say["reply"]["messages"],
+        json!([{"$ref": "#/channels/chat/messages/say_reply"}, {"$ref": "#/channels/chat/messages/error"}])
+    );
+    // Registration order is kept.
+    let ops: Vec<&String> = doc["operations"].as_object().unwrap().keys().collect();
+    assert_eq!(&ops[..3], ["chat.join", "chat.say", "chat.leave"]);
+    let rooms = &doc["channels"]["rooms_room"];
+    assert_eq!(rooms["address"], "/rooms/{room}");
+    assert!(rooms["parameters"]["room"].is_object());
+    assert_eq!(doc["channels"]["files_rest"]["address"], "/files/{rest}");
+    assert_eq!(doc["channels"]["raw"]["messages"]["message"]["contentType"], "text/plain");
+    assert_eq!(doc["components"]["messages"]["topic_room_"]["x-spikard-topic"], "room:*");
+    assert_eq!(doc["operations"]["chat.topics"]["action"], "send");
+    assert_eq!(doc["components"]["messages"]["error"]["payload"]["properties"]["errors"]["maxItems"], 16);
+}
+
+#[test]
+fn an_empty_app_and_defaults_are_valid() {
+    let doc = App::new().asyncapi(Value::Null);
+    assert_valid(&doc);
+    assert_eq!(doc["info"], json!({"title": "Spikard app", "version": "0.0.0"}));
+}
+
+#[test]
+fn the_bridge_gives_the_same_document_from_the_routes_a_host_passes() {
+    let routes = json!([
+        {
+            "path": "/chat",
+            "description": "The chat room.",
+            "dispatch": {"branches": {
+                "join": {"message_schema": {"type": "object", "required": ["user"]}},
+                "say": {
+                    "message_schema": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 500}}},
+                    "reply_schema": {"type": "object", "required": ["echo"]},
+                    "description": "Say something."
+                },
+                "leave": null
+            }},
+            "on_connect": true
+        },
+        {
+            "path": "/rooms/{room}",
+            "message_schema": {"$schema": "https://json-schema.org/draft/2020-12/schema", "prefixItems": [{"type": "string"}]},
+            "response_schema": {"type": "object"}
+        },
+        {"path": "/raw", "raw_text": true},
+        {"path": "/files/{*rest}"}
+    ]);
+    let options = json!({"topics": [["room:*", {"type": "object", "required": ["text"]}], ["news", {"type": "object"}]]});
+    let info = json!({"title": "Chat", "version": "1.2.0", "description": "A chat."});
+    let text = bridge::asyncapi_json(&routes, &options, info.clone()).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_valid(&doc);
+    assert_eq!(doc, chat_app().asyncapi(info));
+}
+
+#[test]
+fn the_bridge_refuses_what_registration_refuses() {
+    let bad = json!([{"path": "/a", "dispatch": {"branches": {"x": {"message_schema": {"type": 5}}}}}]);
+    let failure = bridge::asyncapi_json(&bad, &Value::Null, json!({})).unwrap_err();
+    assert_eq!(failure.code, bridge::Code::SchemaCompile);
+    let empty = json!([{"path": "/a", "dispatch": {"branches": {}}}]);
+    assert_eq!(
+        bridge::asyncapi_json(&empty, &Value::Null, json!({})).unwrap_err().code,
+        bridge::Code::InvalidConfig
+    );
+}
