@@ -10,9 +10,16 @@
 //   {"type": "join",    "user": U, "room": R, "members": n}   (the newcomer included)
 //   {"type": "message", "user": U, "room": R, "text": T}      (the sender included; no direct reply)
 //   {"type": "leave",   "user": U, "room": R, "members": n}   (the remaining members)
-// /chat: the design document's echo chat, {"text", "user"} in, {"echo": text, "from": user} back.
+// /chat dispatches by message type ("type"), like examples/rust/chat.rs:
+//   {"type": "join", "user": U}             -> {"joined": U}
+//   {"type": "say", "text": T, "user": U}   -> {"echo": T, "from": U}   (the design document's route)
+//   {"type": "leave"}                       -> {"left": true}
+// a message with an "id" (string or integer) gets it back in its reply.
 // The files of examples/chat/ (the browser page) are served on every other path.
 // PORT overrides the port (default 8000; 0 picks a free one); Ctrl-C shuts down gracefully.
+// `npx spikard-asyncapi examples/node/chat.js --title "Spikard chat" --version 1.0.0` prints the
+// AsyncAPI document (fixtures/asyncapi/chat.json); importing this file does not start the server.
+import { argv } from "node:process";
 import { fileURLToPath } from "node:url";
 
 import { Spikard } from "spikard";
@@ -25,14 +32,25 @@ const RoomMessage = {
   additionalProperties: false,
 };
 
-/** What a client sends to /chat. */
-const ChatMessage = {
+// The /chat schemas are raw JSON Schema, written exactly as examples/rust/chat.rs writes them, so
+// that the AsyncAPI document is the same whichever language serves it (zod would add
+// `$schema` and `additionalProperties: false`, TypeBox its own keys).
+
+/** {"type": "join"}: join the chat as `user`. */
+const Join = {
+  type: "object",
+  properties: { user: { type: "string", minLength: 1 } },
+  required: ["user"],
+};
+
+/** {"type": "say"}: what a client says. */
+const Say = {
   type: "object",
   properties: { text: { type: "string" }, user: { type: "string" } },
   required: ["text", "user"],
 };
 
-const app = new Spikard({ staticDir: fileURLToPath(new URL("../chat/", import.meta.url)) });
+export const app = new Spikard({ staticDir: fileURLToPath(new URL("../chat/", import.meta.url)) });
 
 app.websocket(
   "/rooms/{room}",
@@ -56,9 +74,22 @@ app.websocket(
   },
 );
 
-app.websocket("/chat", (message) => ({ echo: message.text, from: message.user }), {
-  messageSchema: ChatMessage,
-});
+app
+  .dispatch("/chat", { description: "A chat without rooms: join, say something, leave." })
+  .on("join", (message) => ({ joined: message.user }), {
+    schema: Join,
+    replySchema: { type: "object", required: ["joined"] },
+    description: "Join the chat as `user`.",
+  })
+  .on("say", (message) => ({ echo: message.text, from: message.user }), {
+    schema: Say,
+    replySchema: { type: "object", required: ["echo", "from"] },
+    description: "Say `text` as `user`; the reply echoes it.",
+  })
+  .on("leave", () => ({ left: true }), { schema: { type: "object" }, description: "Leave the chat." });
 
-const { port } = await app.run({ host: "127.0.0.1", port: Number(process.env.PORT ?? 8000) });
-console.log(`chat page: http://127.0.0.1:${port}/`);
+// Serve only when run as a program (`node examples/node/chat.js`), not when imported.
+if (argv[1] !== undefined && fileURLToPath(import.meta.url) === argv[1]) {
+  const { port } = await app.run({ host: "127.0.0.1", port: Number(process.env.PORT ?? 8000) });
+  console.log(`chat page: http://127.0.0.1:${port}/`);
+}

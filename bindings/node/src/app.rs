@@ -7,10 +7,10 @@ use napi::{
     bindgen_prelude::{Function, PromiseRaw, Unknown},
 };
 use napi_derive::napi;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use spikard::{
     App, ServerHandle,
-    bridge::{AppOptions, Code, Failure, RouteSpec, protocol, runtime},
+    bridge::{AppOptions, Code, Failure, RouteSpec, asyncapi, protocol, runtime},
 };
 
 use crate::{
@@ -42,6 +42,15 @@ pub struct RouteOptions {
     pub binary: Option<bool>,
     /// The subprotocols the route speaks, in order of preference.
     pub subprotocols: Option<Vec<String>>,
+    /// What the route is for (the channel's description in the AsyncAPI document).
+    pub description: Option<String>,
+    /// Dispatch by message type, as the core reads it: `{discriminator?, branches: {name:
+    /// {message_schema?, reply_schema?, description?}}}` (branches in order). Each message then
+    /// reaches JavaScript with the name of the branch the core validated it against.
+    #[napi(
+        ts_type = "{ discriminator?: string; branches: Record<string, { message_schema?: unknown; reply_schema?: unknown; description?: string }> }"
+    )]
+    pub dispatch: Option<Value>,
 }
 
 /// The address a server is bound to.
@@ -70,6 +79,16 @@ pub struct NativeApp {
     stage: Arc<Mutex<Stage>>,
     bridge: Arc<Bridge>,
     routes: u32,
+    /// What was registered, for `asyncapi`: the routes, the app options, the topic schemas.
+    described: Described,
+}
+
+/// The routes and options an app was given, as the core's bridge reads them.
+#[derive(Default)]
+struct Described {
+    routes: Vec<RouteSpec>,
+    options: Map<String, Value>,
+    topics: Vec<(String, Value)>,
 }
 
 impl Default for NativeApp {
@@ -87,6 +106,7 @@ impl NativeApp {
             stage: Arc::new(Mutex::new(Stage::Building(Box::new(App::new())))),
             bridge: Bridge::new(),
             routes: 0,
+            described: Described::default(),
         }
     }
 
@@ -114,20 +134,45 @@ impl NativeApp {
         spec.hooks.disconnect = options.on_disconnect.unwrap_or(false);
         spec.hooks.binary = options.binary.unwrap_or(false);
         spec.subprotocols = options.subprotocols.unwrap_or_default();
+        spec.description = options.description;
+        if let Some(dispatch) = options.dispatch {
+            let read = RouteSpec::from_json(&json!({ "dispatch": dispatch }), false)
+                .map_err(|err| raise(env, err))?;
+            (spec.discriminator, spec.branches) = (read.discriminator, read.branches);
+        }
         // JavaScript keeps a context object per connection: it hears of every connection's end.
         spec.hooks.release = true;
+        let described = spec.clone();
         let route = spec.into_route(index as usize, &self.bridge.queue);
         self.building(env, |app| app.route(route).map(drop).map_err(Failure::from))?;
+        self.described.routes.push(described);
         self.routes += 1;
         Ok(index)
+    }
+
+    /// The app's AsyncAPI 3.0 document as JSON text, built by the core from the routes, options
+    /// and topic schemas registered so far (`info`: the Info Object, `title`, `version`, ...).
+    #[napi(ts_args_type = "info: Record<string, unknown>")]
+    pub fn asyncapi(&self, env: &Env, info: Value) -> napi::Result<String> {
+        let described = &self.described;
+        let document = || {
+            let mut options = AppOptions::from_json(&Value::Object(described.options.clone()))?;
+            options.topics.clone_from(&described.topics);
+            asyncapi(described.routes.clone(), options, info)
+        };
+        document().map_err(|err| raise(env, err))
     }
 
     /// Apply the app-wide options (before `listen`): an object of the core's option names
     /// (snake_case, times in seconds), read by the core; a bad one throws `invalid_config`
     /// naming it.
     #[napi(ts_args_type = "options: Record<string, unknown>")]
-    pub fn configure(&self, env: &Env, options: Value) -> napi::Result<()> {
-        self.building(env, |app| AppOptions::from_json(&options)?.apply(app))
+    pub fn configure(&mut self, env: &Env, options: Value) -> napi::Result<()> {
+        self.building(env, |app| AppOptions::from_json(&options)?.apply(app))?;
+        if let Value::Object(options) = options {
+            self.described.options.extend(options.into_iter().filter(|(_, value)| !value.is_null()));
+        }
+        Ok(())
     }
 
     /// Declare the JSON Schema of the messages published to the topics `pattern` matches (a
@@ -135,8 +180,11 @@ impl NativeApp {
     /// matching topic is validated once, before fan-out; an exact name beats a prefix, a longer
     /// prefix a shorter one.
     #[napi(ts_args_type = "pattern: string, schema: unknown")]
-    pub fn topic_schema(&self, env: &Env, pattern: String, schema: Value) -> napi::Result<()> {
-        self.building(env, |app| app.topic_schema(&pattern, schema).map(drop).map_err(Failure::from))
+    pub fn topic_schema(&mut self, env: &Env, pattern: String, schema: Value) -> napi::Result<()> {
+        let described = schema.clone();
+        self.building(env, |app| app.topic_schema(&pattern, schema).map(drop).map_err(Failure::from))?;
+        self.described.topics.push((pattern, described));
+        Ok(())
     }
 
     /// Bind `host:port` (port 0 picks a free port; an IPv6 host needs no brackets) and start

@@ -35,6 +35,9 @@ pub struct JsJob {
     /// The JSON message (`MESSAGE`), as `JSON.parse` of its text would build it.
     #[napi(ts_type = "unknown")]
     pub data: Option<Message>,
+    /// On a route that dispatches by message type, the branch the core validated the message
+    /// (`MESSAGE`) against: the package calls the handler it registered under this name.
+    pub branch: Option<String>,
     /// The binary message (`BINARY`).
     pub binary: Option<Buffer>,
     /// The close code (`DISCONNECT`).
@@ -115,6 +118,7 @@ impl JsJob {
             id: i64::try_from(conn.id().get()).unwrap_or(i64::MAX),
             connection: job.first().then(|| NativeConnection::new(conn.clone())),
             data: call.message().cloned().map(Message),
+            branch: job.branch().map(str::to_owned),
             binary: call.binary().map(|data| data.to_vec().into()),
             code: close.map(|info| u32::from(info.code)),
             reason: close.map(|info| info.reason.clone()),

@@ -16,6 +16,11 @@ export declare class NativeApp {
   /** Register a route; returns its index, which jobs carry. Schemas compile now. */
   route(path: string, options: RouteOptions): number
   /**
+   * The app's AsyncAPI 3.0 document as JSON text, built by the core from the routes, options
+   * and topic schemas registered so far (`info`: the Info Object, `title`, `version`, ...).
+   */
+  asyncapi(info: Record<string, unknown>): string
+  /**
    * Apply the app-wide options (before `listen`): an object of the core's option names
    * (snake_case, times in seconds), read by the core; a bad one throws `invalid_config`
    * naming it.
@@ -201,6 +206,11 @@ export interface JsJob {
   connection?: NativeConnection
   /** The JSON message (`MESSAGE`), as `JSON.parse` of its text would build it. */
   data?: unknown
+  /**
+   * On a route that dispatches by message type, the branch the core validated the message
+   * (`MESSAGE`) against: the package calls the handler it registered under this name.
+   */
+  branch?: string
   /** The binary message (`BINARY`). */
   binary?: Buffer
   /** The close code (`DISCONNECT`). */
@@ -240,4 +250,12 @@ export interface RouteOptions {
   binary?: boolean
   /** The subprotocols the route speaks, in order of preference. */
   subprotocols?: Array<string>
+  /** What the route is for (the channel's description in the AsyncAPI document). */
+  description?: string
+  /**
+   * Dispatch by message type, as the core reads it: `{discriminator?, branches: {name:
+   * {message_schema?, reply_schema?, description?}}}` (branches in order). Each message then
+   * reaches JavaScript with the name of the branch the core validated it against.
+   */
+  dispatch?: { discriminator?: string; branches: Record<string, { message_schema?: unknown; reply_schema?: unknown; description?: string }> }
 }

@@ -64,6 +64,102 @@ export interface WebSocketOptions<M = undefined, R = undefined, State extends ob
   rawText?: boolean;
 }
 
+/** A handler of one message type of a dispatching route: gets each message of that type (validated
+ * against the branch's schema, in order per connection) and its context; its reply is checked
+ * against the branch's `replySchema`. */
+export type BranchHandler<M = undefined, R = undefined, State extends object = Record<string, unknown>> = MessageHandler<
+  M,
+  R,
+  State
+>;
+
+/** Options of one message type (branch) of a dispatching route ({@link DispatchRoute.on}). */
+export interface BranchOptions<M = undefined, R = undefined> {
+  /** Every message of this type must match it (validated in Rust after the core picked the
+   * branch): raw JSON Schema, a zod 4 schema or a TypeBox schema, as a route's `messageSchema`.
+   * The handler's `message` type is inferred from it. */
+  schema?: M;
+  /** Every reply of this branch's handler must match it; a failing reply is dropped and logged. */
+  replySchema?: R;
+  /** What this message type does: the message's description in the AsyncAPI document. */
+  description?: string;
+}
+
+/** Options of a route that dispatches by message type ({@link Spikard.dispatch}). Hooks and
+ * binary frames stay with the route, as on any route. */
+export interface DispatchOptions<State extends object = Record<string, unknown>>
+  extends Omit<WebSocketOptions<undefined, undefined, State>, "messageSchema" | "responseSchema" | "rawText"> {
+  /** The field naming a message's type (default `"type"`). */
+  discriminator?: string;
+  /** What the route is for: its channel's description in the AsyncAPI document. */
+  description?: string;
+}
+
+/** The Info Object of an AsyncAPI document: `title` (default `"Spikard app"`), `version` (default
+ * `"0.0.0"`), and any other field AsyncAPI 3.0 allows (`description`, `contact`, ...). */
+export interface AsyncApiInfo {
+  /** The application's name. */
+  title?: string;
+  /** The application's version (not the AsyncAPI version). */
+  version?: string;
+  /** What the application does. */
+  description?: string;
+  /** Any other Info Object field. */
+  [field: string]: unknown;
+}
+
+/** An AsyncAPI 3.0.0 document, as {@link Spikard.asyncapi} returns it (parsed JSON). */
+export type AsyncApiDocument = { readonly asyncapi: string } & Record<string, unknown>;
+
+/** One branch as the app keeps it. */
+interface BranchEntry {
+  readonly name: string;
+  readonly handler: (message: unknown, ctx: WebSocketContext<object>) => unknown;
+  readonly options: BranchOptions<SchemaLike | undefined, SchemaLike | undefined>;
+}
+
+/**
+ * A route that dispatches by message type, returned by {@link Spikard.dispatch}: add one
+ * handler per type with {@link DispatchRoute.on}. The route is registered with the core when the
+ * app starts listening or builds its AsyncAPI document; a route the core refuses (no branch, a
+ * schema that does not compile, a duplicate path) throws then.
+ */
+export class DispatchRoute<State extends object = Record<string, unknown>> {
+  /** The route's path. */
+  readonly path: string;
+  readonly #branches: BranchEntry[] = [];
+  readonly #sealed: () => boolean;
+
+  /** @internal Made by {@link Spikard.dispatch}. */
+  constructor(path: string, branches: BranchEntry[], sealed: () => boolean) {
+    this.path = path;
+    this.#branches = branches;
+    this.#sealed = sealed;
+  }
+
+  /**
+   * Handle the messages whose discriminator is `type` with `handler` (`(message, ctx)`, whose
+   * return value is the reply, as for {@link Spikard.websocket}). When a message carries an `id`
+   * (a string or an integer), the core puts it into an object reply. Branches keep the order
+   * they were added in (the order the `validation_failed` text of an unknown type lists them).
+   */
+  on<const M extends SchemaLike | undefined = undefined, const R extends SchemaLike | undefined = undefined>(
+    type: string,
+    handler: BranchHandler<M, R, State>,
+    options: BranchOptions<M, R> = {},
+  ): this {
+    if (this.#sealed()) {
+      throw new SpikardError("invalid_state", `the route ${this.path} is registered already: add branches before listen`);
+    }
+    this.#branches.push({
+      name: type,
+      handler: handler as BranchEntry["handler"],
+      options: options as BranchEntry["options"],
+    });
+    return this;
+  }
+}
+
 /** App-wide options; each defaults to the core's value (`docs/protocol.md`, "Limits and
  * defaults"). Sizes are in bytes, times in milliseconds. */
 export interface SpikardOptions {
@@ -180,15 +276,26 @@ export interface Address {
   readonly url: string;
 }
 
-interface RouteEntry {
+/** Where a message goes: its handler, with the parse and encode of its schemas. */
+interface Target {
   readonly handler: (message: unknown, ctx: WebSocketContext<object>) => unknown;
   /** zod / TypeBox parse of each message that passed the core's check (see contract.ts). */
   readonly parse: Contract["run"];
   /** zod / TypeBox encode of each JSON reply before the core checks and sends it. */
   readonly encode: Contract["run"];
+}
+
+interface RouteEntry extends Target {
+  /** A dispatching route's branches by name (the core names the branch of each message). */
+  readonly branches: ReadonlyMap<string, Target> | undefined;
   readonly onConnect: ((ctx: WebSocketContext<object>) => unknown) | undefined;
   readonly onDisconnect: ((ctx: WebSocketContext<object>, close: CloseInfo) => unknown) | undefined;
   readonly onBinary: ((data: Buffer, ctx: WebSocketContext<object>) => unknown) | undefined;
+}
+
+/** `object` without its `undefined` fields (the addon reads JSON, which has no `undefined`). */
+function defined(object: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined));
 }
 
 /** The number of each kind of job, as the addon numbers them. */
@@ -255,6 +362,9 @@ export class PublishCapture {
 export class Spikard {
   readonly #app = new native.NativeApp();
   readonly #routes: RouteEntry[] = [];
+  /** Dispatching routes whose branches may still grow, registered by {@link Spikard.#flush}. */
+  #pending: { route: DispatchRoute<object>; options: DispatchOptions<object>; branches: BranchEntry[] }[] = [];
+  #sealed = false;
   readonly #connections = new Map<number, WebSocketContext<object>>();
   readonly #logger: Logger;
   readonly #onStartup: (() => unknown)[] = [];
@@ -327,10 +437,94 @@ export class Spikard {
       handler,
       parse: message?.run,
       encode: response?.run,
+      branches: undefined,
       onConnect: options.onConnect,
       onDisconnect: options.onDisconnect,
       onBinary: options.onBinary,
     };
+  }
+
+  /**
+   * Serve a WebSocket route that dispatches by message type: each JSON message must be an object
+   * whose `discriminator` field (default `"type"`) names one of the route's branches, added with
+   * {@link DispatchRoute.on}; the Rust core picks the branch and validates the message against
+   * that branch's schema before its handler runs. A message it cannot dispatch gets
+   * `validation_failed` listing the allowed types. `onConnect`, `onDisconnect` and `onBinary`
+   * work as on any route.
+   *
+   * ```ts
+   * app
+   *   .dispatch("/chat", { description: "A chat without rooms." })
+   *   .on("join", (m) => ({ joined: m.user }), { schema: Join, description: "Join the chat." })
+   *   .on("leave", () => ({ left: true }));
+   * ```
+   */
+  dispatch<State extends object = Record<string, unknown>>(
+    path: string,
+    options: DispatchOptions<State> = {},
+  ): DispatchRoute<State> {
+    if (this.#sealed) {
+      throw new SpikardError("invalid_state", "routes and settings cannot change after listen");
+    }
+    const branches: BranchEntry[] = [];
+    const route = new DispatchRoute<State>(path, branches, () => this.#sealed);
+    this.#pending.push({ route: route as DispatchRoute<object>, options: options as DispatchOptions<object>, branches });
+    return route;
+  }
+
+  /** Register a dispatching route with the core: its branches' schemas go to the core, their
+   * zod / TypeBox parse and encode and their handlers stay here under the branch's name. */
+  #addDispatch(path: string, options: DispatchOptions<object>, branches: readonly BranchEntry[]): void {
+    const targets = new Map<string, Target>();
+    const described: Record<string, Record<string, unknown>> = {};
+    for (const branch of branches) {
+      const { schema, replySchema, description } = branch.options;
+      const message = schema === undefined ? undefined : contractOf(schema, "message");
+      const reply = replySchema === undefined ? undefined : contractOf(replySchema, "reply");
+      described[branch.name] = defined({ message_schema: message?.json, reply_schema: reply?.json, description });
+      targets.set(branch.name, { handler: branch.handler, parse: message?.run, encode: reply?.run });
+    }
+    const routeOptions = {
+      maxMessageSize: options.maxMessageSize,
+      subprotocols: options.subprotocols === undefined ? undefined : [...options.subprotocols],
+      description: options.description,
+      dispatch: defined({ discriminator: options.discriminator, branches: described }) as {
+        branches: Record<string, Record<string, unknown>>;
+      },
+      onConnect: options.onConnect !== undefined,
+      onDisconnect: options.onDisconnect !== undefined,
+      binary: options.onBinary !== undefined,
+    };
+    const index = call(() => this.#app.route(path, routeOptions));
+    this.#routes[index] = {
+      handler: () => undefined,
+      parse: undefined,
+      encode: undefined,
+      branches: targets,
+      onConnect: options.onConnect,
+      onDisconnect: options.onDisconnect,
+      onBinary: options.onBinary,
+    };
+  }
+
+  /** Register the dispatching routes made by {@link Spikard.dispatch} so far. */
+  #flush(): void {
+    for (const { route, options, branches } of this.#pending.splice(0)) {
+      this.#addDispatch(route.path, options, branches);
+    }
+  }
+
+  /**
+   * The app's AsyncAPI 3.0.0 document (parsed JSON), built by the Rust core from the routes,
+   * topic schemas and options registered so far, exactly as every Spikard language builds it:
+   * a channel per route, a `receive` operation per message type with its reply, the error
+   * envelope, the topics' messages. `info` is the Info Object (`title`, `version`, ...).
+   */
+  asyncapi(info: AsyncApiInfo = {}): AsyncApiDocument {
+    if (!this.#sealed) {
+      this.#flush();
+    }
+    return JSON.parse(call(() => this.#app.asyncapi(info))) as AsyncApiDocument;
   }
 
   /**
@@ -342,7 +536,11 @@ export class Spikard {
     const instance: object =
       typeof instanceOrClass === "function" ? new (instanceOrClass as new () => object)() : instanceOrClass;
     for (const route of collectRoutes(instance)) {
-      this.#add(route.path, route.handler, route.options);
+      if (route.dispatch === undefined) {
+        this.#add(route.path, route.handler, route.options);
+      } else {
+        this.#addDispatch(route.path, route.dispatch.options, route.dispatch.branches);
+      }
     }
     return this;
   }
@@ -356,6 +554,10 @@ export class Spikard {
   async listen(options: ListenOptions = {}): Promise<Address> {
     const host = options.host ?? "127.0.0.1";
     const port = options.port ?? 8000;
+    if (!this.#sealed) {
+      this.#flush();
+      this.#sealed = true;
+    }
     for (const hook of this.#onStartup) {
       await hook();
     }
@@ -496,13 +698,18 @@ export class Spikard {
         continue;
       }
       switch (job.kind) {
-        case KIND.MESSAGE:
-          if (route.parse === undefined) {
-            this.#message(route.handler, job.data, ctx, route.encode);
+        case KIND.MESSAGE: {
+          const target = route.branches === undefined ? route : route.branches.get(job.branch ?? "");
+          if (target === undefined) {
+            // The core only names branches this route registered.
+            this.#fail(ctx.native, "the dispatch", new Error(`no handler for the branch ${String(job.branch)}`));
+          } else if (target.parse === undefined) {
+            this.#message(target.handler, job.data, ctx, target.encode);
           } else {
-            this.#parsed(route, route.parse, job.data, ctx);
+            this.#parsed(target, target.parse, job.data, ctx);
           }
           break;
+        }
         case KIND.BINARY:
           if (route.onBinary !== undefined && job.binary !== undefined) {
             this.#message(route.onBinary as RouteEntry["handler"], job.binary, ctx, route.encode);
@@ -537,7 +744,7 @@ export class Spikard {
    * reaches the handler as the parse's output. A parse that throws (a transform of the app's)
    * fails like a handler that throws.
    */
-  #parsed(route: RouteEntry, parse: NonNullable<Contract["run"]>, data: unknown, ctx: WebSocketContext<object>): void {
+  #parsed(route: Target, parse: NonNullable<Contract["run"]>, data: unknown, ctx: WebSocketContext<object>): void {
     const conn = ctx.native;
     const failed = (err: unknown): void => this.#fail(conn, "the message schema", err);
     const deliver = (parsed: Outcome): void => {

@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { Reply, WebSocketOptions } from "./app.js";
+import type { BranchOptions, DispatchOptions, Reply, WebSocketOptions } from "./app.js";
 import type { CloseInfo, WebSocketContext } from "./context.js";
 import type { Infer, SchemaLike } from "./schema.js";
 
@@ -126,11 +126,100 @@ export function onDisconnect(
   hookDecorator("disconnect", undefined)(pathOrMethod, context as ClassMethodDecoratorContext);
 }
 
-/** A route found on a decorated instance, ready for `app.websocket`. */
+/** A route found on a decorated instance, ready for `app.websocket` (or, for a `@gateway`
+ * class, `app.dispatch`). */
 export interface CollectedRoute {
   readonly path: string;
   readonly handler: (message: unknown, ctx: WebSocketContext<object>) => unknown;
   readonly options: WebSocketOptions<SchemaLike | undefined, SchemaLike | undefined, object>;
+  /** The route's branches by message type, for a `@gateway` class's route. */
+  readonly dispatch?: {
+    readonly options: DispatchOptions<object>;
+    readonly branches: readonly CollectedBranch[];
+  };
+}
+
+/** One `@on` method of a `@gateway` class, bound to its instance. */
+export interface CollectedBranch {
+  readonly name: string;
+  readonly handler: (message: unknown, ctx: WebSocketContext<object>) => unknown;
+  readonly options: BranchOptions<SchemaLike | undefined, SchemaLike | undefined>;
+}
+
+interface MarkedBranch {
+  readonly name: string;
+  readonly options: CollectedBranch["options"];
+}
+
+interface MarkedGateway {
+  readonly path: string;
+  readonly options: DispatchOptions<object>;
+}
+
+const branches = new WeakMap<AnyMethod, MarkedBranch>();
+const gateways = new WeakMap<abstract new (...args: never[]) => unknown, MarkedGateway>();
+
+/**
+ * Make a class a route that dispatches by message type (NestJS's `@WebSocketGateway`): each
+ * `@on(type)` method handles one message type; `@onConnect` / `@onDisconnect` methods are the
+ * route's hooks. `options` are those of `app.dispatch` (`discriminator`, `description`, hooks,
+ * limits).
+ *
+ * ```ts
+ * @gateway("/chat", { description: "A chat without rooms." })
+ * class Chat {
+ *   @on("join", { schema: Join, description: "Join the chat." })
+ *   join(message: { user: string }) {
+ *     return { joined: message.user };
+ *   }
+ * }
+ * app.register(Chat);
+ * ```
+ */
+export function gateway<State extends object = Record<string, unknown>>(
+  path: string,
+  options: DispatchOptions<State> = {},
+) {
+  return function decorate<C extends abstract new (...args: never[]) => unknown>(
+    value: C,
+    context: ClassDecoratorContext<C>,
+  ): void {
+    if (context.kind !== "class") {
+      throw new TypeError("@gateway decorates classes only");
+    }
+    gateways.set(value, { path, options: options as DispatchOptions<object> });
+  };
+}
+
+/**
+ * Make a method of a `@gateway` class the handler of the messages whose discriminator is
+ * `type`. The method gets `(message, ctx)` with `this` bound to the registered instance; the
+ * message type is inferred from `options.schema`, the reply is checked against
+ * `options.replySchema`, `options.description` describes the message in the AsyncAPI document.
+ */
+export function on<
+  const M extends SchemaLike | undefined = undefined,
+  const R extends SchemaLike | undefined = undefined,
+  State extends object = Record<string, unknown>,
+>(type: string, options: BranchOptions<M, R> = {}) {
+  return function decorate<This>(
+    method: (this: This, message: Infer<M>, ctx: WebSocketContext<State>) => Reply<R> | Promise<Reply<R>>,
+    context: ClassMethodDecoratorContext<This, typeof method>,
+  ): void {
+    requireInstanceMethod("on", context);
+    branches.set(method as AnyMethod, { name: type, options: options as unknown as MarkedBranch["options"] });
+  };
+}
+
+/** The `@gateway` mark of `instance`'s class or of the nearest base class that has one. */
+function gatewayOf(instance: object): MarkedGateway | undefined {
+  for (let proto = Object.getPrototypeOf(instance) as object | null; proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    const mark = gateways.get((proto as { constructor: abstract new (...args: never[]) => unknown }).constructor);
+    if (mark !== undefined) {
+      return mark;
+    }
+  }
+  return undefined;
 }
 
 /** The methods of `instance`'s class chain (most derived first, overridden ones once). */
@@ -155,26 +244,44 @@ function methodsOf(instance: object): AnyMethod[] {
 /** The routes declared on `instance` with `@websocket`, with their decorated hooks bound. */
 export function collectRoutes(instance: object): CollectedRoute[] {
   const methods = methodsOf(instance);
-  const routes = methods.flatMap((m) => {
+  const routes: { method: AnyMethod | undefined; path: string; options: CollectedRoute["options"] }[] = methods.flatMap((m) => {
     const route = marked.get(m);
     return route === undefined ? [] : [{ method: m, ...route }];
   });
+  const gate = gatewayOf(instance);
+  const found: CollectedBranch[] = [];
+  for (const m of methods) {
+    const branch = branches.get(m);
+    if (branch !== undefined) {
+      const method = m as unknown as (this: object, message: unknown, ctx: WebSocketContext<object>) => unknown;
+      found.push({ ...branch, handler: (message, ctx) => method.call(instance, message, ctx) });
+    }
+  }
+  if (gate === undefined && found.length > 0) {
+    throw new TypeError(`${instance.constructor.name} has @on methods but is not a @gateway class`);
+  }
+  if (gate !== undefined) {
+    if (found.length === 0) {
+      throw new TypeError(`the @gateway class ${instance.constructor.name} has no @on method`);
+    }
+    routes.push({ method: undefined, path: gate.path, options: gate.options as CollectedRoute["options"] });
+  }
   if (routes.length === 0) {
     throw new TypeError(`${instance.constructor.name} has no @websocket method to register`);
   }
   const paths = new Set(routes.map((r) => r.path));
-  const found = methods.flatMap((m) => {
+  const hooked = methods.flatMap((m) => {
     const hook = hooks.get(m);
     return hook === undefined ? [] : [{ method: m, ...hook }];
   });
-  for (const hook of found) {
+  for (const hook of hooked) {
     if (hook.path !== undefined && !paths.has(hook.path)) {
       throw new TypeError(`a hook of ${instance.constructor.name} names ${hook.path}, which is not one of its routes`);
     }
   }
   return routes.map((route) => {
     const mine = (kind: MarkedHook["kind"]) =>
-      found.filter((h) => h.kind === kind && (h.path === undefined || h.path === route.path)).map((h) => h.method);
+      hooked.filter((h) => h.kind === kind && (h.path === undefined || h.path === route.path)).map((h) => h.method);
     const connects = mine("connect");
     const disconnects = mine("disconnect");
     const options: CollectedRoute["options"] = { ...route.options };
@@ -195,6 +302,10 @@ export function collectRoutes(instance: object): CollectedRoute[] {
           await (hook as (this: object, ctx: WebSocketContext<object>, close: CloseInfo) => unknown).call(instance, ctx, close);
         }
       };
+    }
+    if (route.method === undefined) {
+      // The gateway's route: its messages go to the branches.
+      return { path: route.path, handler: () => undefined, options, dispatch: { options: options as DispatchOptions<object>, branches: found } };
     }
     const handler = route.method as (this: object, message: unknown, ctx: WebSocketContext<object>) => unknown;
     return {

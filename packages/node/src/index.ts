@@ -14,9 +14,15 @@
 
 export {
   type Address,
+  type AsyncApiDocument,
+  type AsyncApiInfo,
   type BinaryHandler,
+  type BranchHandler,
+  type BranchOptions,
   type ConnectHook,
   type DisconnectHook,
+  type DispatchOptions,
+  DispatchRoute,
   type ListenOptions,
   type MessageHandler,
   PublishCapture,
@@ -26,7 +32,16 @@ export {
   type WebSocketOptions,
 } from "./app.js";
 export { type CloseInfo, WebSocketContext } from "./context.js";
-export { type CollectedRoute, type RouteDecoratorOptions, onConnect, onDisconnect, websocket } from "./decorators.js";
+export {
+  type CollectedBranch,
+  type CollectedRoute,
+  type RouteDecoratorOptions,
+  gateway,
+  on,
+  onConnect,
+  onDisconnect,
+  websocket,
+} from "./decorators.js";
 export {
   ConnectionClosedError,
   type FieldError,

@@ -141,6 +141,24 @@ const SCENARIOS: Record<string, (mod: Served, log: unknown[][]) => Promise<void>
     expect(both).toThrow(/raw-text route takes no message schema/);
   },
 
+  async dispatch(mod) {
+    const url = urlOf(mod);
+    const chat = await TestClient.connect(`${url}/chat`);
+    expect(await exchange(chat, { type: "join", user: "ann", id: 1 })).toEqual({ joined: "ann", id: 1 });
+    expect(await exchange(chat, { type: "shout" })).toMatchObject({
+      code: "validation_failed",
+      errors: [{ path: "/type", message: 'value is not one of "join", "leave"' }],
+    });
+    expect(await exchange(chat, { type: "leave" })).toEqual({ left: true });
+    const game = await TestClient.connect(`${url}/game`);
+    expect(await exchange(game, { action: "move", to: "b2" })).toEqual({ moved: "b2" });
+    const { document } = mod as Served & { document: { asyncapi: string; operations: object } };
+    expect(document.asyncapi).toBe("3.0.0");
+    expect(Object.keys(document.operations).sort()).toEqual(["chat.join", "chat.leave", "game.move"]);
+    await chat.close();
+    await game.close();
+  },
+
   async decorators(mod, log) {
     const client = await TestClient.connect(`${urlOf(mod)}/chat`);
     expect(await exchange(client, { text: "Hello", user: "Alice" })).toEqual({ echo: "Hello", from: "Alice" });

@@ -73,12 +73,21 @@ test("chat example: rooms with join, message and leave notices; /chat; graceful 
   await bob.close();
   expect(await alice.receiveJson()).toEqual({ type: "leave", user: "bob", room: "lobby", members: 1 });
 
-  // The design document's browser snippet.
+  // /chat dispatches by message type, as examples/rust/chat.rs.
   const echo = await TestClient.connect(`${url}/chat`);
-  echo.sendJson({ text: "Hello", user: "Alice" });
+  echo.sendJson({ type: "join", user: "Alice", id: 1 });
+  expect(await echo.receiveJson()).toEqual({ joined: "Alice", id: 1 });
+  echo.sendJson({ type: "say", text: "Hello", user: "Alice" });
   expect(await echo.receiveJson()).toEqual({ echo: "Hello", from: "Alice" });
-  echo.sendJson({ text: "Hello" });
+  echo.sendJson({ type: "say", text: "Hello" });
   expect(await echo.receiveJson()).toMatchObject({ type: "error", code: "validation_failed", errors: [{ path: "/user" }] });
+  echo.sendJson({ type: "shout" });
+  expect(await echo.receiveJson()).toMatchObject({
+    code: "validation_failed",
+    errors: [{ path: "/type", message: 'value is not one of "join", "say", "leave"' }],
+  });
+  echo.sendJson({ type: "leave", id: "bye" });
+  expect(await echo.receiveJson()).toEqual({ left: true, id: "bye" });
 
   // examples/chat/ is served over plain HTTP on the same port.
   const page = join(examplesRoot, "chat", "index.html");

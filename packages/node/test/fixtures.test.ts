@@ -37,6 +37,10 @@ interface Fixture {
     message_schema?: Json;
     response_schema?: Json;
     options?: { max_message_size?: number; subprotocols?: string[]; raw_text?: boolean };
+    dispatch?: {
+      discriminator?: string;
+      branches: Record<string, { handler: string; message_schema?: Json; reply_schema?: Json; description?: string }>;
+    };
   }[];
   app?: {
     max_message_size?: number;
@@ -86,19 +90,45 @@ class Log {
 type Message = { [key: string]: Json };
 type Ctx = WebSocketContext<{ count?: number }>;
 
-/** Register the named behaviour `name` on `path`. */
+type Options = WebSocketOptions<Json | undefined, Json | undefined, { count?: number }>;
+type Behaviour = { handler: (message: Message, ctx: Ctx) => unknown; extra: Partial<Options> };
+
+/** Register the named behaviour of `route` on its path; a route with `dispatch` gets one
+ * behaviour per branch, and keeps its own behaviour's hooks. */
 function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): void {
-  const options: WebSocketOptions<Json | undefined, Json | undefined, { count?: number }> = {
+  const options: Options = {
     messageSchema: route.message_schema,
     responseSchema: route.response_schema,
     maxMessageSize: route.options?.max_message_size,
     ...(route.options?.subprotocols === undefined ? {} : { subprotocols: route.options.subprotocols }),
     rawText: route.options?.raw_text,
   };
-  const add = (handler: (message: Message, ctx: Ctx) => unknown, extra: Partial<typeof options> = {}): void => {
-    app.websocket(route.path, handler as never, { ...options, ...extra } as never);
-  };
-  switch (route.handler) {
+  const own = behaviour(log, route.handler);
+  if (route.dispatch === undefined) {
+    app.websocket(route.path, own.handler as never, { ...options, ...own.extra } as never);
+    return;
+  }
+  const { onConnect, onDisconnect, onBinary } = own.extra;
+  const dispatching = app.dispatch<{ count?: number }>(route.path, {
+    discriminator: route.dispatch.discriminator,
+    maxMessageSize: options.maxMessageSize,
+    ...(onConnect === undefined ? {} : { onConnect }),
+    ...(onDisconnect === undefined ? {} : { onDisconnect }),
+    ...(onBinary === undefined ? {} : { onBinary }),
+  });
+  for (const [name, branch] of Object.entries(route.dispatch.branches)) {
+    dispatching.on(name, behaviour(log, branch.handler).handler as never, {
+      schema: branch.message_schema as JsonSchema | undefined,
+      replySchema: branch.reply_schema as JsonSchema | undefined,
+      description: branch.description,
+    });
+  }
+}
+
+/** The named handler behaviour `name`: its message handler and hooks. */
+function behaviour(log: Log, name: string): Behaviour {
+  const add = (handler: Behaviour["handler"], extra: Partial<Options> = {}): Behaviour => ({ handler, extra });
+  switch (name) {
     case "echo":
       return add((message) => message);
     case "chat_reply":
@@ -250,7 +280,7 @@ function addRoute(app: Spikard, log: Log, route: Fixture["routes"][number]): voi
       );
     }
     default:
-      throw new Error(`unknown handler behaviour ${route.handler}`);
+      throw new Error(`unknown handler behaviour ${name}`);
   }
 }
 
@@ -326,6 +356,9 @@ function checkEnvelope(frame: Received, want: { [key: string]: Json }): void {
   expect(envelope.truncated ?? false).toBe(want.truncated ?? false);
   if (want.error_count !== undefined) {
     expect(envelope.errors?.length).toBe(want.error_count);
+  }
+  if (want.error_messages !== undefined) {
+    expect((envelope.errors ?? []).map((e) => (e as { message?: unknown }).message)).toEqual(want.error_messages);
   }
   if (typeof want.excludes === "string") {
     expect(text.includes(want.excludes), `the envelope contains ${want.excludes}: ${text}`).toBe(false);
@@ -505,22 +538,6 @@ async function runFixture(fixture: Fixture): Promise<void> {
 
 const ajv = new Ajv2020({ allErrors: true, strict: false });
 const validateFormat = ajv.compile(JSON.parse(readFileSync(join(FIXTURES, "schema.json"), "utf8")) as object);
-/**
- * Issue 20: dispatch by message type is in the core (and the Rust runner) but not yet in the
- * Node package. These fixtures are skipped here, reported as skipped with this reason, until it
- * is; then delete this list (and its use below).
- */
-const PENDING_DISPATCH = new Set([
-  "dispatch_ack_id_echo",
-  "dispatch_branch_schema_failure",
-  "dispatch_custom_discriminator",
-  "dispatch_missing_discriminator",
-  "dispatch_reply_schema_per_branch",
-  "dispatch_unknown_type",
-  "dispatch_valid_branch",
-]);
-const PENDING_DISPATCH_REASON = "issue 20: dispatch not yet in node";
-
 const files = readdirSync(join(FIXTURES, "websocket"))
   .filter((file) => file.endsWith(".json"))
   .sort();
@@ -540,12 +557,7 @@ describe("shared fixtures", () => {
       parsed = undefined;
     }
     const skip = (parsed as Partial<Fixture> | undefined)?.skip?.[LANGUAGE];
-    const pending = PENDING_DISPATCH.has(name) ? PENDING_DISPATCH_REASON : undefined;
-    test.skipIf(skip !== undefined)(name, async (context) => {
-      if (pending !== undefined) {
-        context.skip(pending);
-        return;
-      }
+    test.skipIf(skip !== undefined)(name, async () => {
       expect(parsed, `${file} is not JSON`).toBeDefined();
       const valid = validateFormat(parsed);
       expect(valid, `${file} does not match fixtures/schema.json: ${ajv.errorsText(validateFormat.errors)}`).toBe(true);
