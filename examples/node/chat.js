@@ -15,7 +15,8 @@
 //   {"type": "say", "text": T, "user": U}   -> {"echo": T, "from": U}   (the design document's route)
 //   {"type": "leave"}                       -> {"left": true}
 // a message with an "id" (string or integer) gets it back in its reply.
-// The files of examples/chat/ (the browser page) are served on every other path.
+// GET /asyncapi.json answers the app's AsyncAPI document; the files of examples/chat/ (the
+// browser page) are served on every other path.
 // PORT overrides the port (default 8000; 0 picks a free one); Ctrl-C shuts down gracefully.
 // `npx spikard-asyncapi examples/node/chat.js --title "Spikard chat" --version 1.0.0` prints the
 // AsyncAPI document (fixtures/asyncapi/chat.json); importing this file does not start the server.
@@ -50,7 +51,14 @@ const Say = {
   required: ["text", "user"],
 };
 
-export const app = new Spikard({ staticDir: fileURLToPath(new URL("../chat/", import.meta.url)) });
+/** The AsyncAPI Info Object of this app. */
+export const info = { title: "Spikard chat", version: "1.0.0" };
+
+export const app = new Spikard({
+  staticDir: fileURLToPath(new URL("../chat/", import.meta.url)),
+  // HTTP GET /asyncapi.json: the document (fixtures/asyncapi/chat.json), built once at start.
+  asyncapi: { path: "/asyncapi.json", info },
+});
 
 app.websocket(
   "/rooms/{room}",

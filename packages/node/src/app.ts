@@ -62,6 +62,8 @@ export interface WebSocketOptions<M = undefined, R = undefined, State extends ob
    * parsing, no `invalid_json`), and a string reply is sent as that text, not JSON-quoted; any
    * other reply is sent as JSON. A `messageSchema` cannot be given with it (`invalid_config`). */
   rawText?: boolean;
+  /** What the route is for: its channel's description in the AsyncAPI document. */
+  description?: string;
 }
 
 /** A handler of one message type of a dispatching route: gets each message of that type (validated
@@ -91,8 +93,6 @@ export interface DispatchOptions<State extends object = Record<string, unknown>>
   extends Omit<WebSocketOptions<undefined, undefined, State>, "messageSchema" | "responseSchema" | "rawText"> {
   /** The field naming a message's type (default `"type"`). */
   discriminator?: string;
-  /** What the route is for: its channel's description in the AsyncAPI document. */
-  description?: string;
 }
 
 /** The Info Object of an AsyncAPI document: `title` (default `"Spikard app"`), `version` (default
@@ -206,6 +206,10 @@ export interface SpikardOptions {
   pubsub?: string;
   /** Bind with `SO_REUSEPORT`, so that several processes serve one port (default false). */
   reusePort?: boolean;
+  /** Serve the app's AsyncAPI document ({@link Spikard.asyncapi}) over HTTP `GET` / `HEAD` at
+   * `path` (e.g. `"/asyncapi.json"`), built by the core once when the server starts, with `info`
+   * as its Info Object. Off by default; a path that is also a WebSocket route is refused. */
+  asyncapi?: { path: string; info?: AsyncApiInfo };
   /** Where errors thrown by handlers and hooks (with their stack) and the core's log records
    * go, at their level (default: errors and warnings to standard error). */
   logger?: Logger;
@@ -240,6 +244,7 @@ function coreSettings(options: SpikardOptions): Record<string, unknown> {
     static_dir: options.staticDir,
     pubsub: options.pubsub,
     reuse_port: options.reusePort,
+    asyncapi: options.asyncapi,
   };
   for (const [name, core] of Object.entries(COUNTS)) {
     const value = options[name as keyof typeof COUNTS];
@@ -428,6 +433,7 @@ export class Spikard {
       maxMessageSize: options.maxMessageSize,
       subprotocols: options.subprotocols === undefined ? undefined : [...options.subprotocols],
       rawText: options.rawText,
+      description: options.description,
       onConnect: options.onConnect !== undefined,
       onDisconnect: options.onDisconnect !== undefined,
       binary: options.onBinary !== undefined,

@@ -193,10 +193,26 @@ describe("AsyncAPI", () => {
   test("topic schemas and app options are in the document", () => {
     const app = new Spikard({ maxMessageSize: 1024 });
     app.topic("news", { type: "object", required: ["headline"] });
-    app.websocket("/feed", () => undefined);
+    app.websocket("/feed", () => undefined, { description: "The news feed." });
     const document = app.asyncapi();
     expect(document.info).toEqual({ title: "Spikard app", version: "0.0.0" });
+    expect(document.channels).toMatchObject({ feed: { address: "/feed", description: "The news feed." } });
     expect(document.components).toMatchObject({ messages: { topic_news: { "x-spikard-topic": "news" } } });
+  });
+
+  test("the asyncapi option serves the document over HTTP GET", async () => {
+    const info = { title: "Served", version: "2.0.0" };
+    const app = new Spikard({ logger: quietLogger(), asyncapi: { path: "/asyncapi.json", info } });
+    app.dispatch("/chat").on("join", (m) => m, { description: "Join." });
+    const server = await TestServer.start(app);
+    try {
+      const response = await fetch(server.url("/asyncapi.json").replace("ws://", "http://"));
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(await response.json()).toEqual(app.asyncapi(info));
+    } finally {
+      await server.close();
+    }
   });
 
   test("spikard-asyncapi prints the exported app's document", () => {

@@ -89,6 +89,11 @@ test("chat example: rooms with join, message and leave notices; /chat; graceful 
   echo.sendJson({ type: "leave", id: "bye" });
   expect(await echo.receiveJson()).toEqual({ left: true, id: "bye" });
 
+  // The AsyncAPI document, over HTTP on the same port.
+  const served = await fetch(`${url.replace("ws://", "http://")}/asyncapi.json`);
+  expect(served.status).toBe(200);
+  expect(await served.json()).toEqual(JSON.parse(readFileSync(join(examplesRoot, "../fixtures/asyncapi/chat.json"), "utf8")));
+
   // examples/chat/ is served over plain HTTP on the same port.
   const page = join(examplesRoot, "chat", "index.html");
   const response = await fetch(`${url.replace("ws://", "http://")}/index.html`);
