@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * `spikard-asyncapi <module> [--app NAME] [--title TITLE] [--version VERSION]`: import the
+ * `spikard-asyncapi <module> [--app NAME] [--title TITLE] [--version VERSION] [--types]`: import the
  * module (a path, relative to the working directory, or a package name), find the exported
  * Spikard app (the export `--app` names, else `app`, else the default export, else the only
- * export that is an app) and print its AsyncAPI document ({@link Spikard.asyncapi}) as JSON.
+ * export that is an app) and print its AsyncAPI document ({@link Spikard.asyncapi}) as JSON, or
+ * with `--types` the TypeScript types and typed client generated from it
+ * ({@link asyncapiTypeScript}). `<module>` may also be an AsyncAPI document (a `.json` file).
  *
  * The module must not start serving when imported (guard `app.run()` with a check that it is
  * the main module, as `examples/node/chat.js` does).
@@ -11,20 +13,22 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { argv, exit, stderr, stdout } from "node:process";
 import { pathToFileURL } from "node:url";
 
-import type { AsyncApiInfo, Spikard } from "./app.js";
+import type { AsyncApiDocument, AsyncApiInfo, Spikard } from "./app.js";
+import { asyncapiTypeScript } from "./codegen.js";
 
-const USAGE = "usage: spikard-asyncapi <module> [--app NAME] [--title TITLE] [--version VERSION]";
+const USAGE = "usage: spikard-asyncapi <module> [--app NAME] [--title TITLE] [--version VERSION] [--types]";
 
 /** The command line, read. */
 interface Args {
   readonly module: string;
   readonly app: string | undefined;
   readonly info: AsyncApiInfo;
+  readonly types: boolean;
 }
 
 /** Read `args` (without `node` and the script), or throw with the usage. */
@@ -32,6 +36,7 @@ export function parseArgs(args: readonly string[]): Args {
   let module: string | undefined;
   let app: string | undefined;
   const info: AsyncApiInfo = {};
+  let types = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     const value = (): string => {
@@ -47,6 +52,8 @@ export function parseArgs(args: readonly string[]): Args {
       info.title = value();
     } else if (arg === "--version") {
       info.version = value();
+    } else if (arg === "--types") {
+      types = true;
     } else if (arg.startsWith("-") || module !== undefined) {
       throw new Error(`unexpected argument ${arg}\n${USAGE}`);
     } else {
@@ -56,7 +63,7 @@ export function parseArgs(args: readonly string[]): Args {
   if (module === undefined) {
     throw new Error(USAGE);
   }
-  return { module, app, info };
+  return { module, app, info, types };
 }
 
 function isApp(value: unknown): value is Pick<Spikard, "asyncapi"> {
@@ -105,9 +112,14 @@ export async function main(args: readonly string[]): Promise<number> {
   const path = resolve(parsed.module);
   const specifier = existsSync(path) ? pathToFileURL(path).href : parsed.module;
   try {
-    const exports = (await import(specifier)) as Record<string, unknown>;
-    const app = findApp(exports, parsed.app, parsed.module);
-    stdout.write(`${JSON.stringify(app.asyncapi(parsed.info), null, 2)}\n`);
+    let document: AsyncApiDocument;
+    if (parsed.module.endsWith(".json")) {
+      document = JSON.parse(readFileSync(path, "utf8")) as AsyncApiDocument;
+    } else {
+      const exports = (await import(specifier)) as Record<string, unknown>;
+      document = findApp(exports, parsed.app, parsed.module).asyncapi(parsed.info);
+    }
+    stdout.write(parsed.types ? asyncapiTypeScript(document) : `${JSON.stringify(document, null, 2)}\n`);
     return 0;
   } catch (err) {
     stderr.write(`spikard-asyncapi: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -31,6 +31,7 @@ export {
   type SpikardOptions,
   type WebSocketOptions,
 } from "./app.js";
+export { asyncapiTypeScript } from "./codegen.js";
 export { type CloseInfo, WebSocketContext } from "./context.js";
 export {
   type CollectedBranch,

@@ -5,7 +5,7 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -229,4 +229,24 @@ describe("AsyncAPI", () => {
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/usage: spikard-asyncapi <module>/);
   });
+});
+
+describe("typed client from an AsyncAPI document", () => {
+  test("the chat document's client type-checks what the protocol allows and refuses the rest", () => {
+    // The generated client and the usage file that must type-check against it (tracked as
+    // usage.ts.txt so that the package's own tsc does not check it without the client).
+    const dir = join(root, "packages/node/test/.generated/typed-client");
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(root, "packages/node/test/typed-client/usage.ts.txt"), join(dir, "usage.ts"));
+    const cli = join(root, "packages/node/dist/cli.js");
+    const run = spawnSync(process.execPath, [cli, "fixtures/asyncapi/chat.json", "--types"], { cwd: root, encoding: "utf8" });
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    writeFileSync(join(dir, "chat.ts"), run.stdout);
+    const tsc = join(root, "node_modules/.bin/tsc");
+    const args = ["--noEmit", "--strict", "--target", "ES2022", "--module", "NodeNext", "--moduleResolution", "NodeNext"];
+    const checked = spawnSync(tsc, [...args, "--lib", "ES2023,DOM", "--types", "node", join(dir, "usage.ts")], { encoding: "utf8" });
+    expect(checked.stdout + checked.stderr).toBe("");
+    expect(checked.status).toBe(0);
+  }, 60_000);
 });
