@@ -1,7 +1,9 @@
 /**
  * TC39 standard decorators (TypeScript 5 without `experimentalDecorators`) as sugar over
- * {@link Spikard.websocket}: `@websocket` marks a method as a route's message handler,
- * `@onConnect` / `@onDisconnect` mark hooks, and `app.register(instanceOrClass)` registers them.
+ * {@link Spikard.websocket} and {@link Spikard.dispatch}: `@websocket` marks a method as a route's
+ * message handler, `@gateway(path)` makes a class a route that dispatches by message type with one
+ * `@on(type)` method per type, `@onConnect` / `@onDisconnect` mark hooks, and
+ * `app.register(instanceOrClass)` registers them.
  *
  * ```ts
  * class Chat {
