@@ -121,8 +121,9 @@ interface BranchEntry {
 /**
  * A route that dispatches by message type, returned by {@link Spikard.dispatch}: add one
  * handler per type with {@link DispatchRoute.on}. The route is registered with the core when the
- * app starts listening or builds its AsyncAPI document; a route the core refuses (no branch, a
- * schema that does not compile, a duplicate path) throws then.
+ * app starts listening or first builds its AsyncAPI document (no branch can be added after
+ * that); a route the core refuses (no branch, a schema that does not compile, a duplicate path)
+ * throws then.
  */
 export class DispatchRoute<State extends object = Record<string, unknown>> {
   /** The route's path. */
@@ -149,7 +150,10 @@ export class DispatchRoute<State extends object = Record<string, unknown>> {
     options: BranchOptions<M, R> = {},
   ): this {
     if (this.#sealed()) {
-      throw new SpikardError("invalid_state", `the route ${this.path} is registered already: add branches before listen`);
+      throw new SpikardError(
+        "invalid_state",
+        `the route ${this.path} is registered already: add branches before listen or asyncapi`,
+      );
     }
     this.#branches.push({
       name: type,
@@ -473,7 +477,8 @@ export class Spikard {
       throw new SpikardError("invalid_state", "routes and settings cannot change after listen");
     }
     const branches: BranchEntry[] = [];
-    const route = new DispatchRoute<State>(path, branches, () => this.#sealed);
+    // Registered (by listen or asyncapi) means complete: a later branch would be ignored.
+    const route = new DispatchRoute<State>(path, branches, () => !this.#pending.some((p) => p.branches === branches));
     this.#pending.push({ route: route as DispatchRoute<object>, options: options as DispatchOptions<object>, branches });
     return route;
   }

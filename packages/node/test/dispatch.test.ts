@@ -90,6 +90,11 @@ describe("app.dispatch", () => {
     empty.dispatch("/chat");
     expect(() => empty.asyncapi()).toThrow(/at least one branch/);
 
+    const described = new Spikard();
+    const early = described.dispatch("/chat").on("a", () => undefined);
+    described.asyncapi();
+    expect(() => early.on("b", () => undefined)).toThrow(/before listen or asyncapi/);
+
     const app = new Spikard({ logger: quietLogger() });
     const route = app.dispatch("/chat").on("a", () => undefined);
     const server = await TestServer.start(app);
