@@ -111,6 +111,10 @@ module Spikard
     # Hooks may also be given as options (`on_connect:`, `on_disconnect:`, `on_binary:`) or
     # added to the returned {Route}. Schemas are Hashes with String or Symbol keys, checked now.
     #
+    # A route that dispatches by message type declares each type in its block with
+    # {Route::Builder#on}: `websocket("/chat") { on(:join, schema: {...}) { |msg, ws| ... } }`
+    # (see {Route#on}).
+    #
     # @param path [String] e.g. `/chat` or `/rooms/{room}`
     # @param handler [Object, nil]
     # @param options [Hash] see {Route#initialize}
@@ -125,6 +129,23 @@ module Spikard
       route = Route.new(path, handler, **options, &block)
       @routes << route
       route
+    end
+
+    # The app's AsyncAPI 3.0 document, built by the core from the routes and options exactly as
+    # {#start} passes them: a channel per route (with its path parameters), a receive operation
+    # per message type (one for a route that does not dispatch), a send operation per reply,
+    # the error envelope, the topic schemas, and the descriptions given to {#websocket} and
+    # {Route#on}. The same routes give the same document in every language.
+    #
+    #   app.asyncapi("title" => "Spikard chat", "version" => "1.0.0")
+    #
+    # @param info [Hash] the document's Info Object (`title` defaults to `"Spikard app"`,
+    #   `version` to `"0.0.0"`)
+    # @return [Hash{String => Object}] the document (String keys, in the document's order);
+    #   `JSON.pretty_generate` prints it
+    # @raise [SchemaError, ConfigError] what starting the app would raise for its routes
+    def asyncapi(info = {})
+      Native.asyncapi(@routes.map(&:spec), @options.merge(topics: @topic_schemas.to_a), info)
     end
 
     # Run `block` (no parameters) each time the app starts, before it binds, after the blocks
