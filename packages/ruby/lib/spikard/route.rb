@@ -204,9 +204,9 @@ module Spikard
 
     # What the core would refuse when the app starts, refused when the route is declared.
     def check_dispatch
-      clash = if @hooks[:on_message] then "a message handler"
+      clash = if @hooks[:on_message] then "message handler"
               elsif @raw_text then "raw text"
-              elsif !@message_schema.nil? || !@response_schema.nil? then "a route-level message or response schema"
+              elsif !@message_schema.nil? || !@response_schema.nil? then "route-level message or response schema"
               end
       return unless clash
 
