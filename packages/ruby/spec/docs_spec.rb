@@ -167,6 +167,22 @@ RSpec.describe "docs/ruby.md" do
 
     "Testing" => lambda do |block|
       instance_eval(block.code, DOC, block.line)
+    end,
+
+    "Dispatch by message type" => lambda do |block|
+      scope = evaluate(block)
+      app = scope.fetch(:app)
+      expect(app.routes.first.message_types).to eq(%w[join leave])
+      expect(scope.fetch(:document)["channels"]["chat"]["messages"].keys).to include("join", "leave")
+      serve(app) do |server|
+        client = server.connect("/chat")
+        client.send_json({ "type" => "join", "user" => "ann", "id" => 7 })
+        expect(client.receive_json).to eq("joined" => "ann", "id" => 7)
+        client.send_json({ "type" => "shout" })
+        expect(client.receive_json["errors"].map { |e| e["message"] }).to eq(['value is not one of "join", "leave"'])
+        client.send_json({ "type" => "leave" })
+        expect(client.receive_json).to eq("left" => "ann")
+      end
     end
   }.freeze
 
