@@ -16,7 +16,8 @@
 #   {"type": "say", "text": T, "user": U}   -> {"echo": T, "from": U}   (the design document's route)
 #   {"type": "leave"}                       -> {"left": true}
 # a message with an "id" gets it back in its reply; an unknown type gets validation_failed.
-# `spikard-asyncapi examples/ruby/chat.rb` prints the app's AsyncAPI document instead of serving.
+# GET /asyncapi.json answers the app's AsyncAPI document; `spikard-asyncapi examples/ruby/chat.rb`
+# prints it instead of serving.
 # The files of examples/chat/ (the browser page) are served on every other path.
 # PORT overrides the port (default 8000; 0 picks a free one); Ctrl-C or SIGTERM shuts down
 # gracefully (every connection is closed with 1001 and the remaining members get the leave notices).
@@ -48,7 +49,9 @@ SAY_MESSAGE = {
 # The user (`?user=`, default "anonymous") and the room (the path's `{room}`) of a connection.
 def names(ws) = [ws.query.fetch("user", "anonymous"), ws.params.fetch("room")]
 
-app = Spikard::App.new(static_dir: PAGE)
+# The app's AsyncAPI document (the same as the other languages' chat examples) on /asyncapi.json.
+INFO = { title: "Spikard chat", version: "1.0.0" }.freeze
+app = Spikard::App.new(static_dir: PAGE, asyncapi: { path: "/asyncapi.json", info: INFO })
 
 rooms = app.websocket("/rooms/{room}", message_schema: ROOM_MESSAGE) do |message, ws|
   user, room = names(ws)

@@ -2,6 +2,7 @@
 
 require_relative "spec_helper"
 require "json"
+require "net/http"
 require "open3"
 require "spikard/cli"
 
@@ -66,8 +67,24 @@ RSpec.describe "dispatch by message type and AsyncAPI" do
     out, status = Open3.capture2(RbConfig.ruby, exe, "--title", "Spikard chat", "--version", "1.0.0", chat_rb)
     expect(status).to be_success
     expect(JSON.parse(out)).to eq(chat_document)
+    # Without --title/--version: the info of the app's `asyncapi:` option.
+    out, status = Open3.capture2(RbConfig.ruby, exe, chat_rb)
+    expect([status, JSON.parse(out)]).to match([be_success, chat_document])
     _, err, status = Open3.capture3(RbConfig.ruby, exe, "nope.rb")
     expect([status.exitstatus, err]).to eq([1, "spikard-asyncapi: no such file: nope.rb\n"])
+  end
+
+  it "serves the document over HTTP with the asyncapi option, and refuses a WebSocket route's path" do
+    app = Spikard::App.new(asyncapi: { path: "/asyncapi.json", info: { title: "T", version: "2" } })
+    app.websocket("/chat") { on(:ping) { |_m| { pong: true } } }
+    expect(app.asyncapi["info"]).to eq("title" => "T", "version" => "2")
+    serve(app) do |server|
+      response = Net::HTTP.get_response(URI("http://127.0.0.1:#{server.port}/asyncapi.json"))
+      expect([response.code, JSON.parse(response.body)]).to eq(["200", app.asyncapi])
+    end
+    clash = Spikard::App.new(asyncapi: { path: "/chat" })
+    clash.websocket("/chat") { |m| m }
+    expect { clash.start }.to raise_error(Spikard::ConfigError) { |e| expect(e.code).to eq("invalid_config") }
   end
 
   it "describes a plain route, topics and descriptions; defaults the info" do

@@ -122,7 +122,8 @@ RSpec.describe "docs/ruby.md" do
       prose = File.read(DOC)[/`ROOM_MESSAGE` is `(\{.*?\})`/m, 1]
       schema = JSON.parse(prose.tr("\n", " "))
       page = File.join(REPO_ROOT, "examples", "chat")
-      app = evaluate(block, PAGE: page, ROOM_MESSAGE: schema).fetch(:app)
+      info = { title: "Spikard chat", version: "1.0.0" }
+      app = evaluate(block, PAGE: page, ROOM_MESSAGE: schema, INFO: info).fetch(:app)
       serve(app) do |server|
         index = Net::HTTP.get_response(URI("http://127.0.0.1:#{server.port}/"))
         expect([index.code, index.body]).to match(["200", include("<title>Spikard chat</title>")])

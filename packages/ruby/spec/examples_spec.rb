@@ -23,6 +23,10 @@ RSpec.describe "examples and documentation" do
     expect(Timeout.timeout(5) { child.stdout.gets }).to include("http://127.0.0.1:#{child.port}/")
     page = Net::HTTP.get_response(URI("http://127.0.0.1:#{child.port}/"))
     expect([page.code, page.body]).to match(["200", include("<title>Spikard chat</title>")])
+    # The `asyncapi:` option: the document the other languages' chat examples serve.
+    served = Net::HTTP.get_response(URI("http://127.0.0.1:#{child.port}/asyncapi.json"))
+    expect([served.code, served["content-type"]]).to eq(["200", "application/json"])
+    expect(JSON.parse(served.body)).to eq(JSON.parse(File.read(File.join(REPO_ROOT, "fixtures", "asyncapi", "chat.json"))))
 
     alice = Spikard::Testing::Client.connect(child.url("/rooms/lobby?user=alice"))
     expect(alice.receive_json).to eq("type" => "join", "user" => "alice", "room" => "lobby", "members" => 1)

@@ -56,7 +56,7 @@ module Spikard
         args = parser.parse(argv)
         raise UsageError, parser.banner unless args.size == 1
 
-        out.puts(JSON.pretty_generate(find_app(args.first).asyncapi(info)))
+        out.puts(JSON.pretty_generate(find_app(args.first).asyncapi(info.empty? ? nil : info)))
         0
       rescue UsageError, OptionParser::ParseError, Spikard::Error => e
         err.puts("spikard-asyncapi: #{e.message}")
