@@ -42,6 +42,22 @@ RSpec.describe "dispatch by message type and AsyncAPI" do
     expect([events.pop, events.pop]).to eq([:connect, 1000])
   end
 
+  it "keeps a binary handler on a dispatching route" do
+    app = Spikard::App.new
+    app.websocket("/mixed") do
+      on(:text) { |message| { got: message["type"] } }
+      on_binary { |data, _ws| data.reverse }
+    end
+    serve(app) do |server|
+      client = server.connect("/mixed")
+      client.send_binary("abc".b)
+      frame = client.receive_data
+      expect([frame.type, frame.data]).to eq([:binary, "cba".b])
+      client.send_json({ type: "text" })
+      expect(client.receive_json).to eq("got" => "text")
+    end
+  end
+
   it "refuses at declaration what the core would refuse at start" do
     app = Spikard::App.new
     expect { app.websocket("/a") { on_message { |m| m }; on(:x) { |m| m } } }
