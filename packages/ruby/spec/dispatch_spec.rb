@@ -42,6 +42,32 @@ RSpec.describe "dispatch by message type and AsyncAPI" do
     expect([events.pop, events.pop]).to eq([:connect, 1000])
   end
 
+  it "dispatches a Spikard::Handler subclass's types, blocks run on the instance, with its hooks" do
+    base = Class.new(Spikard::Handler) do
+      on(:ping, description: "Ping") { |_message, ws| { pong: ws.state[:name] } }
+    end
+    handler = Class.new(base) do
+      on :join, schema: { type: "object", required: ["user"] } do |message, ws|
+        ws.state[:name] = greet(message["user"])
+        { joined: ws.state[:name] }
+      end
+      def on_connect(ws) = ws.state[:name] = "nobody"
+      def greet(user) = user.upcase
+    end
+    app = Spikard::App.new
+    route = app.websocket("/h", handler)
+    expect(route.message_types).to eq(%w[ping join])
+    serve(app) do |server|
+      client = server.connect("/h")
+      client.send_json({ type: "ping" })
+      expect(client.receive_json).to eq("pong" => "nobody")
+      client.send_json({ type: "join", user: "ann" })
+      expect(client.receive_json).to eq("joined" => "ANN")
+    end
+    both = Class.new(handler) { def on_message(message, _ws) = message }
+    expect { Spikard::App.new.websocket("/x", both) }.to raise_error(Spikard::ConfigError, /message handler/)
+  end
+
   it "keeps a binary handler on a dispatching route" do
     app = Spikard::App.new
     app.websocket("/mixed") do

@@ -246,8 +246,9 @@ module Spikard
     end
 
     def adopt_object(handler)
-      if handler.is_a?(Handler) && handler.method(:on_message).owner == Handler
-        raise ArgumentError, "route #{@path}: #{handler.class} must define on_message(message, ws)"
+      types = handler.is_a?(Handler) ? handler.class.message_types : {}
+      if handler.is_a?(Handler) && types.empty? && handler.method(:on_message).owner == Handler
+        raise ArgumentError, "route #{@path}: #{handler.class} must define on_message(message, ws) or declare types with on"
       end
 
       HOOKS.each do |name|
@@ -258,6 +259,11 @@ module Spikard
       end
       return unless handler.is_a?(Handler)
 
+      types.each do |name, type|
+        run = type.fetch(:block)
+        on(name, ->(message, ws) { handler.instance_exec(message, ws, &run) },
+           schema: type[:schema], reply_schema: type[:reply_schema], description: type[:description])
+      end
       @message_schema = handler.class.message_schema
       @response_schema = handler.class.response_schema
       @max_message_size = handler.class.max_message_size
