@@ -11,7 +11,13 @@
 #   {"type": "join",    "user": U, "room": R, "members": n}   (the newcomer included)
 #   {"type": "message", "user": U, "room": R, "text": T}      (the sender included; no direct reply)
 #   {"type": "leave",   "user": U, "room": R, "members": n}   (the remaining members)
-# /chat: the design document's echo chat, {"text", "user"} in, {"echo": text, "from": user} back.
+# /chat dispatches by message type ("type"), as the Rust, Node and Python chat examples do:
+#   {"type": "join", "user": U}             -> {"joined": U}
+#   {"type": "say", "text": T, "user": U}   -> {"echo": T, "from": U}   (the design document's route)
+#   {"type": "leave"}                       -> {"left": true}
+# a message with an "id" gets it back in its reply; an unknown type gets validation_failed.
+# GET /asyncapi.json answers the app's AsyncAPI document; `spikard-asyncapi examples/ruby/chat.rb`
+# prints it instead of serving.
 # The files of examples/chat/ (the browser page) are served on every other path.
 # PORT overrides the port (default 8000; 0 picks a free one); Ctrl-C or SIGTERM shuts down
 # gracefully (every connection is closed with 1001 and the remaining members get the leave notices).
@@ -28,8 +34,13 @@ ROOM_MESSAGE = {
   additionalProperties: false
 }.freeze
 
-# What a client sends to /chat.
-CHAT_MESSAGE = {
+# What a client sends to /chat, by type (the schemas of examples/rust/chat.rs).
+JOIN_MESSAGE = {
+  type: "object",
+  properties: { user: { type: "string", minLength: 1 } },
+  required: ["user"]
+}.freeze
+SAY_MESSAGE = {
   type: "object",
   properties: { text: { type: "string" }, user: { type: "string" } },
   required: %w[text user]
@@ -38,7 +49,9 @@ CHAT_MESSAGE = {
 # The user (`?user=`, default "anonymous") and the room (the path's `{room}`) of a connection.
 def names(ws) = [ws.query.fetch("user", "anonymous"), ws.params.fetch("room")]
 
-app = Spikard::App.new(static_dir: PAGE)
+# The app's AsyncAPI document (the same as the other languages' chat examples) on /asyncapi.json.
+INFO = { title: "Spikard chat", version: "1.0.0" }.freeze
+app = Spikard::App.new(static_dir: PAGE, asyncapi: { path: "/asyncapi.json", info: INFO })
 
 rooms = app.websocket("/rooms/{room}", message_schema: ROOM_MESSAGE) do |message, ws|
   user, room = names(ws)
@@ -59,8 +72,18 @@ rooms.on_disconnect do |ws, _close|
   ws.publish(room, { type: "leave", user: user, room: room, members: ws.topic_count(room) })
 end
 
-app.websocket("/chat", message_schema: CHAT_MESSAGE) do |message|
-  { echo: message["text"], from: message["user"] }
+app.websocket("/chat", description: "A chat without rooms: join, say something, leave.") do
+  on :join, schema: JOIN_MESSAGE, reply_schema: { type: "object", required: ["joined"] },
+            description: "Join the chat as `user`." do |message|
+    { joined: message["user"] }
+  end
+
+  on :say, schema: SAY_MESSAGE, reply_schema: { type: "object", required: %w[echo from] },
+           description: "Say `text` as `user`; the reply echoes it." do |message|
+    { echo: message["text"], from: message["user"] }
+  end
+
+  on(:leave, schema: { type: "object" }, description: "Leave the chat.") { |_message| { left: true } }
 end
 
 app.run(host: "127.0.0.1", port: Integer(ENV.fetch("PORT", "8000"))) do |server|

@@ -35,10 +35,12 @@ Gem::Specification.new do |spec|
   }
 
   spec.files = Dir.chdir(__dir__) do
-    Dir.glob(["LICENSE.txt", "README.md", "lib/**/*.rb", "sig/**/*.rbs", "ext/spikard/extconf.rb",
+    Dir.glob(["LICENSE.txt", "README.md", "lib/**/*.rb", "sig/**/*.rbs", "exe/*", "ext/spikard/extconf.rb",
               "ext/spikard/vendor/**/*"], File::FNM_DOTMATCH)
        .reject { |f| File.directory?(f) || f.include?("/target/") || f.end_with?("/.") }
   end
   spec.require_paths = ["lib"]
+  spec.bindir = "exe"
+  spec.executables = ["spikard-asyncapi"] # prints an app's AsyncAPI document (Spikard::CLI)
   spec.extensions = ["ext/spikard/extconf.rb"]
 end

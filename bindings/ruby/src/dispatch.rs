@@ -24,7 +24,8 @@ static CALL: LazyId = LazyId::new("call");
 /// What a dispatcher works with, all owned by the Ruby `Spikard::Server`.
 pub(crate) struct Host {
     /// `routes[i][kind]`: route `i`'s callable for each [`spikard::bridge::CallKind`] (nil when
-    /// the route has none).
+    /// the route has none); for the message call of a route that dispatches by message type, a
+    /// Hash of branch name to callable, looked up with [`Job::branch`].
     pub(crate) routes: RArray,
     /// The `Spikard::Server` (its `failed` and `logged` methods).
     pub(crate) server: Value,
@@ -92,7 +93,14 @@ impl Host {
 
     fn run_job(&self, ruby: &Ruby, mut job: Job) -> Result<(), Error> {
         let callables: RArray = self.routes.entry(isize::try_from(job.route()).unwrap_or(isize::MAX))?;
-        let callable: Value = callables.entry(isize::from(job.call().kind().as_u8()))?;
+        let mut callable: Value = callables.entry(isize::from(job.call().kind().as_u8()))?;
+        if let Some(name) = job.branch() {
+            // A dispatching route's message callables: a Hash of branch name to callable, made
+            // by `Spikard::Route#callables`. The core has picked the branch already.
+            callable = RHash::from_value(callable)
+                .and_then(|branches| branches.get(ruby.str_new(name)))
+                .unwrap_or_else(|| ruby.qnil().as_value());
+        }
         let call = LazyId::get_inner_with(&CALL, ruby);
         let conn = job.conn().clone();
         let route = conn.route();

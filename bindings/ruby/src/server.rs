@@ -177,6 +177,19 @@ fn check_topics(ruby: &Ruby, topics: RArray) -> Result<(), Error> {
     AppOptions::from_json(&topics).and_then(|options| options.apply(&mut App::new())).map_err(failed)
 }
 
+/// `Native.asyncapi(routes, options, info)`: the AsyncAPI 3.0 document of the routes (the
+/// Hashes `Server.start` takes) and app options, built by the core
+/// ([`spikard::bridge::asyncapi_json`]), as a Hash with String keys in the document's order.
+fn asyncapi(ruby: &Ruby, routes: RArray, options: Value, info: Value) -> Result<Value, Error> {
+    let routes = convert::to_json(ruby, routes.as_value())?;
+    let (options, info) = (convert::to_json(ruby, options)?, convert::to_json(ruby, info)?);
+    let text = spikard::bridge::asyncapi_json(&routes, &options, info).map_err(|f| errors::raise(ruby, f))?;
+    // The core wrote the text: it always reads back.
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|err| Error::new(ruby.exception_runtime_error(), err.to_string()))?;
+    Ok(convert::to_ruby(ruby, &document))
+}
+
 /// Define `Spikard::Native::Server`, `Spikard::Native.check_schemas` and `check_topics`, and the
 /// call kinds (`Spikard::Native::CONNECT`, `MESSAGE`, `BINARY`, `DISCONNECT`).
 pub(crate) fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
@@ -185,6 +198,7 @@ pub(crate) fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     }
     native.define_module_function("check_schemas", function!(check_schemas, 3))?;
     native.define_module_function("check_topics", function!(check_topics, 1))?;
+    native.define_module_function("asyncapi", function!(asyncapi, 3))?;
     let class = native.define_class("Server", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_singleton_method("start", function!(NativeServer::start, 5))?;

@@ -245,3 +245,12 @@ fn the_asyncapi_app_option_is_read_by_the_bridge() {
         bridge::AppOptions::from_json(&json!({"asyncapi": {"path": "doc"}})).unwrap().apply(&mut app);
     assert_eq!(refused.unwrap_err().code, bridge::Code::InvalidConfig);
 }
+
+#[test]
+fn the_chat_examples_document_is_valid_asyncapi_3() {
+    // fixtures/asyncapi/chat.json is what every language's chat example must produce.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/asyncapi/chat.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_valid(&doc);
+    assert_eq!(doc["operations"]["chat.say"]["action"], "receive");
+}

@@ -122,7 +122,8 @@ RSpec.describe "docs/ruby.md" do
       prose = File.read(DOC)[/`ROOM_MESSAGE` is `(\{.*?\})`/m, 1]
       schema = JSON.parse(prose.tr("\n", " "))
       page = File.join(REPO_ROOT, "examples", "chat")
-      app = evaluate(block, PAGE: page, ROOM_MESSAGE: schema).fetch(:app)
+      info = { title: "Spikard chat", version: "1.0.0" }
+      app = evaluate(block, PAGE: page, ROOM_MESSAGE: schema, INFO: info).fetch(:app)
       serve(app) do |server|
         index = Net::HTTP.get_response(URI("http://127.0.0.1:#{server.port}/"))
         expect([index.code, index.body]).to match(["200", include("<title>Spikard chat</title>")])
@@ -167,6 +168,22 @@ RSpec.describe "docs/ruby.md" do
 
     "Testing" => lambda do |block|
       instance_eval(block.code, DOC, block.line)
+    end,
+
+    "Dispatch by message type" => lambda do |block|
+      scope = evaluate(block)
+      app = scope.fetch(:app)
+      expect(app.routes.first.message_types).to eq(%w[join leave])
+      expect(scope.fetch(:document)["channels"]["chat"]["messages"].keys).to include("join", "leave")
+      serve(app) do |server|
+        client = server.connect("/chat")
+        client.send_json({ "type" => "join", "user" => "ann", "id" => 7 })
+        expect(client.receive_json).to eq("joined" => "ann", "id" => 7)
+        client.send_json({ "type" => "shout" })
+        expect(client.receive_json["errors"].map { |e| e["message"] }).to eq(['value is not one of "join", "leave"'])
+        client.send_json({ "type" => "leave" })
+        expect(client.receive_json).to eq("left" => "ann")
+      end
     end
   }.freeze
 

@@ -18,11 +18,15 @@ RSpec.describe "examples and documentation" do
     expect(child.exit_status).to be_success
   end
 
-  it "chat.rb serves the shared chat protocol in rooms, the /chat echo and the page, and stops on SIGINT" do
+  it "chat.rb serves the shared chat protocol in rooms, /chat by message type and the page, and stops on SIGINT" do
     child = spawn_server(File.join(examples, "chat.rb"))
     expect(Timeout.timeout(5) { child.stdout.gets }).to include("http://127.0.0.1:#{child.port}/")
     page = Net::HTTP.get_response(URI("http://127.0.0.1:#{child.port}/"))
     expect([page.code, page.body]).to match(["200", include("<title>Spikard chat</title>")])
+    # The `asyncapi:` option: the document the other languages' chat examples serve.
+    served = Net::HTTP.get_response(URI("http://127.0.0.1:#{child.port}/asyncapi.json"))
+    expect([served.code, served["content-type"]]).to eq(["200", "application/json"])
+    expect(JSON.parse(served.body)).to eq(JSON.parse(File.read(File.join(REPO_ROOT, "fixtures", "asyncapi", "chat.json"))))
 
     alice = Spikard::Testing::Client.connect(child.url("/rooms/lobby?user=alice"))
     expect(alice.receive_json).to eq("type" => "join", "user" => "alice", "room" => "lobby", "members" => 1)
@@ -48,11 +52,18 @@ RSpec.describe "examples and documentation" do
       expect(alice.receive_json).to include("type" => "error", "code" => "validation_failed")
     end
 
+    # /chat dispatches by type, as examples/rust/chat.rs does.
     echo = Spikard::Testing::Client.connect(child.url("/chat"))
-    echo.send_json({ "text" => "hi" })
+    echo.send_json({ "type" => "say", "text" => "hi" })
     expect(echo.receive_json).to include("code" => "validation_failed", "errors" => [include("path" => "/user")])
     echo.send_json({ "text" => "hi", "user" => "ada" })
+    expect(echo.receive_json).to include("code" => "validation_failed", "errors" => [include("path" => "/type")])
+    echo.send_json({ "type" => "join", "user" => "ada", "id" => 1 })
+    expect(echo.receive_json).to eq("joined" => "ada", "id" => 1)
+    echo.send_json({ "type" => "say", "text" => "hi", "user" => "ada" })
     expect(echo.receive_json).to eq("echo" => "hi", "from" => "ada")
+    echo.send_json({ "type" => "leave" })
+    expect(echo.receive_json).to eq("left" => true)
 
     bob.close(1000)
     expect(alice.receive_json).to eq("type" => "leave", "user" => "bob", "room" => "lobby", "members" => 1)

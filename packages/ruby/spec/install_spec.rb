@@ -34,12 +34,17 @@ RSpec.describe "the precompiled platform gem" do
       run!(env, "gem", "install", "--local", "--no-document", gem, chdir: dir)
       expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be < 30
       installed = File.join(home, "gems", "spikard-#{Spikard::VERSION}-x86_64-linux")
-      expect(Dir.children(installed).sort).to eq(%w[LICENSE.txt README.md lib sig])
+      expect(Dir.children(installed).sort).to eq(%w[LICENSE.txt README.md exe lib sig])
       expect(Dir.glob(File.join(home, "extensions", "**", "*")).select { |f| File.file?(f) }).to eq([])
 
       loaded = run!(env, RbConfig.ruby, "-e", 'require "spikard"; puts $LOADED_FEATURES.grep(/spikard_native/)',
                     chdir: dir)
       expect(loaded.strip).to eq(File.join(installed, "lib", "spikard", "spikard_native.so"))
+
+      # The gem's executable prints the chat example's AsyncAPI document, the shared one.
+      printed = run!(env, File.join(home, "bin", "spikard-asyncapi"), "--title", "Spikard chat", "--version", "1.0.0",
+                     File.join(REPO_ROOT, "examples", "ruby", "chat.rb"), chdir: dir)
+      expect(JSON.parse(printed)).to eq(JSON.parse(File.read(File.join(REPO_ROOT, "fixtures", "asyncapi", "chat.json"))))
 
       readme = ruby_blocks(File.read(File.join(REPO_ROOT, "README.md"))).first
       expect(readme).not_to be_nil, "README.md has no Ruby example"

@@ -2,6 +2,7 @@
 
 require_relative "spec_helper"
 require "rbs"
+require "spikard/cli"
 
 # sig/spikard.rbs must name exactly the public methods each class defines (a small stubtest),
 # so the signatures cannot drift from the code; `rbs validate` (task lint) checks the types.
@@ -54,8 +55,9 @@ RSpec.describe "RBS signatures" do
     end
   end
 
-  it "declares Spikard.app, Spikard::Testing.serve and Spikard::Native.check_schemas" do
-    { "Spikard" => Spikard, "Spikard::Testing" => Spikard::Testing, "Spikard::Native" => Spikard::Native }.each do |n, mod|
+  it "declares Spikard.app, Spikard::Testing.serve, Spikard::Native.check_schemas and Spikard::CLI.asyncapi" do
+    { "Spikard" => Spikard, "Spikard::Testing" => Spikard::Testing, "Spikard::Native" => Spikard::Native,
+      "Spikard::CLI" => Spikard::CLI }.each do |n, mod|
       expect(declared(declarations.fetch(n))[1]).to eq(mod.singleton_methods(false).sort)
     end
   end

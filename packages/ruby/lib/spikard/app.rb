@@ -55,13 +55,18 @@ module Spikard
     # @param threads [Integer] Ruby threads running handlers (default 4, like Action Cable's worker
     #   pool: a handler that blocks holds up only its own thread; see docs/ruby.md, "Threads")
     # @param workers [Integer] tokio threads serving the sockets
+    # @param asyncapi [Hash, nil] serve the app's AsyncAPI document (see {#asyncapi}) over HTTP:
+    #   `{path: "/asyncapi.json", info: {title: "Chat", version: "1.0.0"}}` answers `GET` and
+    #   `HEAD` on `path` with the document, built by the core once when the server starts
+    #   (`info` optional; a path that is also a WebSocket route raises {ConfigError} at start).
+    #   Off by default. Its `info` is also {#asyncapi}'s default.
     # @param logger [Logger] any `Logger` (`Rails.logger`, `Logger.new($stdout)`); by default
     #   `INFO` and above (the listening line of {#run}, warnings, errors) go to stderr
     def initialize(max_message_size: nil, outgoing_queue: nil, read_buffer_size: nil, handshake_timeout: nil,
                    max_request_head: nil, max_header_size: nil, max_connections: nil, allowed_origins: nil,
                    drain_timeout: nil, static_dir: nil, threads: 4, workers: 1, fanout_flush_interval: nil,
                    outgoing_queue_bytes: nil, ping_interval: nil, ping_timeout: nil, idle_timeout: nil,
-                   pubsub: nil, reuse_port: false, logger: Logger.new($stderr, level: Logger::INFO))
+                   pubsub: nil, reuse_port: false, asyncapi: nil, logger: Logger.new($stderr, level: Logger::INFO))
       @options = {
         max_message_size: max_message_size, outgoing_queue: outgoing_queue, read_buffer_size: read_buffer_size,
         max_request_head: max_request_head, max_header_size: max_header_size, max_connections: max_connections,
@@ -70,7 +75,7 @@ module Spikard
         outgoing_queue_bytes: outgoing_queue_bytes, ping_interval: ping_interval&.to_f,
         ping_timeout: ping_timeout&.to_f, idle_timeout: idle_timeout&.to_f,
         static_dir: static_dir&.to_s, pubsub: pubsub&.to_s,
-        reuse_port: reuse_port ? true : nil
+        reuse_port: reuse_port ? true : nil, asyncapi: asyncapi
       }.compact
       @workers = Integer(workers)
       @threads = Integer(threads)
@@ -111,6 +116,10 @@ module Spikard
     # Hooks may also be given as options (`on_connect:`, `on_disconnect:`, `on_binary:`) or
     # added to the returned {Route}. Schemas are Hashes with String or Symbol keys, checked now.
     #
+    # A route that dispatches by message type declares each type in its block with
+    # {Route::Builder#on}: `websocket("/chat") { on(:join, schema: {...}) { |msg, ws| ... } }`
+    # (see {Route#on}).
+    #
     # @param path [String] e.g. `/chat` or `/rooms/{room}`
     # @param handler [Object, nil]
     # @param options [Hash] see {Route#initialize}
@@ -125,6 +134,24 @@ module Spikard
       route = Route.new(path, handler, **options, &block)
       @routes << route
       route
+    end
+
+    # The app's AsyncAPI 3.0 document, built by the core from the routes and options exactly as
+    # {#start} passes them: a channel per route (with its path parameters), a receive operation
+    # per message type (one for a route that does not dispatch), a send operation per reply,
+    # the error envelope, the topic schemas, and the descriptions given to {#websocket} and
+    # {Route#on}. The same routes give the same document in every language.
+    #
+    #   app.asyncapi("title" => "Spikard chat", "version" => "1.0.0")
+    #
+    # @param info [Hash, nil] the document's Info Object (`title` defaults to `"Spikard app"`,
+    #   `version` to `"0.0.0"`); nil takes the `info` of the `asyncapi:` option, if any
+    # @return [Hash{String => Object}] the document (String keys, in the document's order);
+    #   `JSON.pretty_generate` prints it
+    # @raise [SchemaError, ConfigError] what starting the app would raise for its routes
+    def asyncapi(info = nil)
+      info ||= @options[:asyncapi]&.then { |option| option[:info] || option["info"] } || {}
+      Native.asyncapi(@routes.map(&:spec), @options.merge(topics: @topic_schemas.to_a), info)
     end
 
     # Run `block` (no parameters) each time the app starts, before it binds, after the blocks

@@ -41,6 +41,37 @@ module Spikard
         inherited_setting(:@max_message_size, :max_message_size)
       end
 
+      # Declare a message type: the route this class handles then dispatches by message type
+      # (see {Route#on}), and the block runs on the handler instance for each message of that
+      # type (so it may call the handler's methods); `on_message` is then not defined. Types
+      # declared by a superclass come first.
+      #
+      #   class Chat < Spikard::Handler
+      #     on :join, schema: { type: "object", required: ["user"] } do |message, ws|
+      #       greet(message["user"])
+      #     end
+      #   end
+      #
+      # @param type [Symbol, String]
+      # @param schema [Hash, Boolean, nil] JSON Schema of these messages
+      # @param reply_schema [Hash, Boolean, nil] JSON Schema of the replies
+      # @param description [String, nil] what the message does, in the AsyncAPI document
+      # @return [void]
+      def on(type, schema: nil, reply_schema: nil, description: nil, &block)
+        raise ArgumentError, "#{self}.on(#{type.to_s.inspect}) needs a block" unless block
+
+        (@message_types ||= {})[type.to_s] = { schema: schema, reply_schema: reply_schema,
+                                               description: description, block: block }.freeze
+        nil
+      end
+
+      # The message types declared with {.on}, this class's and its superclasses', in order.
+      # @return [Hash{String => Hash}]
+      def message_types
+        inherited = superclass.respond_to?(:message_types) ? superclass.message_types : {}
+        inherited.merge(@message_types || {})
+      end
+
       private
 
       def inherited_setting(ivar, name)

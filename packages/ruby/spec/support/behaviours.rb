@@ -118,6 +118,8 @@ module Behaviours
 
   # Register the fixture route `spec` on `app`, logging hook events to `log`.
   def register(app, spec, log)
+    return register_dispatch(app, spec, log) if spec.key?("dispatch")
+
     path = spec.fetch("path")
     options = {
       message_schema: spec["message_schema"], response_schema: spec["response_schema"],
@@ -187,6 +189,47 @@ module Behaviours
     when "close_on_message" then app.websocket(path, method(:close_on_message), **options)
     else
       raise ArgumentError, "unknown handler behaviour #{spec["handler"].inspect}"
+    end
+  end
+
+  # A route that dispatches by message type: the route's behaviour gives its hooks (its message
+  # handler is never called, as in the Rust runner), each branch's behaviour its block. Declared
+  # in a declaring block with `on`, the route-level hooks beside them.
+  def register_dispatch(app, spec, log)
+    hooks = dispatch_hooks(spec.fetch("handler"), log)
+    branches = spec.fetch("dispatch").fetch("branches").map do |name, branch|
+      options = { schema: branch["message_schema"], reply_schema: branch["reply_schema"],
+                  description: branch["description"] }.compact
+      [name, options, branch_block(branch.fetch("handler"))]
+    end
+    discriminator = spec.dig("dispatch", "discriminator")
+    app.websocket(spec.fetch("path"), **{ discriminator: discriminator }.compact) do
+      hooks.each { |hook, block| public_send(hook, &block) }
+      branches.each { |name, options, block| on(name.to_sym, **options, &block) }
+    end
+  end
+
+  # The route-level hooks of a dispatching route's behaviour.
+  def dispatch_hooks(name, log)
+    case name
+    when "echo" then {}
+    when "lifecycle"
+      { on_connect: ->(_ws) { log << "connect" }, on_disconnect: ->(_ws, close) { log << "disconnect:#{close.code}" } }
+    else raise ArgumentError, "unknown dispatching route behaviour #{name.inspect}"
+    end
+  end
+
+  # The block of a branch's behaviour.
+  def branch_block(name)
+    case name
+    when "echo" then proc { |message| message }
+    when "chat_reply" then proc { |message| { echo: message["text"], from: message["user"] } }
+    when "counter"
+      proc do |_message, ws|
+        ws.state[:count] = ws.state.fetch(:count, 0) + 1
+        { count: ws.state[:count] }
+      end
+    else raise ArgumentError, "unknown branch behaviour #{name.inspect}"
     end
   end
 end

@@ -136,6 +136,7 @@ class FixtureRunner
     expect_equal(got["message"], want["message"], "message") if want.key?("message")
     expect_equal(got.fetch("truncated", false), want.fetch("truncated", false), "truncated")
     expect_equal(got["errors"].size, want["error_count"], "error count") if want.key?("error_count")
+    expect_equal(got["errors"].map { |e| e["message"] }, want["error_messages"], "error messages") if want.key?("error_messages")
     if want.key?("excludes") && frame.data.include?(want["excludes"])
       raise Mismatch, "the envelope contains #{want["excludes"].inspect}: #{frame.data}"
     end
