@@ -13,7 +13,7 @@ port=$(grep READY $log | awk '{print $2}')
 cat > $out/spec.json <<J
 {"outdir": "$out", "servers": [{"agent": "$eng", "url": "ws://127.0.0.1:$port/echo"}], "cases": $cases, "exclude-cases": $excl, "exclude-agent-cases": {}}
 J
-(cd $out && $root/.cache/autobahn/py2/bin/wstest -m fuzzingclient -s $out/spec.json > $out/wstest.log 2>&1)
+(cd $out && "${WSTEST:-$root/.cache/autobahn/py2/bin/wstest}" -m fuzzingclient -s $out/spec.json > $out/wstest.log 2>&1)
 kill $pid; wait $pid 2>/dev/null
 python3 - $out/index.json <<'P'
 import json,sys,collections

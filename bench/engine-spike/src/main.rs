@@ -3,7 +3,8 @@
 //! `spike-engine <engine> <port>` prints `READY <port>`. Engines:
 //! - `tung`: axum's `WebSocketUpgrade` (tungstenite 0.29), read buffer `RBUF` (default 2048)
 //! - `tungraw`: tokio-tungstenite over the hyper upgrade directly; with `RA=<bytes>` its reads go
-//!   through a read-ahead buffer of that size (one `recv` serves tungstenite's small reads)
+//!   through a read-ahead buffer of that size (one `recv` serves tungstenite's small reads); with
+//!   `RA_ADAPTIVE=1` only after a direct read filled tungstenite's buffer (allocated then)
 //! - `yawc`, `yawc-deflate`: yawc 0.5 through its axum extractor, UTF-8 checked, deflate off / on
 //! - `fws`: fastwebsockets 0.10 with its `FragmentCollector`
 use axum::{Router, response::IntoResponse, routing::get};
@@ -124,7 +125,7 @@ async fn tung_raw(mut req: axum::extract::Request) -> axum::response::Response {
         if ra > 0 {
             echo(
                 tokio_tungstenite::WebSocketStream::from_raw_socket(
-                    ra::ReadAhead::new(io, ra),
+                    ra::ReadAhead::new(io, ra, std::env::var_os("RA_ADAPTIVE").is_some()),
                     Role::Server,
                     Some(cfg),
                 )
