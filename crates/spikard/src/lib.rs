@@ -64,6 +64,7 @@ mod heartbeat;
 mod metrics;
 mod outgoing;
 pub mod pubsub;
+mod readahead;
 mod route;
 mod schema;
 mod server;

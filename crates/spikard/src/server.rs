@@ -45,6 +45,7 @@ use crate::{
     handshake,
     metrics::Metrics,
     pubsub,
+    readahead::ReadAhead,
     route::RouteState,
     session,
     topics::{PublishError, Topics},
@@ -305,7 +306,8 @@ async fn serve_http(http: http1::Builder, tcp: TcpStream, remote_addr: SocketAdd
             }
         })
     };
-    let mut connection = pin!(http.serve_connection(TokioIo::new(tcp), service).with_upgrades());
+    let mut connection =
+        pin!(http.serve_connection(TokioIo::new(ReadAhead::new(tcp)), service).with_upgrades());
     tokio::select! {
         result = connection.as_mut() => {
             if let Err(err) = result {
