@@ -182,6 +182,7 @@ class Spikard:
         raw_text: bool = False,
         subprotocols: Sequence[str] = (),
         description: str | None = None,
+        discriminator: str = "type",
     ) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
         """Like :func:`spikard.websocket`, and adds the route to this app."""
 
@@ -196,6 +197,7 @@ class Spikard:
                 subprotocols=subprotocols,
                 localns=_caller_locals(None),
                 description=description,
+                discriminator=discriminator,
             )
             self.add_route(route)
             return route

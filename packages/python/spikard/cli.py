@@ -1,5 +1,6 @@
 """The ``spikard`` command: ``spikard run path/to/app.py:app --host 127.0.0.1 --port 8000``, and
-``spikard asyncapi path/to/app.py:app`` printing the app's AsyncAPI 3.0 document (JSON).
+``spikard asyncapi path/to/app.py:app`` printing the app's AsyncAPI 3.0 document (JSON), or with
+``--typeddict`` Python ``TypedDict`` definitions of its messages (for Python clients).
 
 ``TARGET`` is ``FILE.py[:NAME]`` or ``package.module[:NAME]``. ``NAME`` defaults to ``app``;
 when the module has no ``app``, the routes it defines at module level are served together.
@@ -25,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 from spikard import __version__
+from spikard._typeddict import typeddicts
 from spikard.app import DEFAULT_INFO, Spikard
 from spikard.routing import WebSocketRoute
 
@@ -137,10 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     document.add_argument("target", help="FILE.py[:NAME] or module[:NAME] (NAME defaults to app)")
     document.add_argument("--title", default=DEFAULT_INFO["title"], help="the document's info.title")
     document.add_argument("--version", default=DEFAULT_INFO["version"], help="the document's info.version")
+    document.add_argument(
+        "--typeddict", action="store_true", help="print Python TypedDict definitions of its messages instead"
+    )
     args = parser.parse_args(argv)
     if args.command == "asyncapi":
         app = load_app(args.target)
-        print(json.dumps(app.asyncapi({"title": args.title, "version": args.version}), indent=2))
+        spec = app.asyncapi({"title": args.title, "version": args.version})
+        print(
+            typeddicts(spec) if args.typeddict else json.dumps(spec, indent=2),
+            end="" if args.typeddict else "\n",
+        )
         return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     app = load_app(args.target)

@@ -20,11 +20,24 @@ callable registered under the branch's name.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Literal, ParamSpec, TypeVar, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from spikard import _native
 from spikard.connection import WebSocket
@@ -204,6 +217,37 @@ class Branch:
     """What this message type does, for the AsyncAPI document (the handler's docstring)."""
 
 
+def _union_branches(annotation: Any, discriminator: str) -> list[tuple[str, type]] | None:
+    """``[(name, member), ...]`` when ``annotation`` is a union of classes (TypedDicts,
+    dataclasses, pydantic models, msgspec Structs) each with a field ``discriminator`` annotated
+    with one string ``Literal``, all different; else ``None``."""
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return None
+    found: list[tuple[str, type]] = []
+    for member in get_args(annotation):
+        if not isinstance(member, type):
+            return None
+        try:
+            field = get_type_hints(member).get(discriminator)
+        except Exception:
+            return None
+        values = get_args(field) if get_origin(field) is Literal else ()
+        if len(values) != 1 or not isinstance(values[0], str) or any(values[0] == n for n, _ in found):
+            return None
+        found.append((values[0], member))
+    return found
+
+
+def _own_doc(member: type) -> str | None:
+    """A class's own docstring (not inherited, not the one ``@dataclass`` writes)."""
+    doc = member.__dict__.get("__doc__")
+    if not isinstance(doc, str) or (
+        dataclasses.is_dataclass(member) and doc.startswith(member.__name__ + "(")
+    ):
+        return None
+    return inspect.cleandoc(doc)
+
+
 async def _no_message_handler(message: Any) -> None:
     """The message handler of a route made by :func:`dispatch`: the core hands every message of
     a dispatching route to a branch, never to it."""
@@ -244,11 +288,23 @@ class WebSocketRoute(Generic[P, R]):
         self.handler = handler
         self._localns = localns
         self.plan = plan_call(handler, "handler", path, localns)
+        self.branches: dict[str, Branch] = {}
+        """The branches by message type, in registration order (empty: no dispatch)."""
+        members = None
         if message_schema is None and not raw_text:
-            message_schema = _derive(handler, path, "message", self.plan.message_annotation, "validation")
+            members = _union_branches(self.plan.message_annotation, discriminator)
+            if members is None:
+                message_schema = _derive(handler, path, "message", self.plan.message_annotation, "validation")
         if response_schema is None:
             response = _response_annotation(self.plan.return_annotation)
             response_schema = _derive(handler, path, "response", response, "serialization")
+        for name, member in members or ():
+            # `Join | Say | Leave` with a `Literal` discriminator: a branch per member, all
+            # calling this handler, each with that member's schema and decoder.
+            where = f"{path} ({discriminator}={name!r})"
+            branch_schema = _derive(handler, where, "message", member, "validation")
+            plan = dataclasses.replace(self.plan, message_annotation=member, converter=converter_for(member))
+            self.branches[name] = Branch(name, plan, branch_schema, response_schema, _own_doc(member))
         for which, schema in (("message", message_schema), ("response", response_schema)):
             if schema is not None:
                 _native.check_schema(path, which, schema)
@@ -266,8 +322,6 @@ class WebSocketRoute(Generic[P, R]):
         """What the route is for, in the AsyncAPI document (its channel's description)."""
         self.discriminator = discriminator
         """The field whose value picks the branch of a dispatching route (default ``"type"``)."""
-        self.branches: dict[str, Branch] = {}
-        """The branches by message type, in registration order (empty: no dispatch)."""
         self.connect_plan: CallPlan | None = None
         self.disconnect_plan: CallPlan | None = None
         self.binary_plan: CallPlan | None = None
@@ -368,7 +422,7 @@ class WebSocketRoute(Generic[P, R]):
         spec: dict[str, Any] = {
             "path": self.path,
             "message_schema": None if self.branches else self.message_schema,
-            "response_schema": self.response_schema,
+            "response_schema": None if self.branches else self.response_schema,
             "max_message_size": self.max_message_size,
             "raw_text": self.raw_text,
             "subprotocols": list(self.subprotocols),
@@ -404,6 +458,7 @@ def websocket(
     raw_text: bool = False,
     subprotocols: Sequence[str] = (),
     description: str | None = None,
+    discriminator: str = "type",
 ) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
     """Declare a WebSocket route served by the decorated handler.
 
@@ -427,6 +482,11 @@ def websocket(
             (``ws.subprotocol``); a client offering none of them connects without one.
         description: what the route is for (its channel's description in the AsyncAPI
             document, see :meth:`Spikard.asyncapi`).
+        discriminator: when the message annotation is a union of classes each with this field
+            annotated by one string ``Literal`` (``message: Join | Say | Leave``), the route
+            dispatches by it: the core validates each message against its member's schema only
+            (see :meth:`WebSocketRoute.on`), the handler receives that member's value, and each
+            member's docstring describes its message type in the AsyncAPI document.
 
     Raises:
         SchemaExtractionError: an annotation has no JSON Schema, or a parameter cannot be filled.
@@ -445,6 +505,7 @@ def websocket(
             subprotocols=subprotocols,
             localns=_caller_locals(None),
             description=description,
+            discriminator=discriminator,
         )
 
     return decorate

@@ -194,3 +194,68 @@ def test_misuse_is_refused() -> None:
 
     custom = dispatch("/game", discriminator="action")
     assert (custom.discriminator, custom.branches) == ("action", {})
+
+
+class Hello(TypedDict):
+    """Say hello."""
+
+    kind: Literal["hello"]
+    name: str
+
+
+class Bye(pydantic.BaseModel):
+    kind: Literal["bye"]
+
+
+def test_a_union_with_a_literal_discriminator_dispatches() -> None:
+    app = Spikard()
+
+    @app.websocket("/greet", discriminator="kind")
+    async def greet(message: Hello | Bye) -> dict[str, str]:
+        if isinstance(message, Bye):
+            return {"said": "bye"}
+        return {"said": f"hello {message['name']}"}
+
+    assert list(greet.branches) == ["hello", "bye"]
+    with TestClient(app) as client, client.connect("/greet") as ws:
+        ws.send_json({"kind": "hello", "name": "ann", "id": "q"})
+        assert ws.receive_json() == {"said": "hello ann", "id": "q"}
+        ws.send_json({"kind": "bye"})
+        assert ws.receive_json() == {"said": "bye"}
+        ws.send_json({"kind": "hello"})
+        error = ws.receive_json()
+        assert [e["path"] for e in error["errors"]] == ["/name"]
+        ws.send_json({"kind": "wave"})
+        error = ws.receive_json()
+        assert [e["message"] for e in error["errors"]] == ['value is not one of "hello", "bye"']
+    messages = app.asyncapi()["channels"]["greet"]["messages"]
+    assert messages["hello"]["description"] == "Say hello."
+    assert "description" not in messages["bye"]
+    assert messages["hello_reply"]["payload"]["type"] == "object"
+
+
+def test_a_union_without_a_discriminator_is_one_schema() -> None:
+    @dispatch_free_route
+    async def either(message: Join | Joined) -> None: ...
+
+    assert either.branches == {}
+    assert either.message_schema is not None
+
+
+def dispatch_free_route(handler: Any) -> Any:
+    from spikard import websocket
+
+    return websocket("/either")(handler)
+
+
+def test_the_cli_prints_typeddicts_of_the_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["asyncapi", "--typeddict", f"{CHAT}:app", "--title", "Spikard chat"]) == 0
+    source = capsys.readouterr().out
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "chat_types.py", "exec"), namespace)
+    assert namespace["ChatSay"].__required_keys__ == {"type", "text", "user"}
+    assert namespace["ChatSay"].__optional_keys__ == {"id"}
+    assert namespace["ChatSay"].__doc__ == "Say `text` as `user`; the reply echoes it."
+    assert namespace["ChatSayReply"].__required_keys__ == {"echo", "from"}
+    assert namespace["Error"].__required_keys__ == {"type", "code", "message", "errors"}
+    assert namespace["RoomsRoomMessage"].__required_keys__ == {"text"}
