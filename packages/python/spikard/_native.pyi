@@ -13,6 +13,7 @@ __all__ = [
     "Connection",
     "Job",
     "Server",
+    "asyncapi",
     "check_schema",
     "check_topics",
     "use_batch_policy",
