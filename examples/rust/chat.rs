@@ -100,11 +100,12 @@ fn main() -> Result<(), spikard::Error> {
                 .description("Leave the chat."),
             ),
     )?;
+    let info = json!({"title": "Spikard chat", "version": "1.0.0"});
     if std::env::args().nth(1).as_deref() == Some("asyncapi") {
-        let doc = app.asyncapi(json!({"title": "Spikard chat", "version": "1.0.0"}));
-        println!("{doc:#}");
+        println!("{:#}", app.asyncapi(info));
         return Ok(());
     }
+    app.serve_asyncapi("/asyncapi.json", info)?;
     app.static_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/chat"));
     let runtime = tokio::runtime::Runtime::new().map_err(spikard::Error::Serve)?;
     runtime.block_on(async {

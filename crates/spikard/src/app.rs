@@ -60,6 +60,8 @@ pub(crate) struct Settings {
     pub(crate) drain_timeout: Duration,
     pub(crate) fanout_flush: Duration,
     pub(crate) static_dir: Option<PathBuf>,
+    /// [`App::serve_asyncapi`]: the path and the Info Object.
+    pub(crate) asyncapi: Option<(String, serde_json::Value)>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_request_head: usize,
     pub(crate) max_header_size: usize,
@@ -129,6 +131,7 @@ impl App {
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
                 fanout_flush: DEFAULT_FANOUT_FLUSH,
                 static_dir: None,
+                asyncapi: None,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 max_request_head: DEFAULT_MAX_REQUEST_HEAD,
                 max_header_size: DEFAULT_MAX_HEADER_SIZE,
@@ -415,6 +418,27 @@ impl App {
     pub fn static_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.settings.static_dir = Some(dir.into());
         self
+    }
+
+    /// Serve the app's AsyncAPI document ([`App::asyncapi`] with `info`) as JSON to HTTP `GET`
+    /// and `HEAD` requests for `path` (for example `/asyncapi.json`). The document is built once,
+    /// when the server starts, from the routes registered by then. Off unless called.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when `path` does not start with `/`. A WebSocket route on the
+    /// same path is refused when the server starts.
+    pub fn serve_asyncapi(
+        &mut self,
+        path: impl Into<String>,
+        info: serde_json::Value,
+    ) -> Result<&mut Self, Error> {
+        let path = path.into();
+        if !path.starts_with('/') {
+            return Err(Error::InvalidConfig(format!("the AsyncAPI path must start with '/', got {path:?}")));
+        }
+        self.settings.asyncapi = Some((path, info));
+        Ok(self)
     }
 
     /// Share rooms with the other nodes (processes, machines, languages) that use the same

@@ -20,9 +20,10 @@ use std::{
 use axum::{
     body::Body,
     extract::{FromRequestParts, Query, WebSocketUpgrade},
-    http::{HeaderMap, HeaderValue, Request, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use futures_util::FutureExt;
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -59,6 +60,8 @@ struct Shared {
     router: matchit::Router<usize>,
     settings: Settings,
     static_files: Option<ServeDir>,
+    /// [`App::serve_asyncapi`]: the path and the document, serialised once.
+    asyncapi: Option<(String, Bytes)>,
     /// Cancelled when shutdown starts.
     token: CancellationToken,
     /// Cancelled when the drain timeout ends: whatever is still open is dropped.
@@ -173,12 +176,22 @@ impl Server {
     ) -> Result<Self, Error> {
         let local_addr = listener.local_addr().map_err(Error::Serve)?;
         let static_files = app.settings.static_dir.as_ref().map(ServeDir::new);
+        let asyncapi = match &app.settings.asyncapi {
+            Some((path, _)) if app.router.at(path).is_ok() => {
+                return Err(Error::InvalidConfig(format!(
+                    "the AsyncAPI document's path {path} is also a WebSocket route"
+                )));
+            }
+            Some((path, info)) => Some((path.clone(), Bytes::from(app.asyncapi(info.clone()).to_string()))),
+            None => None,
+        };
         let slots = Arc::new(Semaphore::new(app.settings.max_connections.min(Semaphore::MAX_PERMITS)));
         let shared = Arc::new(Shared {
             routes: app.routes,
             router: app.router,
             settings: app.settings,
             static_files,
+            asyncapi,
             token: CancellationToken::new(),
             stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -380,6 +393,17 @@ async fn entry(shared: Arc<Shared>, remote_addr: SocketAddr, request: Request<Bo
         (*m.value, params)
     });
     let Some((index, path_params)) = matched else {
+        if let Some((path, document)) = &shared.asyncapi {
+            if request.uri().path() == path && matches!(*request.method(), Method::GET | Method::HEAD) {
+                let body = if request.method() == Method::HEAD {
+                    Body::empty()
+                } else {
+                    Body::from(document.clone())
+                };
+                let headers = [(header::CONTENT_TYPE, "application/json")];
+                return (StatusCode::OK, headers, body).into_response();
+            }
+        }
         return match &shared.static_files {
             Some(files) => match files.clone().oneshot(request).await {
                 Ok(response) => response.map(Body::new),

@@ -159,3 +159,89 @@ fn the_bridge_refuses_what_registration_refuses() {
         bridge::Code::InvalidConfig
     );
 }
+
+/// One HTTP/1.1 request over a fresh socket; the whole response as text.
+async fn http(server: &spikard::testing::TestServer, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn serve_asyncapi_answers_get_and_head_with_the_document_and_the_routes_still_upgrade() {
+    let info = json!({"title": "Chat", "version": "1.2.0"});
+    let mut app = chat_app();
+    app.serve_asyncapi("/asyncapi.json", info.clone()).unwrap();
+    let expected = app.asyncapi(info);
+    let server = spikard::testing::TestServer::start(app).await.unwrap();
+
+    let response = http(&server, "GET /asyncapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    assert_eq!(serde_json::from_str::<Value>(body).unwrap(), expected);
+
+    let response =
+        http(&server, "HEAD /asyncapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("\r\n\r\n"), "HEAD has no body: {response}");
+
+    let response = http(
+        &server,
+        "POST /asyncapi.json HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 404"), "only GET and HEAD are served: {response}");
+    let response = http(&server, "GET /asyncapi.yaml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+
+    let mut client = server.connect("/raw").await.unwrap();
+    client.send_text("still a WebSocket").await.unwrap();
+    match client.receive().await.unwrap() {
+        spikard::testing::Received::Text(text) => assert_eq!(text, "still a WebSocket"),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn serve_asyncapi_is_off_by_default_and_refuses_a_bad_or_taken_path() {
+    let server = spikard::testing::TestServer::start(chat_app()).await.unwrap();
+    let response = http(&server, "GET /asyncapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    server.shutdown().await.unwrap();
+
+    assert!(matches!(
+        App::new().serve_asyncapi("asyncapi.json", json!({})),
+        Err(spikard::Error::InvalidConfig(_))
+    ));
+    let mut app = chat_app();
+    app.serve_asyncapi("/raw", json!({})).unwrap();
+    match spikard::testing::TestServer::start(app).await {
+        Err(err) => assert!(err.to_string().contains("/raw"), "{err}"),
+        Ok(_) => panic!("a document on a WebSocket route's path must be refused"),
+    }
+}
+
+#[test]
+fn the_asyncapi_app_option_is_read_by_the_bridge() {
+    let options =
+        bridge::AppOptions::from_json(&json!({"asyncapi": {"path": "/doc", "info": {"title": "T"}}}))
+            .unwrap();
+    assert_eq!(options.asyncapi, Some(("/doc".to_owned(), json!({"title": "T"}))));
+    for bad in [
+        json!({"asyncapi": {}}),
+        json!({"asyncapi": {"path": "/d", "info": 1}}),
+        json!({"asyncapi": {"path": "/d", "x": 1}}),
+    ] {
+        let failure = bridge::AppOptions::from_json(&bad).unwrap_err();
+        assert_eq!(failure.code, bridge::Code::InvalidConfig, "{bad}");
+    }
+    let mut app = App::new();
+    let refused =
+        bridge::AppOptions::from_json(&json!({"asyncapi": {"path": "doc"}})).unwrap().apply(&mut app);
+    assert_eq!(refused.unwrap_err().code, bridge::Code::InvalidConfig);
+}

@@ -53,6 +53,9 @@ pub struct AppOptions {
     pub pubsub: Option<String>,
     /// [`App::reuse_port`].
     pub reuse_port: Option<bool>,
+    /// [`App::serve_asyncapi`]: the path and the Info Object, read from
+    /// `{"path": "/asyncapi.json", "info": {"title": ..., "version": ...}}` (`info` optional).
+    pub asyncapi: Option<(String, Value)>,
 }
 
 impl AppOptions {
@@ -90,6 +93,7 @@ impl AppOptions {
                         value.as_bool().ok_or_else(|| invalid(format!("{name} must be true or false")))?,
                     );
                 }
+                "asyncapi" => read.asyncapi = Some(asyncapi_option(value)?),
                 _ => return Err(invalid(format!("unknown option {name}"))),
             }
         }
@@ -137,6 +141,9 @@ impl AppOptions {
         }
         if let Some(dir) = self.static_dir {
             app.static_dir(dir);
+        }
+        if let Some((path, info)) = self.asyncapi {
+            app.serve_asyncapi(path, info)?;
         }
         for (pattern, schema) in self.topics {
             app.topic_schema(&pattern, schema)?;
@@ -317,6 +324,22 @@ pub fn asyncapi_json(routes: &Value, options: &Value, info: Value) -> Result<Str
     let specs = list.iter().map(|route| RouteSpec::from_json(route, false)).collect::<Result<_, _>>()?;
     let options = if options.is_null() { AppOptions::default() } else { AppOptions::from_json(options)? };
     asyncapi(specs, options, info)
+}
+
+/// The `asyncapi` app option: `{"path": "/asyncapi.json", "info": {...}}`.
+fn asyncapi_option(value: &Value) -> Result<(String, Value), Failure> {
+    let mut path = None;
+    let mut info = Value::Null;
+    for (name, value) in object(value, "asyncapi")? {
+        match name.as_str() {
+            "path" => path = Some(text("asyncapi.path", value)?.to_owned()),
+            "info" if value.is_object() || value.is_null() => info = value.clone(),
+            "info" => return Err(invalid("asyncapi.info must be an object".into())),
+            _ => return Err(invalid(format!("unknown asyncapi option {name}"))),
+        }
+    }
+    let path = path.ok_or_else(|| invalid("asyncapi needs a path, e.g. \"/asyncapi.json\"".into()))?;
+    Ok((path, info))
 }
 
 /// The `dispatch` object of a route: its discriminator and branches.
