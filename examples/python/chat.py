@@ -14,8 +14,8 @@ message out (serialised once, no Python per recipient); this file only says what
 ``/chat`` dispatches by message type (the ``"type"`` field), exactly as ``examples/rust/chat.rs``:
 ``join`` (``{"user"}``, reply ``{"joined": user}``), ``say`` (``{"text", "user"}``, reply
 ``{"echo": text, "from": user}``) and ``leave`` (reply ``{"left": true}``); a message with an
-``id`` gets it back in its reply. ``python3 examples/python/chat.py asyncapi`` prints the app's
-AsyncAPI document (``fixtures/asyncapi/chat.json``) instead of serving. The files of
+``id`` gets it back in its reply. ``GET /asyncapi.json`` answers the app's AsyncAPI document
+(``fixtures/asyncapi/chat.json``); ``python3 examples/python/chat.py asyncapi`` prints it. The files of
 ``examples/chat/`` (the browser page) are served on every other path. ``PORT`` overrides the
 port (default 8000; 0 picks a free one); Ctrl-C or SIGTERM shuts down gracefully (every member
 gets its leave notice out first).
@@ -116,7 +116,10 @@ class RoomText(TypedDict):
     text: str
 
 
-app = Spikard(static_dir=PAGE)
+INFO = {"title": "Spikard chat", "version": "1.0.0"}
+
+# The AsyncAPI document is served on /asyncapi.json, as by the Rust example.
+app = Spikard(static_dir=PAGE, asyncapi={"path": "/asyncapi.json", "info": INFO})
 
 
 def names(ws: WebSocket) -> tuple[str, str]:
@@ -168,7 +171,7 @@ async def leave(message: Leave) -> Any:  # `Any`: no reply schema, as in the Rus
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["asyncapi"]:
-    print(json.dumps(app.asyncapi({"title": "Spikard chat", "version": "1.0.0"}), indent=2))
+    print(json.dumps(app.asyncapi(INFO), indent=2))
 elif __name__ == "__main__":
     server = app.start(host="127.0.0.1", port=int(os.environ.get("PORT", "8000")))
     print(f"Spikard chat: open http://127.0.0.1:{server.port}/ in a browser", flush=True)

@@ -80,6 +80,7 @@ class Spikard:
         on_startup: Iterable[Callable[[], Any]] = (),
         on_shutdown: Iterable[Callable[[], Any]] = (),
         pubsub: str | None = None,
+        asyncapi: dict[str, Any] | None = None,
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket`.
@@ -128,6 +129,9 @@ class Spikard:
             the same backend: a Redis URL such as ``"redis://127.0.0.1:6379/0"``, or
             ``"local"`` (default, unless the ``SPIKARD_PUBSUB`` environment variable names
             one). See ``docs/scaling.md``.
+        asyncapi: serve the app's AsyncAPI 3.0 document (:meth:`asyncapi`) over HTTP GET:
+            ``{"path": "/asyncapi.json", "info": {"title": ..., "version": ...}}`` (``info``
+            optional). The core builds it once, at start.
         """
         self._routes: list[WebSocketRoute[..., Any]] = []
         self._servers: tuple[Server, ...] = ()  # running; replaced whole under the lock
@@ -147,6 +151,8 @@ class Spikard:
         self.ping_timeout = ping_timeout
         self.idle_timeout = idle_timeout
         self.pubsub = pubsub
+        self.asyncapi_route = None if asyncapi is None else dict(asyncapi)
+        """The ``asyncapi`` option: where the document is served, and its Info Object."""
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
         self._on_startup: list[Callable[[], Any]] = list(on_startup)
         self._on_shutdown: list[Callable[[], Any]] = list(on_shutdown)
@@ -330,6 +336,7 @@ class Spikard:
             "topics": [[pattern, schema] for pattern, schema in self._topic_schemas.items()],
             "pubsub": self.pubsub,
             "reuse_port": reuse_port,
+            "asyncapi": self.asyncapi_route,
         }
 
     def asyncapi(self, info: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -341,7 +348,8 @@ class Spikard:
 
         Args:
             info: the document's Info Object (``title``, ``version``, ``description``, ...);
-                default ``{"title": "Spikard app", "version": "1.0.0"}``.
+                default: the ``info`` of the ``asyncapi`` option, else
+                ``{"title": "Spikard app", "version": "1.0.0"}``.
 
         Raises:
             SchemaCompileError, InvalidPathError, DuplicateRouteError, ConfigError: a route or
@@ -350,9 +358,9 @@ class Spikard:
         settings = self._settings(False)
         settings["pubsub"] = None  # described, never connected
         routes = [route.spec() for route in self._routes]
-        document: dict[str, Any] = json.loads(
-            _native.asyncapi(routes, settings, info if info is not None else dict(DEFAULT_INFO))
-        )
+        if info is None:
+            info = (self.asyncapi_route or {}).get("info") or dict(DEFAULT_INFO)
+        document: dict[str, Any] = json.loads(_native.asyncapi(routes, settings, info))
         return document
 
     def _stopped(self, server: Server) -> None:

@@ -137,15 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT (set for each worker)")
     document = commands.add_parser("asyncapi", help="print the app's AsyncAPI 3.0 document (JSON)")
     document.add_argument("target", help="FILE.py[:NAME] or module[:NAME] (NAME defaults to app)")
-    document.add_argument("--title", default=DEFAULT_INFO["title"], help="the document's info.title")
-    document.add_argument("--version", default=DEFAULT_INFO["version"], help="the document's info.version")
+    document.add_argument("--title", help="the document's info.title (default: the app's asyncapi option's)")
+    document.add_argument(
+        "--version", help="the document's info.version (default: the app's asyncapi option's)"
+    )
     document.add_argument(
         "--typeddict", action="store_true", help="print Python TypedDict definitions of its messages instead"
     )
     args = parser.parse_args(argv)
     if args.command == "asyncapi":
         app = load_app(args.target)
-        spec = app.asyncapi({"title": args.title, "version": args.version})
+        configured = (app.asyncapi_route or {}).get("info") or DEFAULT_INFO
+        info = {**configured}
+        info["title"] = args.title or info.get("title", DEFAULT_INFO["title"])
+        info["version"] = args.version or info.get("version", DEFAULT_INFO["version"])
+        spec = app.asyncapi(info)
         print(
             typeddicts(spec) if args.typeddict else json.dumps(spec, indent=2),
             end="" if args.typeddict else "\n",

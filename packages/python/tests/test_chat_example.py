@@ -97,6 +97,14 @@ def test_chat_route_dispatches_by_type(chat: Served) -> None:
         assert receive(ws) == {"left": True, "id": "x"}
 
 
+def test_serves_its_asyncapi_document(chat: Served) -> None:
+    url = chat.url.replace("ws://", "http://") + "/asyncapi.json"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        assert response.headers["content-type"].startswith("application/json")
+        document = json.load(response)
+    assert document == json.loads((REPO / "fixtures" / "asyncapi" / "chat.json").read_text())
+
+
 def test_serves_the_page_and_stops_on_sigterm(chat: Served) -> None:
     page = chat.url.replace("ws://", "http://") + "/"
     with urllib.request.urlopen(page, timeout=5) as response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.request
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
@@ -152,8 +153,27 @@ def test_the_chat_example_document_matches_the_fixture() -> None:
 
 
 def test_the_cli_prints_the_document(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["asyncapi", f"{CHAT}:app", "--title", "Spikard chat", "--version", "1.0.0"]) == 0
+    # The info comes from the app's `asyncapi` option unless given.
+    assert main(["asyncapi", f"{CHAT}:app"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(CHAT_DOCUMENT.read_text())
+    assert main(["asyncapi", f"{CHAT}:app", "--title", "Other", "--version", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["info"] == {"title": "Other", "version": "2"}
+
+
+def test_the_asyncapi_option_serves_the_document_over_http() -> None:
+    app, _ = typed_app()
+    app.asyncapi_route = {"path": "/spec.json", "info": {"title": "t", "version": "0"}}
+    with TestClient(app) as client:
+        url = client.url.replace("ws://", "http://") + "/spec.json"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert json.load(response) == app.asyncapi()
+    refused = Spikard(asyncapi={"path": "/x"})
+
+    @refused.websocket("/x")
+    async def clash(message: Any) -> None: ...
+
+    with pytest.raises(ConfigError):
+        refused.start()
 
 
 def test_a_plain_route_is_one_receive_operation() -> None:
