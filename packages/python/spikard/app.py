@@ -83,7 +83,7 @@ class Spikard:
         asyncapi: dict[str, Any] | None = None,
     ) -> None:
         """Args:
-        routes: routes made with :func:`spikard.websocket`.
+        routes: routes made with :func:`spikard.websocket` or :func:`spikard.dispatch`.
         max_message_size: largest message in bytes for routes without their own limit
             (default 1 MiB); larger messages close the connection with 1009.
         outgoing_queue: capacity of each connection's outgoing queue, in messages (default
@@ -165,7 +165,7 @@ class Spikard:
         return tuple(self._routes)
 
     def add_route(self, route: WebSocketRoute[..., Any]) -> None:
-        """Add a route made with :func:`spikard.websocket`.
+        """Add a route made with :func:`spikard.websocket` or :func:`spikard.dispatch`.
 
         Raises:
             DuplicateRouteError: a route with this path is already registered.
