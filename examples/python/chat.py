@@ -11,13 +11,19 @@ message out (serialised once, no Python per recipient); this file only says what
 - ``{"type": "message", "user": U, "room": R, "text": T}`` (the sender included; no direct reply)
 - ``{"type": "leave", "user": U, "room": R, "members": n}`` (the remaining members)
 
-``/chat``: the design document's echo chat, ``{"text", "user"}`` in, ``{"echo": text, "from":
-user}`` back. The files of ``examples/chat/`` (the browser page) are served on every other path.
-``PORT`` overrides the port (default 8000; 0 picks a free one); Ctrl-C or SIGTERM shuts down
-gracefully (every member gets its leave notice out first).
+``/chat`` dispatches by message type (the ``"type"`` field), exactly as ``examples/rust/chat.rs``:
+``join`` (``{"user"}``, reply ``{"joined": user}``), ``say`` (``{"text", "user"}``, reply
+``{"echo": text, "from": user}``) and ``leave`` (reply ``{"left": true}``); a message with an
+``id`` gets it back in its reply. ``GET /asyncapi.json`` answers the app's AsyncAPI document
+(``fixtures/asyncapi/chat.json``); ``python3 examples/python/chat.py asyncapi`` prints it. The files of
+``examples/chat/`` (the browser page) are served on every other path. ``PORT`` overrides the
+port (default 8000; 0 picks a free one); Ctrl-C or SIGTERM shuts down gracefully (every member
+gets its leave notice out first).
 """
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
@@ -42,11 +48,54 @@ ROOM_MESSAGE_SCHEMA: dict[str, Any] = {
 }
 
 
-class ChatMessage(TypedDict):
-    """What a client sends to ``/chat``."""
+class Join(TypedDict):
+    """``/chat``: join the chat."""
 
+    type: Literal["join"]
+    user: str
+
+
+class Joined(TypedDict):
+    """The reply to ``join``."""
+
+    joined: str
+
+
+class Say(TypedDict):
+    """``/chat``: say something (the design document's chat message)."""
+
+    type: Literal["say"]
     text: str
     user: str
+
+
+# The reply to `say`; `from` is a Python keyword, so the functional form names it.
+Said = TypedDict("Said", {"echo": str, "from": str})
+
+
+class Leave(TypedDict):
+    """``/chat``: leave the chat."""
+
+    type: Literal["leave"]
+
+
+# The branches' schemas are given as JSON Schema, not derived from the TypedDicts above (which
+# still type the values the handlers receive): the derived ones would differ in form (titles,
+# `"const"` with `"type"`, no `minLength`), and the chat example's AsyncAPI document must be the
+# same in every language (fixtures/asyncapi/chat.json, which examples/rust/chat.rs produces).
+JOIN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"user": {"type": "string", "minLength": 1}},
+    "required": ["user"],
+}
+JOINED_SCHEMA: dict[str, Any] = {"type": "object", "required": ["joined"]}
+SAY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"text": {"type": "string"}, "user": {"type": "string"}},
+    "required": ["text", "user"],
+}
+SAID_SCHEMA: dict[str, Any] = {"type": "object", "required": ["echo", "from"]}
+LEAVE_SCHEMA: dict[str, Any] = {"type": "object"}
 
 
 class RoomEvent(TypedDict):
@@ -67,7 +116,10 @@ class RoomText(TypedDict):
     text: str
 
 
-app = Spikard(static_dir=PAGE)
+INFO = {"title": "Spikard chat", "version": "1.0.0"}
+
+# The AsyncAPI document is served on /asyncapi.json, as by the Rust example.
+app = Spikard(static_dir=PAGE, asyncapi={"path": "/asyncapi.json", "info": INFO})
 
 
 def names(ws: WebSocket) -> tuple[str, str]:
@@ -97,13 +149,30 @@ async def left(ws: WebSocket) -> None:
     await ws.publish(room, RoomEvent(type="leave", user=user, room=room, members=ws.topic_count(room)))
 
 
-@app.websocket("/chat")
-async def chat(message: ChatMessage) -> dict[str, str]:
-    """The design document's typed chat: echo the text, name the sender."""
+chat = app.dispatch("/chat", description="A chat without rooms: join, say something, leave.")
+
+
+@chat.on("join", message_schema=JOIN_SCHEMA, reply_schema=JOINED_SCHEMA)
+async def join(message: Join) -> Joined:
+    """Join the chat as `user`."""
+    return {"joined": message["user"]}
+
+
+@chat.on("say", message_schema=SAY_SCHEMA, reply_schema=SAID_SCHEMA)
+async def say(message: Say) -> Said:
+    """Say `text` as `user`; the reply echoes it."""
     return {"echo": message["text"], "from": message["user"]}
 
 
-if __name__ == "__main__":
+@chat.on("leave", message_schema=LEAVE_SCHEMA)
+async def leave(message: Leave) -> Any:  # `Any`: no reply schema, as in the Rust example
+    """Leave the chat."""
+    return {"left": True}
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["asyncapi"]:
+    print(json.dumps(app.asyncapi(INFO), indent=2))
+elif __name__ == "__main__":
     server = app.start(host="127.0.0.1", port=int(os.environ.get("PORT", "8000")))
     print(f"Spikard chat: open http://127.0.0.1:{server.port}/ in a browser", flush=True)
     server.serve_until_signal()

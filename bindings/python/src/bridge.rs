@@ -162,6 +162,13 @@ impl Job {
         self.job.route()
     }
 
+    /// The branch a message on a dispatching route was validated against (the value of its
+    /// discriminator), or `None`.
+    #[getter]
+    fn branch(&self) -> Option<&str> {
+        self.job.branch()
+    }
+
     /// The message: a JSON value for a text message, `bytes` for a binary one, else `None`.
     #[getter]
     fn message<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

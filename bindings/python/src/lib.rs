@@ -32,6 +32,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Capture>()?;
     m.add_function(wrap_pyfunction!(server::check_schema, m)?)?;
     m.add_function(wrap_pyfunction!(server::check_topics, m)?)?;
+    m.add_function(wrap_pyfunction!(server::asyncapi, m)?)?;
     m.add_function(wrap_pyfunction!(use_batch_policy, m)?)?;
     for kind in spikard::bridge::CallKind::ALL {
         m.add(kind.name(), kind.as_u8())?;

@@ -53,6 +53,23 @@ pub(crate) fn check_topics(py: Python<'_>, topics: &Bound<'_, PyAny>) -> PyResul
     options.apply(&mut spikard::App::new()).map_err(|f| raise(py, f))
 }
 
+/// The AsyncAPI 3.0 document (JSON text) of an app with `routes` (route `dict`s as `App.add_route`
+/// takes them, in order) and `options` (as `App.configure` takes them, or `None`); `info` is the
+/// document's Info Object. Raises what registering the routes would raise.
+#[pyfunction]
+#[pyo3(signature = (routes, options, info))]
+pub(crate) fn asyncapi(
+    py: Python<'_>,
+    routes: &Bound<'_, PyAny>,
+    options: &Bound<'_, PyAny>,
+    info: &Bound<'_, PyAny>,
+) -> PyResult<String> {
+    let routes = convert::from_python(routes, None)?;
+    let options = convert::from_python(options, None)?;
+    let info = convert::from_python(info, None)?;
+    spikard::bridge::asyncapi_json(&routes, &options, info).map_err(|f| raise(py, f))
+}
+
 /// Routes and settings of an app, before it is bound.
 #[pyclass(module = "spikard._native", name = "App")]
 pub(crate) struct PyApp {
@@ -75,8 +92,10 @@ impl PyApp {
     }
 
     /// Add route `index` as a `dict` of `path`, `message_schema`, `response_schema`,
-    /// `max_message_size`, `raw_text` and the hook flags `on_connect`, `on_disconnect` and
-    /// `binary`. Schemas compile now.
+    /// `max_message_size`, `raw_text`, `subprotocols`, `description`, `dispatch` (the core's
+    /// `{"discriminator", "branches": {name: {"message_schema", "reply_schema",
+    /// "description"}}}`) and the hook flags `on_connect`, `on_disconnect` and `binary`.
+    /// Schemas compile now.
     fn add_route(&mut self, py: Python<'_>, index: usize, route: &Bound<'_, PyAny>) -> PyResult<()> {
         // Python keeps its connection object in the connection's state, which the core clears:
         // it needs no disconnect call to release it.

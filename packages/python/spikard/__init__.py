@@ -36,12 +36,13 @@ from spikard.errors import (
     ServeError,
     SpikardError,
 )
-from spikard.routing import WebSocketRoute, websocket
+from spikard.routing import Branch, WebSocketRoute, dispatch, websocket
 
 __version__ = "0.1.0"  # the distribution's version (pyproject.toml); test_cli.py checks they agree
 
 __all__ = [
     "BindError",
+    "Branch",
     "ConfigError",
     "ConnectionClosedError",
     "DuplicateRouteError",
@@ -68,5 +69,6 @@ __all__ = [
     "WebSocket",
     "WebSocketRoute",
     "__version__",
+    "dispatch",
     "websocket",
 ]

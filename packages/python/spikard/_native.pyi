@@ -13,6 +13,7 @@ __all__ = [
     "Connection",
     "Job",
     "Server",
+    "asyncapi",
     "check_schema",
     "check_topics",
     "use_batch_policy",
@@ -28,6 +29,9 @@ def check_schema(route: str, which: str, schema: Any) -> None:
 
 def check_topics(topics: list[tuple[str, Any]]) -> None:
     """Register every ``(pattern, schema)`` on an empty app; raise what the core raises."""
+
+def asyncapi(routes: list[dict[str, Any]], options: dict[str, Any] | None, info: dict[str, Any]) -> str:
+    """The AsyncAPI 3.0 document (JSON text) of an app with these routes and options."""
 
 def use_batch_policy() -> None:
     """Run the calling thread under SCHED_BATCH (Linux), unless SPIKARD_SCHED_BATCH=0."""
@@ -52,6 +56,8 @@ class Job:
     def kind(self) -> int: ...
     @property
     def route(self) -> int: ...
+    @property
+    def branch(self) -> str | None: ...
     @property
     def message(self) -> Any: ...
     @property

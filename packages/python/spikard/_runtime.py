@@ -233,6 +233,14 @@ class Dispatcher:
         reply: Complete = _native.Job.reply
         runners: list[Runner] = [_native.Job.done] * 4
         runners[_native.MESSAGE] = self._runner(_invoker(route.plan, loop), reply, failed)
+        if route.branches:
+            # The core picked the branch (and validated the message against its schema): only
+            # the callable registered under its name is looked up here.
+            by_branch = {
+                name: self._runner(_invoker(branch.plan, loop), reply, failed)
+                for name, branch in route.branches.items()
+            }
+            runners[_native.MESSAGE] = lambda job: by_branch[job.branch](job)  # type: ignore[index]
         if route.binary_plan:
             runners[_native.BINARY] = self._runner(_invoker(route.binary_plan, loop), reply, failed)
         if route.connect_plan:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import os
 import signal
@@ -17,12 +18,15 @@ from typing import Any, ParamSpec, TypeVar
 from spikard import _native
 from spikard._runtime import Dispatcher, event_loop
 from spikard.errors import DuplicateRouteError, SchemaExtractionError
-from spikard.routing import WebSocketRoute, _caller_locals
+from spikard.routing import WebSocketRoute, _caller_locals, _no_message_handler
 from spikard.schema import JsonSchema, json_schema
 
 __all__ = ["PublishCapture", "Server", "Spikard"]
 
 log = logging.getLogger("spikard")
+
+DEFAULT_INFO: dict[str, str] = {"title": "Spikard app", "version": "1.0.0"}
+"""The AsyncAPI Info Object of :meth:`Spikard.asyncapi` when none is given."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,9 +80,10 @@ class Spikard:
         on_startup: Iterable[Callable[[], Any]] = (),
         on_shutdown: Iterable[Callable[[], Any]] = (),
         pubsub: str | None = None,
+        asyncapi: dict[str, Any] | None = None,
     ) -> None:
         """Args:
-        routes: routes made with :func:`spikard.websocket`.
+        routes: routes made with :func:`spikard.websocket` or :func:`spikard.dispatch`.
         max_message_size: largest message in bytes for routes without their own limit
             (default 1 MiB); larger messages close the connection with 1009.
         outgoing_queue: capacity of each connection's outgoing queue, in messages (default
@@ -124,6 +129,9 @@ class Spikard:
             the same backend: a Redis URL such as ``"redis://127.0.0.1:6379/0"``, or
             ``"local"`` (default, unless the ``SPIKARD_PUBSUB`` environment variable names
             one). See ``docs/scaling.md``.
+        asyncapi: serve the app's AsyncAPI 3.0 document (:meth:`asyncapi`) over HTTP GET:
+            ``{"path": "/asyncapi.json", "info": {"title": ..., "version": ...}}`` (``info``
+            optional). The core builds it once, at start.
         """
         self._routes: list[WebSocketRoute[..., Any]] = []
         self._servers: tuple[Server, ...] = ()  # running; replaced whole under the lock
@@ -143,6 +151,8 @@ class Spikard:
         self.ping_timeout = ping_timeout
         self.idle_timeout = idle_timeout
         self.pubsub = pubsub
+        self.asyncapi_route = None if asyncapi is None else dict(asyncapi)
+        """The ``asyncapi`` option: where the document is served, and its Info Object."""
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
         self._on_startup: list[Callable[[], Any]] = list(on_startup)
         self._on_shutdown: list[Callable[[], Any]] = list(on_shutdown)
@@ -155,7 +165,7 @@ class Spikard:
         return tuple(self._routes)
 
     def add_route(self, route: WebSocketRoute[..., Any]) -> None:
-        """Add a route made with :func:`spikard.websocket`.
+        """Add a route made with :func:`spikard.websocket` or :func:`spikard.dispatch`.
 
         Raises:
             DuplicateRouteError: a route with this path is already registered.
@@ -177,6 +187,8 @@ class Spikard:
         max_message_size: int | None = None,
         raw_text: bool = False,
         subprotocols: Sequence[str] = (),
+        description: str | None = None,
+        discriminator: str = "type",
     ) -> Callable[[Callable[P, R]], WebSocketRoute[P, R]]:
         """Like :func:`spikard.websocket`, and adds the route to this app."""
 
@@ -190,11 +202,36 @@ class Spikard:
                 raw_text=raw_text,
                 subprotocols=subprotocols,
                 localns=_caller_locals(None),
+                description=description,
+                discriminator=discriminator,
             )
             self.add_route(route)
             return route
 
         return decorate
+
+    def dispatch(
+        self,
+        path: str,
+        *,
+        discriminator: str = "type",
+        description: str | None = None,
+        max_message_size: int | None = None,
+        subprotocols: Sequence[str] = (),
+    ) -> WebSocketRoute[[Any], Any]:
+        """Like :func:`spikard.dispatch`, and adds the route to this app: register its message
+        types with ``@route.on("name")``."""
+        route = WebSocketRoute(
+            path,
+            _no_message_handler,
+            max_message_size=max_message_size,
+            subprotocols=subprotocols,
+            localns=_caller_locals(None),
+            description=description,
+            discriminator=discriminator,
+        )
+        self.add_route(route)
+        return route
 
     def topic(self, pattern: str, *, schema: Any) -> None:
         """Declare the schema of the topics (rooms) matching ``pattern``: every message
@@ -264,7 +301,24 @@ class Spikard:
             run_hook(loop, hook)
         bridge = _native.Bridge()
         native = _native.App(bridge)
-        settings = {
+        native.configure(self._settings(reuse_port))
+        for index, route in enumerate(self._routes):
+            native.add_route(index, route.spec())
+        dispatcher = Dispatcher(loop, bridge, self._routes)
+        dispatcher.attach()
+        try:
+            native_server = native.bind(host, port)
+        except BaseException:
+            dispatcher.detach()
+            raise
+        server = Server(native_server, dispatcher, self._stopped)
+        with self._servers_lock:
+            self._servers = (*self._servers, server)
+        return server
+
+    def _settings(self, reuse_port: bool) -> dict[str, Any]:
+        """The app-wide settings as the core reads them (``spikard._native.App.configure``)."""
+        return {
             "max_message_size": self.max_message_size,
             "static_dir": None if self.static_dir is None else os.fspath(self.static_dir),
             "drain_timeout": self.drain_timeout,
@@ -282,34 +336,32 @@ class Spikard:
             "topics": [[pattern, schema] for pattern, schema in self._topic_schemas.items()],
             "pubsub": self.pubsub,
             "reuse_port": reuse_port,
+            "asyncapi": self.asyncapi_route,
         }
-        native.configure(settings)
-        for index, route in enumerate(self._routes):
-            native.add_route(
-                index,
-                {
-                    "path": route.path,
-                    "message_schema": route.message_schema,
-                    "response_schema": route.response_schema,
-                    "max_message_size": route.max_message_size,
-                    "raw_text": route.raw_text,
-                    "subprotocols": list(route.subprotocols),
-                    "on_connect": route.connect_plan is not None,
-                    "on_disconnect": route.disconnect_plan is not None,
-                    "binary": route.binary_plan is not None,
-                },
-            )
-        dispatcher = Dispatcher(loop, bridge, self._routes)
-        dispatcher.attach()
-        try:
-            native_server = native.bind(host, port)
-        except BaseException:
-            dispatcher.detach()
-            raise
-        server = Server(native_server, dispatcher, self._stopped)
-        with self._servers_lock:
-            self._servers = (*self._servers, server)
-        return server
+
+    def asyncapi(self, info: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The app's AsyncAPI 3.0 document, built by the Rust core from the routes: a channel per
+        route (with its path parameters), a receive operation per message type (per branch of
+        a dispatching route) with the reply and the error envelope as its replies, payloads
+        from the message, reply and topic schemas, descriptions from ``description=`` and the
+        branch handlers' docstrings.
+
+        Args:
+            info: the document's Info Object (``title``, ``version``, ``description``, ...);
+                default: the ``info`` of the ``asyncapi`` option, else
+                ``{"title": "Spikard app", "version": "1.0.0"}``.
+
+        Raises:
+            SchemaCompileError, InvalidPathError, DuplicateRouteError, ConfigError: a route or
+                setting is invalid (as :meth:`start` would raise).
+        """
+        settings = self._settings(False)
+        settings["pubsub"] = None  # described, never connected
+        routes = [route.spec() for route in self._routes]
+        if info is None:
+            info = (self.asyncapi_route or {}).get("info") or dict(DEFAULT_INFO)
+        document: dict[str, Any] = json.loads(_native.asyncapi(routes, settings, info))
+        return document
 
     def _stopped(self, server: Server) -> None:
         with self._servers_lock:

@@ -1,4 +1,6 @@
-"""The ``spikard`` command: ``spikard run path/to/app.py:app --host 127.0.0.1 --port 8000``.
+"""The ``spikard`` command: ``spikard run path/to/app.py:app --host 127.0.0.1 --port 8000``, and
+``spikard asyncapi path/to/app.py:app`` printing the app's AsyncAPI 3.0 document (JSON), or with
+``--typeddict`` Python ``TypedDict`` definitions of its messages (for Python clients).
 
 ``TARGET`` is ``FILE.py[:NAME]`` or ``package.module[:NAME]``. ``NAME`` defaults to ``app``;
 when the module has no ``app``, the routes it defines at module level are served together.
@@ -14,6 +16,7 @@ import argparse
 import ctypes
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import signal
@@ -23,7 +26,8 @@ from pathlib import Path
 from types import ModuleType
 
 from spikard import __version__
-from spikard.app import Spikard
+from spikard._typeddict import typeddicts
+from spikard.app import DEFAULT_INFO, Spikard
 from spikard.routing import WebSocketRoute
 
 __all__ = ["load_app", "main"]
@@ -131,7 +135,28 @@ def main(argv: list[str] | None = None) -> int:
         help="processes serving the port (SO_REUSEPORT); more than 1 needs a shared pubsub backend",
     )
     run.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT (set for each worker)")
+    document = commands.add_parser("asyncapi", help="print the app's AsyncAPI 3.0 document (JSON)")
+    document.add_argument("target", help="FILE.py[:NAME] or module[:NAME] (NAME defaults to app)")
+    document.add_argument("--title", help="the document's info.title (default: the app's asyncapi option's)")
+    document.add_argument(
+        "--version", help="the document's info.version (default: the app's asyncapi option's)"
+    )
+    document.add_argument(
+        "--typeddict", action="store_true", help="print Python TypedDict definitions of its messages instead"
+    )
     args = parser.parse_args(argv)
+    if args.command == "asyncapi":
+        app = load_app(args.target)
+        configured = (app.asyncapi_route or {}).get("info") or DEFAULT_INFO
+        info = {**configured}
+        info["title"] = args.title or info.get("title", DEFAULT_INFO["title"])
+        info["version"] = args.version or info.get("version", DEFAULT_INFO["version"])
+        spec = app.asyncapi(info)
+        print(
+            typeddicts(spec) if args.typeddict else json.dumps(spec, indent=2),
+            end="" if args.typeddict else "\n",
+        )
+        return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     app = load_app(args.target)
     if args.workers < 1:

@@ -1,6 +1,7 @@
 """``examples/python/chat.py`` started the way the browser test and ``task demo`` start it
 (``python3 examples/python/chat.py``, port from ``PORT``), talked to over real sockets: the same
-room protocol as the Rust and Node chat examples, the seed's ``/chat``, the page, and SIGTERM."""
+room protocol as the Rust and Node chat examples, ``/chat`` (dispatch by message type), the page,
+and SIGTERM."""
 
 from __future__ import annotations
 
@@ -79,14 +80,29 @@ def test_room_join_message_leave_and_validation(chat: Served) -> None:
         assert receive(anonymous) == {"type": "join", "user": "anonymous", "room": "other", "members": 1}
 
 
-def test_seed_chat_route(chat: Served) -> None:
+def test_chat_route_dispatches_by_type(chat: Served) -> None:
     with open_ws(chat, "/chat") as ws:
-        ws.send(json.dumps({"text": "Hello", "user": "Alice"}))
+        ws.send(json.dumps({"type": "join", "user": "Alice", "id": 1}))
+        assert receive(ws) == {"joined": "Alice", "id": 1}
+        ws.send(json.dumps({"type": "say", "text": "Hello", "user": "Alice"}))
         assert receive(ws) == {"echo": "Hello", "from": "Alice"}
-        ws.send(json.dumps({"text": "Hello"}))
+        ws.send(json.dumps({"type": "say", "text": "Hello"}))
         error = receive(ws)
         assert error["code"] == "validation_failed"
         assert [e["path"] for e in error["errors"]] == ["/user"]
+        ws.send(json.dumps({"type": "kick"}))
+        error = receive(ws)
+        assert [e["message"] for e in error["errors"]] == ['value is not one of "join", "say", "leave"']
+        ws.send(json.dumps({"type": "leave", "id": "x"}))
+        assert receive(ws) == {"left": True, "id": "x"}
+
+
+def test_serves_its_asyncapi_document(chat: Served) -> None:
+    url = chat.url.replace("ws://", "http://") + "/asyncapi.json"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        assert response.headers["content-type"].startswith("application/json")
+        document = json.load(response)
+    assert document == json.loads((REPO / "fixtures" / "asyncapi" / "chat.json").read_text())
 
 
 def test_serves_the_page_and_stops_on_sigterm(chat: Served) -> None:

@@ -132,6 +132,16 @@ def raw_text_scenario(served: Served) -> None:
         assert ws.recv(5) == '{"A": 1}'
 
 
+def dispatch_scenario(served: Served) -> None:
+    with open_ws(served, "/chat") as ws:
+        assert exchange(ws, {"type": "join", "user": "ann", "id": 1}) == {"joined": "ann", "id": 1}
+        assert exchange(ws, {"type": "say", "text": "hi"}) == {"echo": "hi"}
+        error = exchange(ws, {"type": "kick"})
+        assert isinstance(error, dict), error
+        assert error["code"] == "validation_failed", error
+        assert [e["message"] for e in error["errors"]] == ['value is not one of "join", "say"']
+
+
 def rooms_scenario(served: Served) -> None:
     with open_ws(served, "/rooms/lobby?user=ann") as ann:
         with open_ws(served, "/rooms/lobby?user=bob") as bob:
@@ -156,6 +166,7 @@ SCENARIOS: dict[str, Callable[[Served], None]] = {
     "types": types_scenario,
     "binary": binary_scenario,
     "raw-text": raw_text_scenario,
+    "dispatch": dispatch_scenario,
     "rooms": rooms_scenario,
 }
 

@@ -41,21 +41,6 @@ TIMEOUT = 5.0
 # recv (the `stop_reading` step) then really stops reading from its socket.
 CLIENT_MAX_QUEUE = 16
 FILES = sorted((FIXTURES / "websocket").glob("*.json"))
-# Issue 20: dispatch by message type is in the core (and the Rust runner) but not yet in the
-# Python package. These fixtures are skipped here, reported as skipped with this reason, until it
-# is; then delete this list (and its use in test_fixture).
-PENDING_DISPATCH = frozenset(
-    {
-        "dispatch_ack_id_echo",
-        "dispatch_branch_schema_failure",
-        "dispatch_custom_discriminator",
-        "dispatch_missing_discriminator",
-        "dispatch_reply_schema_per_branch",
-        "dispatch_unknown_type",
-        "dispatch_valid_branch",
-    }
-)
-PENDING_DISPATCH_REASON = "issue 20: dispatch not yet in python"
 FORMAT = jsonschema.Draft202012Validator(json.loads((FIXTURES / "schema.json").read_text()))
 
 
@@ -343,8 +328,25 @@ def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
         for key in ("max_message_size", "raw_text", "subprotocols"):
             if key in spec.get("options", {}):
                 options[key] = spec["options"][key]
-        app.add_route(behaviour(spec["handler"], spec["path"], log, **options))
+        route = behaviour(spec["handler"], spec["path"], log, **options)
+        if "dispatch" in spec:
+            add_branches(route, spec["dispatch"], log)
+        app.add_route(route)
     return app
+
+
+def add_branches(route: WebSocketRoute[..., Any], dispatch: dict[str, Any], log: HookLog) -> None:
+    """The route's ``dispatch`` key: a branch per message type, each one's handler the message
+    handler of its named behaviour (hooks stay with the route's own behaviour)."""
+    route.discriminator = dispatch.get("discriminator", "type")
+    for name, spec in dispatch["branches"].items():
+        handler = behaviour(spec["handler"], route.path, log)
+        route.on(
+            name,
+            message_schema=spec.get("message_schema"),
+            reply_schema=spec.get("reply_schema"),
+            description=spec.get("description"),
+        )(handler.handler)
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -370,6 +372,8 @@ def check_envelope(text: str | bytes, want: dict[str, Any]) -> None:
         assert got["message"] == want["message"], got
     if "paths" in want:
         assert {e["path"] for e in got["errors"]} == set(want["paths"]), got
+    if "error_messages" in want:
+        assert [e["message"] for e in got["errors"]] == want["error_messages"], got
     assert got.get("truncated", False) == want.get("truncated", False), got
     if "error_count" in want:
         assert len(got["errors"]) == want["error_count"], got
@@ -557,8 +561,6 @@ def test_fixture(path: Path) -> None:
     assert not errors, f"does not match fixtures/schema.json: {[e.message for e in errors]}"
     assert fixture["name"] == path.stem, "`name` must equal the file name"
     reason = fixture.get("skip", {}).get(LANGUAGE)
-    if path.stem in PENDING_DISPATCH:
-        reason = reason or PENDING_DISPATCH_REASON
     if reason:
         pytest.skip(reason)
     asyncio.run(run_fixture(fixture))
