@@ -60,6 +60,7 @@ impl App {
         info.entry("title").or_insert_with(|| json!("Spikard app"));
         info.entry("version").or_insert_with(|| json!("0.0.0"));
 
+        let mut schemas = Schemas::default();
         let mut component_messages = Map::new();
         component_messages.insert("error".into(), error_message());
         let mut topic_keys = Vec::new();
@@ -72,7 +73,7 @@ impl App {
                     "name": pattern,
                     "title": format!("Published to {pattern}"),
                     "contentType": "application/json",
-                    "payload": schema,
+                    "payload": schemas.embed(schema),
                     "x-spikard-topic": pattern,
                 }),
             );
@@ -100,7 +101,11 @@ impl App {
                             "name": &*branch.name,
                             "title": &*branch.name,
                             "contentType": "application/json",
-                            "payload": branch_payload(dispatch, &branch.name, branch.message_source.as_ref()),
+                            "payload": branch_payload(
+                                dispatch,
+                                &branch.name,
+                                branch.message_source.as_ref().map(|schema| schemas.embed(schema)),
+                            ),
                             "correlationId": correlation(),
                         });
                         let mut operation = json!({
@@ -124,7 +129,7 @@ impl App {
                                 "name": format!("{}.reply", branch.name),
                                 "title": format!("Reply to {}", branch.name),
                                 "contentType": "application/json",
-                                "payload": branch.reply_source.clone().unwrap_or_else(|| json!({})),
+                                "payload": branch.reply_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
                                 "correlationId": correlation(),
                             }),
                         );
@@ -135,7 +140,10 @@ impl App {
                     let (content_type, payload) = if route.raw_text {
                         ("text/plain", json!({"type": "string"}))
                     } else {
-                        ("application/json", route.message_source.clone().unwrap_or_else(|| json!({})))
+                        (
+                            "application/json",
+                            route.message_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
+                        )
                     };
                     messages.insert(
                         "message".into(),
@@ -146,7 +154,7 @@ impl App {
                         json!({
                             "name": "reply",
                             "contentType": content_type,
-                            "payload": route.response_source.clone().unwrap_or_else(|| json!({})),
+                            "payload": route.response_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
                         }),
                     );
                     let mut operation = json!({
@@ -184,13 +192,17 @@ impl App {
             channels.insert(id, channel(route, messages));
         }
 
+        let mut components = json!({"messages": component_messages});
+        if !schemas.defs.is_empty() {
+            components["schemas"] = Value::Object(schemas.defs);
+        }
         json!({
             "asyncapi": ASYNCAPI_VERSION,
             "info": info,
             "defaultContentType": "application/json",
             "channels": channels,
             "operations": operations,
-            "components": {"messages": component_messages},
+            "components": components,
         })
     }
 }
@@ -221,8 +233,97 @@ fn channel(route: &RouteState, messages: Map<String, Value>) -> Value {
     channel
 }
 
+/// The definitions the payload schemas bring (`$defs`, `definitions`), gathered into
+/// `components.schemas`: inside the document a `#/...` reference resolves against the document,
+/// so a payload's `#/$defs/Inner` is rewritten to `#/components/schemas/Inner` (a name taken by a
+/// different definition gets `_2`, ...; the same definition twice is kept once).
+#[derive(Default)]
+struct Schemas {
+    defs: Map<String, Value>,
+}
+
+impl Schemas {
+    /// `schema` as the document embeds it: its own definitions moved to the components and
+    /// every reference to them rewritten. Schemas without definitions are returned as they are.
+    fn embed(&mut self, schema: &Value) -> Value {
+        let Value::Object(map) = schema else { return schema.clone() };
+        let mut root = map.clone();
+        // Per definition: the reference to it as written, its key's stem, and the definition.
+        let mut moved: Vec<(String, String, Value)> = Vec::new();
+        for keyword in ["$defs", "definitions"] {
+            let Some(Value::Object(defs)) = root.remove(keyword) else { continue };
+            for (name, def) in defs {
+                let pointer = name.replace('~', "~0").replace('/', "~1");
+                moved.push((format!("#/{keyword}/{pointer}"), slug(&name), def));
+            }
+        }
+        if moved.is_empty() {
+            return schema.clone();
+        }
+        // Rewrite inside the moved definitions first (they refer to each other), then pick each
+        // one's key: an identical definition already there (one without references) is shared.
+        // Until the keys are known the references point at placeholders (NUL and an index).
+        let provisional: Vec<(String, String)> =
+            moved.iter().enumerate().map(|(i, (from, ..))| (from.clone(), format!("\u{0}{i}"))).collect();
+        let mut rewritten: Vec<Value> = Vec::with_capacity(moved.len());
+        for (.., def) in moved.iter_mut() {
+            let mut def = std::mem::take(def);
+            rewrite(&mut def, &provisional);
+            rewritten.push(def);
+        }
+        let mut keys: Vec<String> = Vec::with_capacity(moved.len());
+        for ((_, name, _), def) in moved.iter().zip(&rewritten) {
+            let mut key = name.clone();
+            let mut n = 2;
+            while keys.contains(&key) || self.defs.get(&key).is_some_and(|existing| existing != def) {
+                key = format!("{name}_{n}");
+                n += 1;
+            }
+            keys.push(key);
+        }
+        let finals: Vec<(String, String)> = provisional
+            .iter()
+            .zip(&keys)
+            .map(|((_, placeholder), key)| (placeholder.clone(), format!("#/components/schemas/{key}")))
+            .collect();
+        for (key, mut def) in keys.iter().zip(rewritten) {
+            rewrite(&mut def, &finals);
+            self.defs.insert(key.clone(), def);
+        }
+        let mut root = Value::Object(root);
+        rewrite(&mut root, &provisional);
+        rewrite(&mut root, &finals);
+        root
+    }
+}
+
+/// Every `$ref` in `value` that is one of `renames`' first strings, or starts with it followed
+/// by `/`, gets the second string instead of that prefix.
+fn rewrite(value: &mut Value, renames: &[(String, String)]) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if let (true, Value::String(target)) = (key == "$ref", &mut *item) {
+                    for (from, to) in renames {
+                        if let Some(rest) = target.strip_prefix(from.as_str()) {
+                            if rest.is_empty() || rest.starts_with('/') {
+                                *target = format!("{to}{rest}");
+                                break;
+                            }
+                        }
+                    }
+                } else {
+                    rewrite(item, renames);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| rewrite(item, renames)),
+        _ => {}
+    }
+}
+
 /// A branch's payload: an object whose discriminator is `name`, and the branch's schema.
-fn branch_payload(dispatch: &Dispatch, name: &str, schema: Option<&Value>) -> Value {
+fn branch_payload(dispatch: &Dispatch, name: &str, schema: Option<Value>) -> Value {
     let field = &*dispatch.discriminator;
     let mut properties = Map::new();
     properties.insert(field.to_owned(), json!({"const": name}));

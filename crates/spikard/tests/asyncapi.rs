@@ -254,3 +254,61 @@ fn the_chat_examples_document_is_valid_asyncapi_3() {
     assert_valid(&doc);
     assert_eq!(doc["operations"]["chat.say"]["action"], "receive");
 }
+
+/// Every `$ref` in `value`, as written.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                match (key.as_str(), item) {
+                    ("$ref", Value::String(target)) => out.push(target.clone()),
+                    _ => refs(item, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| refs(item, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn schemas_with_their_own_definitions_are_embedded_with_references_that_resolve() {
+    // What msgspec and pydantic generate for nested types: a root `$ref` into `$defs`.
+    let point = |kind: &str| json!({"type": "object", "properties": {"x": {"type": kind}}});
+    let moved = json!({
+        "$ref": "#/$defs/Move",
+        "$defs": {
+            "Move": {"type": "object", "properties": {"to": {"$ref": "#/$defs/Point"}}},
+            "Point": point("integer")
+        }
+    });
+    let other = json!({
+        "type": "object",
+        "properties": {"at": {"$ref": "#/definitions/Point"}, "again": {"$ref": "#/definitions/Point/properties/x"}},
+        "definitions": {"Point": point("number")}
+    });
+    let same = json!({"$ref": "#/$defs/Point", "$defs": {"Point": point("integer")}});
+    let mut app = App::new();
+    app.route(
+        Route::dispatch("/game")
+            .branch(Branch::new("move", echo()).message_schema(moved).reply_schema(same.clone()))
+            .branch(Branch::new("look", echo()).message_schema(other)),
+    )
+    .unwrap();
+    app.route(Route::new("/plain", echo()).message_schema(same)).unwrap();
+    let doc = app.asyncapi(json!({}));
+    assert_valid(&doc);
+
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["Point"], point("integer"), "one Point for both identical definitions");
+    assert_eq!(schemas["Point_2"], point("number"), "a different Point gets its own key");
+    assert_eq!(schemas["Move"]["properties"]["to"]["$ref"], "#/components/schemas/Point");
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.iter().any(|r| r == "#/components/schemas/Point_2/properties/x"), "{all:?}");
+    for target in &all {
+        let pointer = target.strip_prefix('#').unwrap_or_else(|| panic!("external reference {target}"));
+        assert!(doc.pointer(pointer).is_some(), "{target} does not resolve in the document");
+        assert!(!target.contains("$defs") && !target.contains("definitions"), "{target}");
+    }
+}

@@ -143,7 +143,12 @@ def test_the_document_names_typed_branches_and_their_docstrings() -> None:
     join_payload = channel["messages"]["join"]["payload"]["allOf"][1]
     assert join_payload["required"] == ["type", "user"]
     assert channel["messages"]["join_reply"]["payload"]["required"] == ["joined"]
-    assert '"integer"' in json.dumps(channel["messages"]["move"]["payload"]["allOf"][1])  # msgspec's $defs
+    # msgspec's schema is a `$ref` into its own `$defs`: the document moves them to
+    # components.schemas so the reference resolves against the document.
+    move_ref = channel["messages"]["move"]["payload"]["allOf"][1]["$ref"]
+    assert move_ref.startswith("#/components/schemas/")
+    assert '"integer"' in json.dumps(document["components"]["schemas"][move_ref.rsplit("/", 1)[1]])
+    assert "$defs" not in json.dumps(document)
     assert document["operations"]["chat.say"]["description"] == "Say something."
 
 
