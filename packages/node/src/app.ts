@@ -66,6 +66,20 @@ export interface WebSocketOptions<M = undefined, R = undefined, State extends ob
   description?: string;
 }
 
+/** The handler of a raw-text route (`rawText: true`): each text message arrives as the string it
+ * is; a string reply is sent as that text, anything else as JSON, `undefined` sends nothing. */
+export type RawTextHandler<State extends object = Record<string, unknown>> = (
+  message: string,
+  ctx: WebSocketContext<State>,
+) => unknown;
+
+/** Options of a raw-text route: {@link WebSocketOptions} with `rawText: true` and no
+ * `messageSchema`. */
+export type RawTextOptions<State extends object = Record<string, unknown>> = Omit<
+  WebSocketOptions<undefined, SchemaLike | undefined, State>,
+  "messageSchema" | "rawText"
+> & { rawText: true };
+
 /** A handler of one message type of a dispatching route: gets each message of that type (validated
  * against the branch's schema, in order per connection) and its context; its reply is checked
  * against the branch's `replySchema`. */
@@ -415,12 +429,22 @@ export class Spikard {
    * Throws a `SpikardError` (`schema_compile`, `invalid_path`, `duplicate_route`) naming the
    * route when it cannot be served.
    */
+  websocket<State extends object = Record<string, unknown>>(
+    path: string,
+    handler: RawTextHandler<State>,
+    options: RawTextOptions<State>,
+  ): this;
   websocket<
     const M extends SchemaLike | undefined = undefined,
     const R extends SchemaLike | undefined = undefined,
     State extends object = Record<string, unknown>,
-  >(path: string, handler: MessageHandler<M, R, State>, options: WebSocketOptions<M, R, State> = {}): this {
-    this.#add(path, handler as RouteEntry["handler"], options as unknown as WebSocketOptions<SchemaLike | undefined, SchemaLike | undefined, object>);
+  >(path: string, handler: MessageHandler<M, R, State>, options?: WebSocketOptions<M, R, State>): this;
+  websocket(path: string, handler: (message: never, ctx: never) => unknown, options: object = {}): this {
+    this.#add(
+      path,
+      handler as RouteEntry["handler"],
+      options as WebSocketOptions<SchemaLike | undefined, SchemaLike | undefined, object>,
+    );
     return this;
   }
 

@@ -26,6 +26,8 @@ export {
   type ListenOptions,
   type MessageHandler,
   PublishCapture,
+  type RawTextHandler,
+  type RawTextOptions,
   type Reply,
   Spikard,
   type SpikardOptions,

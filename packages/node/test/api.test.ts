@@ -265,6 +265,15 @@ test("zod 4 and TypeBox schemas validate in the core; types are inferred", async
       { messageSchema: Raw },
     );
   expectTypeOf<Infer<typeof Raw>>().toEqualTypeOf<{ id: number }>();
+  // A raw-text route's messages are strings.
+  new Spikard().websocket(
+    "/text",
+    (message) => {
+      expectTypeOf(message).toEqualTypeOf<string>();
+      return message.toUpperCase();
+    },
+    { rawText: true },
+  );
   expect(toJsonSchema(Zod)).toMatchObject({ type: "object", required: ["text"] });
   server = await TestServer.start(app);
   const zod = await server.connect("/zod");
