@@ -4,8 +4,9 @@
 //! first, even once it knows a frame's length: a 16 KiB message took ~9 `recv` calls. When a
 //! read fills the caller's whole buffer (more is probably waiting), the next read goes into this
 //! layer's own buffer with one `recv` of up to [`AHEAD`] bytes and the caller's reads are served
-//! from it; a read that comes back short switches back to direct reads. Connections that only
-//! ever see small messages never allocate the buffer (idle memory stays as it was).
+//! from it; a read that comes back short switches back to direct reads and frees the buffer.
+//! Connections that only ever see small messages never allocate it, and one that took a large
+//! message does not keep it (idle memory stays as it was).
 
 use std::{
     io,
@@ -41,6 +42,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         if this.pos == this.len {
             let want = out.remaining();
             if !this.ahead || want >= AHEAD {
+                // Back to direct reads: the buffer goes too, so a connection that once took a
+                // large message does not hold it while idle.
+                if !this.buf.is_empty() {
+                    this.buf = Box::default();
+                }
                 let before = out.filled().len();
                 ready!(Pin::new(&mut this.io).poll_read(cx, out))?;
                 this.ahead = want > 0 && want < AHEAD && out.filled().len() - before == want;
@@ -119,6 +125,25 @@ mod tests {
         writer.await.unwrap();
         assert_eq!(got, data);
         assert_eq!(reader.buf.len(), AHEAD, "a stream of full reads switched to the read-ahead buffer");
+    }
+
+    /// Once the large messages are read and small ones follow, the buffer is freed.
+    #[tokio::test]
+    async fn the_buffer_is_freed_when_reads_are_small_again() {
+        let (mut client, server) = tokio::io::duplex(4 * AHEAD);
+        let mut reader = ReadAhead::new(server);
+        let mut buf = [0u8; 2048];
+        client.write_all(&vec![7u8; 2 * AHEAD]).await.unwrap();
+        let mut got = 0;
+        while got < 2 * AHEAD {
+            got += reader.read(&mut buf).await.unwrap();
+        }
+        assert_eq!(reader.buf.len(), AHEAD, "the large message went through the read-ahead buffer");
+        for _ in 0..3 {
+            client.write_all(b"twenty bytes of text").await.unwrap();
+            assert_eq!(reader.read(&mut buf).await.unwrap(), 20);
+        }
+        assert!(reader.buf.is_empty(), "small reads again: the buffer is released");
     }
 
     /// A connection that only reads small messages never allocates the buffer.
