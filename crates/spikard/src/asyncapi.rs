@@ -247,6 +247,9 @@ impl Schemas {
     /// every reference to them rewritten. Schemas without definitions are returned as they are.
     fn embed(&mut self, schema: &Value) -> Value {
         let Value::Object(map) = schema else { return schema.clone() };
+        if !map.contains_key("$defs") && !map.contains_key("definitions") {
+            return schema.clone();
+        }
         let mut root = map.clone();
         // Per definition: the reference to it as written, its key's stem, and the definition.
         let mut moved: Vec<(String, String, Value)> = Vec::new();
