@@ -56,6 +56,7 @@ mod connection;
 pub mod dispatch;
 pub mod envelope;
 mod error;
+mod failfast;
 #[cfg(test)]
 mod fuzz;
 mod handler;

@@ -41,6 +41,7 @@ use crate::{
     close,
     connection::{CloseInfo, Connection, ConnectionParts},
     envelope::{ErrorCode, ErrorEnvelope},
+    failfast::FailFast,
     handler::{INTERNAL_ERROR, Rejection},
     handshake,
     metrics::Metrics,
@@ -306,8 +307,9 @@ async fn serve_http(http: http1::Builder, tcp: TcpStream, remote_addr: SocketAdd
             }
         })
     };
-    let mut connection =
-        pin!(http.serve_connection(TokioIo::new(ReadAhead::new(tcp)), service).with_upgrades());
+    let mut connection = pin!(
+        http.serve_connection(TokioIo::new(FailFast::new(ReadAhead::new(tcp))), service).with_upgrades()
+    );
     tokio::select! {
         result = connection.as_mut() => {
             if let Err(err) = result {
