@@ -1,8 +1,9 @@
 //! Soak: many connections against one echo endpoint for minutes, each living a random life of
 //! sessions (connect, send at random times, then close cleanly or drop the socket, reconnect),
 //! a share of them never reading. Counts what was sent and answered, the close codes the server
-//! sent, and the drops nobody asked for; samples the server's resident memory at the start,
-//! middle and end, and its open descriptors before and after.
+//! sent, and the drops nobody asked for; samples the server's resident memory every 10 s (and
+//! compares the end with the first sample after warm-up), and its open descriptors before and
+//! after.
 //!
 //! The server is started from a command (it prints `READY <port>` once bound, as the Autobahn
 //! and benchmark servers do) and stopped with SIGTERM at the end.
@@ -42,6 +43,15 @@ pub(crate) struct Plan {
     /// The echo route's path.
     pub(crate) path: String,
 }
+
+/// How long a session lives at most.
+const LONGEST_SESSION: Duration = Duration::from_secs(30);
+
+/// Time for every connection to open (spread over the first 10 s).
+const RAMP: Duration = Duration::from_secs(10);
+
+/// Time between two samples of the server's resident memory.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 /// The run's counters, shared by every connection.
 #[derive(Default)]
@@ -96,14 +106,19 @@ pub(crate) async fn run(plan: Plan, command: &[String]) -> Result<(), String> {
         let (host, plan, counts) = (host.clone(), Arc::clone(&plan), Arc::clone(&counts));
         tasks.push(tokio::spawn(async move { client(id as u64, &host, &plan, &counts, deadline).await }));
     }
-    // The start sample is taken once every connection had time to open (the ramp is 10 s).
-    let ramp = Duration::from_secs(12).min(plan.duration / 4);
-    tokio::time::sleep(ramp).await;
-    let rss_start = procfs::rss_kb(pid);
-    tokio::time::sleep_until(started + plan.duration / 2).await;
-    let rss_middle = procfs::rss_kb(pid);
+    // Memory is compared from the end of warm-up: every connection has opened (the ramp) and
+    // lived one whole session and reconnected (its buffers and the allocator's arenas are at
+    // their working size), so what grows after it grows with time, not with the first sessions.
+    let warm = (RAMP + LONGEST_SESSION).min(plan.duration / 4);
+    let mut samples = Vec::new();
+    let mut at = SAMPLE_EVERY.min(warm);
+    while at < plan.duration {
+        tokio::time::sleep_until(started + at).await;
+        samples.push((at, procfs::rss_kb(pid)));
+        at += SAMPLE_EVERY;
+    }
     tokio::time::sleep_until(deadline - Duration::from_millis(500)).await;
-    let rss_end = procfs::rss_kb(pid);
+    samples.push((plan.duration - Duration::from_millis(500), procfs::rss_kb(pid)));
     for task in tasks {
         let _ = task.await;
     }
@@ -111,7 +126,7 @@ pub(crate) async fn run(plan: Plan, command: &[String]) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let fds_after = fd_count(pid);
     stop(&mut child);
-    report(&plan, &counts, [rss_start, rss_middle, rss_end], fds_before, fds_after);
+    report(&plan, &counts, &samples, warm, fds_before, fds_after);
     Ok(())
 }
 
@@ -168,7 +183,7 @@ async fn client(id: u64, host: &str, plan: &Plan, counts: &Counts, deadline: Ins
             continue;
         };
         counts.sessions.fetch_add(1, Ordering::Relaxed);
-        let end = (Instant::now() + rng.millis(2_000, 30_000)).min(deadline);
+        let end = (Instant::now() + rng.millis(2_000, LONGEST_SESSION.as_millis() as u64)).min(deadline);
         let clean = rng.below(100) < 70;
         let _ = if silent {
             silent_session(stream, plan, counts, &mut rng, end).await
@@ -306,10 +321,14 @@ fn close_code(mut bytes: &[u8]) -> Option<u16> {
     code
 }
 
+/// The server's resident memory at some time into the run (kB), when it could be read.
+type Sample = (Duration, Option<u64>);
+
 fn report(
     plan: &Plan,
     counts: &Counts,
-    rss: [Option<u64>; 3],
+    samples: &[Sample],
+    warm: Duration,
     fds_before: Option<usize>,
     fds_after: Option<usize>,
 ) {
@@ -317,12 +336,14 @@ fn report(
     let (sent, answered, abandoned) = (load(&counts.sent), load(&counts.answered), load(&counts.abandoned));
     let closes = counts.closes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     let mib = |kb: Option<u64>| kb.map_or_else(|| "?".to_owned(), |kb| format!("{:.1}", kb as f64 / 1024.0));
-    let drift = match (rss[0], rss[2]) {
-        (Some(start), Some(end)) if start > 0 => {
-            format!("{:+.1}%", (end as f64 - start as f64) * 100.0 / start as f64)
-        }
+    let drift = |from: Option<u64>, to: Option<u64>| match (from, to) {
+        (Some(from), Some(to)) if from > 0 => format!("{:+.1}%", (to as f64 - from as f64) * 100.0 / from as f64),
         _ => "?".to_owned(),
     };
+    let first = samples.first().and_then(|s| s.1);
+    let warmed = samples.iter().find(|s| s.0 >= warm).and_then(|s| s.1);
+    let middle = samples.iter().find(|s| s.0 >= plan.duration / 2).and_then(|s| s.1);
+    let end = samples.last().and_then(|s| s.1);
     println!(
         "connections {} for {} s, {}% never reading, {} msg/s each",
         plan.connections,
@@ -343,11 +364,17 @@ fn report(
         unasked + eof + late
     );
     println!(
-        "server RSS MiB start {} middle {} end {} (end vs start {drift})",
-        mib(rss[0]),
-        mib(rss[1]),
-        mib(rss[2])
+        "server RSS MiB first {} warm ({} s) {} middle {} end {} (end vs warm {}, middle to end {})",
+        mib(first),
+        warm.as_secs(),
+        mib(warmed),
+        mib(middle),
+        mib(end),
+        drift(warmed, end),
+        drift(middle, end)
     );
+    let series: Vec<String> = samples.iter().map(|s| format!("{}s {}", s.0.as_secs(), mib(s.1))).collect();
+    println!("server RSS MiB every {} s: {}", SAMPLE_EVERY.as_secs(), series.join(", "));
     let fds = |n: Option<usize>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
     println!("server descriptors before {} after {}", fds(fds_before), fds(fds_after));
 }
