@@ -26,6 +26,8 @@ use std::{
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::frame::{self, Head, HeadReader, Taken, unmask};
+
 /// How the response that upgrades a connection starts.
 const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
 
@@ -198,9 +200,7 @@ enum Fed {
 /// The frame stream as the client sends it.
 #[derive(Debug, Default)]
 struct Frames {
-    /// The current frame header's bytes, as far as they have come.
-    head: [u8; 14],
-    have: usize,
+    head: HeadReader,
     /// In a frame's payload (else reading a header).
     in_payload: bool,
     /// Payload bytes left of the current frame.
@@ -226,13 +226,12 @@ impl Frames {
     fn feed(&mut self, mut data: &[u8]) -> Fed {
         while !data.is_empty() {
             if !self.in_payload {
-                let need = self.header_len();
-                let take = (need - self.have).min(data.len());
-                self.head[self.have..self.have + take].copy_from_slice(&data[..take]);
-                self.have += take;
-                data = &data[take..];
-                if self.have == self.header_len() && !self.start() {
-                    return Fed::Lost;
+                let (taken, found) = self.head.take(data);
+                data = &data[taken..];
+                match found {
+                    Taken::More => {}
+                    Taken::Head(head) => self.start(head),
+                    Taken::Invalid => return Fed::Lost,
                 }
                 continue;
             }
@@ -264,60 +263,26 @@ impl Frames {
         if self.broken { Fed::Broken(self.left) } else { Fed::Going }
     }
 
-    /// The current header's length, as far as its bytes so far tell.
-    fn header_len(&self) -> usize {
-        if self.have < 2 {
-            return 2;
-        }
-        let extended = match self.head[1] & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let mask = if self.head[1] & 0x80 != 0 { 4 } else { 0 };
-        2 + extended + mask
-    }
-
-    /// Starts the frame whose header is complete; false when its length is out of range.
-    fn start(&mut self) -> bool {
-        let (b0, b1) = (self.head[0], self.head[1]);
-        let (len, mask_at) = match b1 & 0x7f {
-            126 => (u64::from(u16::from_be_bytes([self.head[2], self.head[3]])), 4),
-            127 => {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(&self.head[2..10]);
-                (u64::from_be_bytes(bytes), 10)
-            }
-            small => (u64::from(small), 2),
-        };
-        if len > i64::MAX as u64 {
-            return false;
-        }
-        self.mask = if b1 & 0x80 != 0 {
-            [self.head[mask_at], self.head[mask_at + 1], self.head[mask_at + 2], self.head[mask_at + 3]]
-        } else {
-            [0; 4]
-        };
-        let fin = b0 & 0x80 != 0;
-        match b0 & 0x0f {
-            0x1 => {
+    /// Starts the frame whose header is complete.
+    fn start(&mut self, head: Head) {
+        self.mask = head.mask.unwrap_or_default();
+        match head.opcode {
+            frame::TEXT => {
                 self.utf8 = Utf8::default();
                 self.check = true;
-                self.text = !fin;
+                self.text = !head.fin;
             }
-            0x0 => self.check = self.text,
+            frame::CONTINUATION => self.check = self.text,
             _ => self.check = false,
         }
-        self.ends_message = fin && b0 & 0x0f < 0x8;
-        self.have = 0;
+        self.ends_message = head.fin && !head.is_control();
         self.at = 0;
-        self.left = len;
+        self.left = head.len;
         self.streaming = false;
         self.in_payload = true;
-        if len == 0 {
+        if head.len == 0 {
             self.end();
         }
-        true
     }
 
     /// The current frame's payload is complete.
@@ -384,14 +349,6 @@ impl Utf8 {
             }
             break;
         }
-    }
-}
-
-/// Unmasks `masked`, which starts `at` bytes into its frame's payload, into `out`.
-fn unmask(masked: &[u8], mask: [u8; 4], at: u64, out: &mut [u8]) {
-    let turn = (at % 4) as usize;
-    for (i, (out, byte)) in out.iter_mut().zip(masked).enumerate() {
-        *out = byte ^ mask[(turn + i) & 3];
     }
 }
 

@@ -57,6 +57,7 @@ pub mod dispatch;
 pub mod envelope;
 mod error;
 mod failfast;
+mod frame;
 #[cfg(test)]
 mod fuzz;
 mod handler;
