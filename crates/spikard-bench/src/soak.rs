@@ -337,7 +337,9 @@ fn report(
     let closes = counts.closes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     let mib = |kb: Option<u64>| kb.map_or_else(|| "?".to_owned(), |kb| format!("{:.1}", kb as f64 / 1024.0));
     let drift = |from: Option<u64>, to: Option<u64>| match (from, to) {
-        (Some(from), Some(to)) if from > 0 => format!("{:+.1}%", (to as f64 - from as f64) * 100.0 / from as f64),
+        (Some(from), Some(to)) if from > 0 => {
+            format!("{:+.1}%", (to as f64 - from as f64) * 100.0 / from as f64)
+        }
         _ => "?".to_owned(),
     };
     let first = samples.first().and_then(|s| s.1);

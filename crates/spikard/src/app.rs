@@ -5,7 +5,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
 
 use crate::{
-    Error, Server,
+    Compression, Error, Server,
     handler::WebSocketHandler,
     handshake::Origins,
     heartbeat::HeartbeatSettings,
@@ -69,6 +69,8 @@ pub(crate) struct Settings {
     pub(crate) allowed_origins: Option<Origins>,
     pub(crate) pubsub: Option<PubSubConfig>,
     pub(crate) reuse_port: bool,
+    /// [`App::compression`]: permessage-deflate, off when `None`.
+    pub(crate) compression: Option<Compression>,
 }
 
 /// A Spikard application: WebSocket routes plus settings.
@@ -139,6 +141,7 @@ impl App {
                 allowed_origins: None,
                 pubsub: None,
                 reuse_port: false,
+                compression: None,
             },
             topic_schemas: Vec::new(),
             topic_sources: Vec::new(),
@@ -453,6 +456,19 @@ impl App {
     pub fn pubsub(&mut self, url: &str) -> Result<&mut Self, Error> {
         self.settings.pubsub = Some(PubSubConfig::parse(url)?);
         Ok(self)
+    }
+
+    /// Negotiate permessage-deflate (RFC 7692) with clients that offer it (every browser does):
+    /// their compressed messages are inflated before the size limit, UTF-8 and schemas apply,
+    /// and replies of at least [`Compression::threshold`] bytes go out compressed. Off by
+    /// default (`None`): compression costs CPU per message and memory per connection (the
+    /// client's context, 32 KiB of window while it lives unless it agreed to
+    /// `client_no_context_takeover`), and it mixes what a client sends with what is sent to
+    /// it in one context, which matters when secrets are in the same messages as input an
+    /// attacker chooses (CRIME/BREACH). See `docs/protocol.md`.
+    pub fn compression(&mut self, compression: Option<Compression>) -> &mut Self {
+        self.settings.compression = compression;
+        self
     }
 
     /// Bind the listening socket with `SO_REUSEPORT` (and `SO_REUSEADDR`), so that several

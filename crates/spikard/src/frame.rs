@@ -93,11 +93,6 @@ impl HeadReader {
         (taken, found)
     }
 
-    /// The header bytes kept so far.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes[..self.have]
-    }
-
     /// The header's length, as far as its bytes so far tell.
     fn len(&self) -> usize {
         if self.have < 2 {

@@ -40,6 +40,10 @@ use crate::{
     app::Settings,
     close,
     connection::{CloseInfo, Connection, ConnectionParts},
+    deflate::{
+        layer::{Deflate, Negotiation},
+        offer,
+    },
     envelope::{ErrorCode, ErrorEnvelope},
     failfast::FailFast,
     handler::{INTERNAL_ERROR, Rejection},
@@ -297,19 +301,22 @@ async fn shutdown_signal() {
 /// finish, until the drain timeout ends.
 async fn serve_http(http: http1::Builder, tcp: TcpStream, remote_addr: SocketAddr, shared: Arc<Shared>) {
     let busy = Arc::new(AtomicBool::new(false));
+    let negotiation = shared.settings.compression.is_some().then(|| Arc::new(Negotiation::default()));
     let service = {
-        let (shared, busy) = (Arc::clone(&shared), Arc::clone(&busy));
+        let (shared, busy, negotiation) = (Arc::clone(&shared), Arc::clone(&busy), negotiation.clone());
         service_fn(move |request: Request<Incoming>| {
-            let (shared, busy) = (Arc::clone(&shared), Arc::clone(&busy));
+            let (shared, busy, negotiation) = (Arc::clone(&shared), Arc::clone(&busy), negotiation.clone());
             async move {
                 let _busy = Busy::start(busy);
-                Ok::<_, Infallible>(entry(shared, remote_addr, request.map(Body::new)).await)
+                let response = entry(shared, remote_addr, negotiation, request.map(Body::new)).await;
+                Ok::<_, Infallible>(response)
             }
         })
     };
-    let mut connection = pin!(
-        http.serve_connection(TokioIo::new(FailFast::new(ReadAhead::new(tcp))), service).with_upgrades()
-    );
+    // Under the protocol engine, from the socket up: read-ahead, permessage-deflate, fail-fast
+    // UTF-8 (which follows the inflated frames).
+    let io = FailFast::new(Deflate::new(ReadAhead::new(tcp), negotiation));
+    let mut connection = pin!(http.serve_connection(TokioIo::new(io), service).with_upgrades());
     tokio::select! {
         result = connection.as_mut() => {
             if let Err(err) = result {
@@ -386,7 +393,12 @@ fn refuse(shared: &Shared, status: StatusCode, reason: &str) -> Response {
 }
 
 /// Every request lands here: a WebSocket route, a static file, or 404.
-async fn entry(shared: Arc<Shared>, remote_addr: SocketAddr, request: Request<Body>) -> Response {
+async fn entry(
+    shared: Arc<Shared>,
+    remote_addr: SocketAddr,
+    negotiation: Option<Arc<Negotiation>>,
+    request: Request<Body>,
+) -> Response {
     if let Some(name) = handshake::oversized_header(request.headers(), shared.settings.max_header_size) {
         tracing::debug!(remote = %remote_addr, header = name, "request refused: header too large");
         return refuse(&shared, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "a request header is too large");
@@ -480,7 +492,14 @@ async fn entry(shared: Arc<Shared>, remote_addr: SocketAddr, request: Request<Bo
     let failed = (Arc::clone(&route), conn.clone(), Arc::clone(&shared));
     let stop = shared.stop.clone();
     let fanout_flush = shared.settings.fanout_flush;
-    upgrade
+    // permessage-deflate, when the app has it on, the client offers it and this connection's
+    // layer can apply it (the upgrade is the connection's first request).
+    let extension =
+        shared.settings.compression.as_ref().zip(negotiation.as_deref()).and_then(|(settings, slot)| {
+            let (agreed, value) = offer::negotiate(&parts.headers, settings, limit)?;
+            slot.agree(agreed).then_some(value)
+        });
+    let mut response = upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
         .read_buffer_size(shared.settings.read_buffer_size)
@@ -504,7 +523,11 @@ async fn entry(shared: Arc<Shared>, remote_addr: SocketAddr, request: Request<Bo
                 }
                 drop(held);
             }
-        })
+        });
+    if let Some(value) = extension {
+        response.headers_mut().insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+    }
+    response
 }
 
 /// What an accepted connection holds until its `on_disconnect` has returned (or the drain

@@ -10,7 +10,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use serde_json::{Map, Value};
 
 use super::{BridgeRoute, Code, Failure, Hooks, JobQueue, WakePolicy};
-use crate::{App, Branch, Route};
+use crate::{App, Branch, Compression, Route};
 
 /// App-wide settings; `None` keeps the core's default. Each is checked by the [`App`] setter of
 /// the same name when applied.
@@ -56,6 +56,9 @@ pub struct AppOptions {
     /// [`App::serve_asyncapi`]: the path and the Info Object, read from
     /// `{"path": "/asyncapi.json", "info": {"title": ..., "version": ...}}` (`info` optional).
     pub asyncapi: Option<(String, Value)>,
+    /// [`App::compression`], read from `true`, `false` or
+    /// `{"threshold": 1024, "server_context_takeover": false}` (either field optional).
+    pub compression: Option<Compression>,
 }
 
 impl AppOptions {
@@ -94,6 +97,7 @@ impl AppOptions {
                     );
                 }
                 "asyncapi" => read.asyncapi = Some(asyncapi_option(value)?),
+                "compression" => read.compression = compression_option(value)?,
                 _ => return Err(invalid(format!("unknown option {name}"))),
             }
         }
@@ -154,8 +158,31 @@ impl AppOptions {
         if let Some(on) = self.reuse_port {
             app.reuse_port(on);
         }
+        if self.compression.is_some() {
+            app.compression(self.compression);
+        }
         Ok(())
     }
+}
+
+/// The `compression` option: `true` (the defaults), `false` (off), or an object of settings.
+fn compression_option(value: &Value) -> Result<Option<Compression>, Failure> {
+    let wrong =
+        || invalid("compression must be true, false or {threshold, server_context_takeover}".to_owned());
+    let fields = match value {
+        Value::Bool(on) => return Ok(on.then(Compression::default)),
+        Value::Object(fields) => fields,
+        _ => return Err(wrong()),
+    };
+    let mut compression = Compression::default();
+    for (name, value) in fields {
+        match (name.as_str(), value) {
+            ("threshold", _) => compression.threshold = size("compression.threshold", value)?,
+            ("server_context_takeover", Value::Bool(on)) => compression.server_context_takeover = *on,
+            _ => return Err(wrong()),
+        }
+    }
+    Ok(Some(compression))
 }
 
 /// One route served by the host: its path, schemas, limit and which hooks the host defined.
@@ -436,7 +463,7 @@ mod tests {
             "max_connections": 5, "handshake_timeout": 1.5, "drain_timeout": 0, "fanout_flush_interval": 0.001,
             "ping_interval": 2, "ping_timeout": 1, "idle_timeout": null, "allowed_origins": ["https://a"],
             "static_dir": "/tmp", "topics": [["room:*", {"type": "object"}]],
-            "pubsub": "redis://127.0.0.1:6379/0", "reuse_port": true,
+            "pubsub": "redis://127.0.0.1:6379/0", "reuse_port": true, "compression": {"threshold": 0},
         }))
         .unwrap();
         assert_eq!(options.max_connections, Some(5));
@@ -447,7 +474,11 @@ mod tests {
             (options.pubsub.as_deref(), options.reuse_port),
             (Some("redis://127.0.0.1:6379/0"), Some(true))
         );
+        assert_eq!(options.compression, Some(Compression { threshold: 0, ..Compression::default() }));
         options.apply(&mut App::new()).unwrap();
+        let on = AppOptions::from_json(&json!({"compression": true})).unwrap();
+        assert_eq!(on.compression, Some(Compression::default()));
+        assert_eq!(AppOptions::from_json(&json!({"compression": false})).unwrap().compression, None);
     }
 
     #[test]
@@ -458,6 +489,10 @@ mod tests {
             (json!({"allowed_origins": [1]}), "allowed_origins must be a string"),
             (json!({"colour": 1}), "unknown option colour"),
             (json!({"reuse_port": 1}), "reuse_port must be true or false"),
+            (
+                json!({"compression": {"level": 1}}),
+                "compression must be true, false or {threshold, server_context_takeover}",
+            ),
             (json!([]), "app options must be an object"),
         ] {
             let failure = AppOptions::from_json(&options).unwrap_err();
