@@ -6,10 +6,12 @@
 //                                              or connect to ws://127.0.0.1:8000/rooms/lobby?user=alice
 //                                              and send {"text": "hello"}
 //
-// /rooms/{room}?user=U, every member of the room receives:
+// /rooms/{room}?user=U, every member of the room receives, from the room's topic "room:R":
 //   {"type": "join",    "user": U, "room": R, "members": n}   (the newcomer included)
 //   {"type": "message", "user": U, "room": R, "text": T}      (the sender included; no direct reply)
 //   {"type": "leave",   "user": U, "room": R, "members": n}   (the remaining members)
+// The topic schema "room:*" says so in the AsyncAPI document (what the browser page's generated
+// client types), and the route's response schema `false` says that it never replies directly.
 // /chat dispatches by message type ("type"), like examples/rust/chat.rs:
 //   {"type": "join", "user": U}             -> {"joined": U}
 //   {"type": "say", "text": T, "user": U}   -> {"echo": T, "from": U}   (the design document's route)
@@ -33,7 +35,35 @@ const RoomMessage = {
   additionalProperties: false,
 };
 
-// The /chat schemas are raw JSON Schema, written exactly as examples/rust/chat.rs writes them, so
+/** What is published to a room's topic ("room:*"): a join or leave notice, or a member's message. */
+const RoomEvent = {
+  oneOf: [
+    {
+      type: "object",
+      properties: {
+        type: { enum: ["join", "leave"] },
+        user: { type: "string" },
+        room: { type: "string" },
+        members: { type: "integer", minimum: 0 },
+      },
+      required: ["type", "user", "room", "members"],
+      additionalProperties: false,
+    },
+    {
+      type: "object",
+      properties: {
+        type: { const: "message" },
+        user: { type: "string" },
+        room: { type: "string" },
+        text: { type: "string" },
+      },
+      required: ["type", "user", "room", "text"],
+      additionalProperties: false,
+    },
+  ],
+};
+
+// The schemas are raw JSON Schema, written exactly as examples/rust/chat.rs writes them, so
 // that the AsyncAPI document is the same whichever language serves it (zod would add
 // `$schema` and `additionalProperties: false`, TypeBox its own keys).
 
@@ -59,25 +89,30 @@ export const app = new Spikard({
   // HTTP GET /asyncapi.json: the document (fixtures/asyncapi/chat.json), built once at start.
   asyncapi: { path: "/asyncapi.json", info },
 });
+app.topic("room:*", RoomEvent);
 
 app.websocket(
   "/rooms/{room}",
   (message, ctx) => {
     const { room } = ctx.params;
-    ctx.publish(room, { type: "message", user: ctx.state.user, room, text: message.text });
+    ctx.publish(`room:${room}`, { type: "message", user: ctx.state.user, room, text: message.text });
   },
   {
     messageSchema: RoomMessage,
+    // Never replies directly: members get everything from the room's topic.
+    responseSchema: false,
     onConnect: (ctx) => {
       const { room } = ctx.params;
+      const topic = `room:${room}`;
       ctx.state.user = ctx.query.user ?? "anonymous";
-      ctx.subscribe(room);
-      ctx.publish(room, { type: "join", user: ctx.state.user, room, members: ctx.topicCount(room) });
+      ctx.subscribe(topic);
+      ctx.publish(topic, { type: "join", user: ctx.state.user, room, members: ctx.topicCount(topic) });
     },
     // The core has already taken the connection out of its rooms: this reaches the others.
     onDisconnect: (ctx) => {
       const { room } = ctx.params;
-      ctx.publish(room, { type: "leave", user: ctx.state.user, room, members: ctx.topicCount(room) });
+      const topic = `room:${room}`;
+      ctx.publish(topic, { type: "leave", user: ctx.state.user, room, members: ctx.topicCount(topic) });
     },
   },
 );

@@ -5,11 +5,14 @@ message out (serialised once, no Python per recipient); this file only says what
                                         or connect to ws://127.0.0.1:8000/rooms/lobby?user=alice
                                         and send {"text": "hello"}
 
-``/rooms/{room}?user=U``, every member of the room receives:
+``/rooms/{room}?user=U``, every member of the room receives, from the room's topic ``room:R``:
 
 - ``{"type": "join", "user": U, "room": R, "members": n}`` (the newcomer included)
 - ``{"type": "message", "user": U, "room": R, "text": T}`` (the sender included; no direct reply)
 - ``{"type": "leave", "user": U, "room": R, "members": n}`` (the remaining members)
+
+The topic schema ``room:*`` says so in the AsyncAPI document (what the browser page's generated
+client types), and the route's response schema ``False`` says that it never replies directly.
 
 ``/chat`` dispatches by message type (the ``"type"`` field), exactly as ``examples/rust/chat.rs``:
 ``join`` (``{"user"}``, reply ``{"joined": user}``), ``say`` (``{"text", "user"}``, reply
@@ -98,6 +101,36 @@ SAID_SCHEMA: dict[str, Any] = {"type": "object", "required": ["echo", "from"]}
 LEAVE_SCHEMA: dict[str, Any] = {"type": "object"}
 
 
+# What is published to a room's topic (``room:*``): a RoomEvent or a RoomText, written as JSON
+# Schema for the same reason as the branches' schemas.
+ROOM_EVENT_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "type": {"enum": ["join", "leave"]},
+                "user": {"type": "string"},
+                "room": {"type": "string"},
+                "members": {"type": "integer", "minimum": 0},
+            },
+            "required": ["type", "user", "room", "members"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "type": {"const": "message"},
+                "user": {"type": "string"},
+                "room": {"type": "string"},
+                "text": {"type": "string"},
+            },
+            "required": ["type", "user", "room", "text"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
 class RoomEvent(TypedDict):
     """A join or leave notice."""
 
@@ -120,33 +153,37 @@ INFO = {"title": "Spikard chat", "version": "1.0.0"}
 
 # The AsyncAPI document is served on /asyncapi.json, as by the Rust example.
 app = Spikard(static_dir=PAGE, asyncapi={"path": "/asyncapi.json", "info": INFO})
+app.topic("room:*", schema=ROOM_EVENT_SCHEMA)
 
 
-def names(ws: WebSocket) -> tuple[str, str]:
-    """The user (``?user=``, default ``anonymous``) and the room (the path's ``{room}``)."""
-    return ws.query_params.get("user", "anonymous"), ws.path_params["room"]
+def names(ws: WebSocket) -> tuple[str, str, str]:
+    """The user (``?user=``, default ``anonymous``), the room (the path's ``{room}``) and the
+    room's topic (``room:`` and the room)."""
+    room = ws.path_params["room"]
+    return ws.query_params.get("user", "anonymous"), room, f"room:{room}"
 
 
-@app.websocket("/rooms/{room}", message_schema=ROOM_MESSAGE_SCHEMA)
+# Never replies directly (response schema False): members get everything from the room's topic.
+@app.websocket("/rooms/{room}", message_schema=ROOM_MESSAGE_SCHEMA, response_schema=False)
 async def rooms(message: RoomMessage, ws: WebSocket) -> None:
     """Pass each message on to the whole room, the sender included."""
-    user, room = names(ws)
-    await ws.publish(room, RoomText(type="message", user=user, room=room, text=message["text"]))
+    user, room, topic = names(ws)
+    await ws.publish(topic, RoomText(type="message", user=user, room=room, text=message["text"]))
 
 
 @rooms.on_connect
 async def joined(ws: WebSocket) -> None:
     """Join the room, then tell everyone in it (the newcomer too) who came."""
-    user, room = names(ws)
-    await ws.subscribe(room)
-    await ws.publish(room, RoomEvent(type="join", user=user, room=room, members=ws.topic_count(room)))
+    user, room, topic = names(ws)
+    await ws.subscribe(topic)
+    await ws.publish(topic, RoomEvent(type="join", user=user, room=room, members=ws.topic_count(topic)))
 
 
 @rooms.on_disconnect
 async def left(ws: WebSocket) -> None:
     """The core has already taken the connection out of its room: this reaches the others."""
-    user, room = names(ws)
-    await ws.publish(room, RoomEvent(type="leave", user=user, room=room, members=ws.topic_count(room)))
+    user, room, topic = names(ws)
+    await ws.publish(topic, RoomEvent(type="leave", user=user, room=room, members=ws.topic_count(topic)))
 
 
 chat = app.dispatch("/chat", description="A chat without rooms: join, say something, leave.")

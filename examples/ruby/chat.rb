@@ -7,10 +7,12 @@
 #                                                     or connect to ws://127.0.0.1:8000/rooms/lobby?user=alice
 #                                                     and send {"text": "hello"}
 #
-# /rooms/{room}?user=U, every member of the room receives:
+# /rooms/{room}?user=U, every member of the room receives, from the room's topic "room:R":
 #   {"type": "join",    "user": U, "room": R, "members": n}   (the newcomer included)
 #   {"type": "message", "user": U, "room": R, "text": T}      (the sender included; no direct reply)
 #   {"type": "leave",   "user": U, "room": R, "members": n}   (the remaining members)
+# The topic schema "room:*" says so in the AsyncAPI document (what the browser page's generated
+# client types), and the route's response schema `false` says that it never replies directly.
 # /chat dispatches by message type ("type"), as the Rust, Node and Python chat examples do:
 #   {"type": "join", "user": U}             -> {"joined": U}
 #   {"type": "say", "text": T, "user": U}   -> {"echo": T, "from": U}   (the design document's route)
@@ -34,6 +36,34 @@ ROOM_MESSAGE = {
   additionalProperties: false
 }.freeze
 
+# What is published to a room's topic ("room:*"): a join or leave notice, or a member's message.
+ROOM_EVENT = {
+  oneOf: [
+    {
+      type: "object",
+      properties: {
+        type: { enum: %w[join leave] },
+        user: { type: "string" },
+        room: { type: "string" },
+        members: { type: "integer", minimum: 0 }
+      },
+      required: %w[type user room members],
+      additionalProperties: false
+    },
+    {
+      type: "object",
+      properties: {
+        type: { const: "message" },
+        user: { type: "string" },
+        room: { type: "string" },
+        text: { type: "string" }
+      },
+      required: %w[type user room text],
+      additionalProperties: false
+    }
+  ]
+}.freeze
+
 # What a client sends to /chat, by type (the schemas of examples/rust/chat.rs).
 JOIN_MESSAGE = {
   type: "object",
@@ -46,30 +76,36 @@ SAY_MESSAGE = {
   required: %w[text user]
 }.freeze
 
-# The user (`?user=`, default "anonymous") and the room (the path's `{room}`) of a connection.
-def names(ws) = [ws.query.fetch("user", "anonymous"), ws.params.fetch("room")]
+# The user (`?user=`, default "anonymous"), the room (the path's `{room}`) and the room's topic
+# ("room:" and the room) of a connection.
+def names(ws)
+  room = ws.params.fetch("room")
+  [ws.query.fetch("user", "anonymous"), room, "room:#{room}"]
+end
 
 # The app's AsyncAPI document (the same as the other languages' chat examples) on /asyncapi.json.
 INFO = { title: "Spikard chat", version: "1.0.0" }.freeze
 app = Spikard::App.new(static_dir: PAGE, asyncapi: { path: "/asyncapi.json", info: INFO })
+app.topic("room:*", schema: ROOM_EVENT)
 
-rooms = app.websocket("/rooms/{room}", message_schema: ROOM_MESSAGE) do |message, ws|
-  user, room = names(ws)
-  ws.publish(room, { type: "message", user: user, room: room, text: message["text"] })
+# Never replies directly (response schema false): members get everything from the room's topic.
+rooms = app.websocket("/rooms/{room}", message_schema: ROOM_MESSAGE, response_schema: false) do |message, ws|
+  user, room, topic = names(ws)
+  ws.publish(topic, { type: "message", user: user, room: room, text: message["text"] })
   nil # everyone, the sender included, gets the message from the room: no direct reply
 end
 
 # Join the room, then tell everyone in it (the newcomer too) who came.
 rooms.on_connect do |ws|
-  user, room = names(ws)
-  ws.subscribe(room)
-  ws.publish(room, { type: "join", user: user, room: room, members: ws.topic_count(room) })
+  user, room, topic = names(ws)
+  ws.subscribe(topic)
+  ws.publish(topic, { type: "join", user: user, room: room, members: ws.topic_count(topic) })
 end
 
 # The core has already taken the connection out of its room: this reaches the others.
 rooms.on_disconnect do |ws, _close|
-  user, room = names(ws)
-  ws.publish(room, { type: "leave", user: user, room: room, members: ws.topic_count(room) })
+  user, room, topic = names(ws)
+  ws.publish(topic, { type: "leave", user: user, room: room, members: ws.topic_count(topic) })
 end
 
 app.websocket("/chat", description: "A chat without rooms: join, say something, leave.") do

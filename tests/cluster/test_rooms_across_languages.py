@@ -30,6 +30,7 @@ from redis_server import Redis, redis  # noqa: E402  (the Python package's test 
 
 __all__ = ["redis"]  # the fixture
 ROOM = "cluster"
+TOPIC = f"room:{ROOM}"  # the chat examples publish a room's messages to this topic
 SERVERS = {
     "python": [sys.executable, str(REPO / "examples/python/chat.py")],
     "node": ["node", str(REPO / "examples/node/chat.js")],
@@ -110,7 +111,7 @@ def conversation(redis: Redis, servers: dict[str, tuple[Server, int]], stack: Ex
         port = servers[language][1]
         url = f"ws://127.0.0.1:{port}/rooms/{ROOM}?user={user}"
         clients[user] = stack.enter_context(connect(url, proxy=None))
-        redis.wait_for_servers(ROOM, n)
+        redis.wait_for_servers(TOPIC, n)
     # Each member hears its own join and every later one, whichever server it is on.
     for n, user in enumerate(people):
         for joiner in list(people)[n:]:
@@ -133,7 +134,7 @@ def conversation(redis: Redis, servers: dict[str, tuple[Server, int]], stack: Ex
         assert receive(clients[user]) == said(user, f"{user} while redis is down")
 
     redis.restart()
-    redis.wait_for_servers(ROOM, 3)
+    redis.wait_for_servers(TOPIC, 3)
     # A publisher's first message after the restart may still meet its broken connection; from
     # the first that gets across, everything does, and nothing from the outage turns up.
     for user in people:

@@ -11,9 +11,10 @@
 //!   (payload: the branch's schema, required to carry the discriminator with that value) and
 //!   its reply `<type>_reply` (payload: the branch's reply schema, any JSON without one), both
 //!   with the `id` correlation; for any other route `message` and `reply` from the route's
-//!   message and response schemas; always `error`, the error envelope (a component);
+//!   message and response schemas; always `error`, the error envelope (a component). A reply
+//!   schema `false` (a handler that never replies) gives no reply message;
 //! - a `receive` operation per message type (`<channel>.<type>`) or per route
-//!   (`<channel>.message`) whose reply lists the reply and the error envelope;
+//!   (`<channel>.message`) whose reply lists the reply (if any) and the error envelope;
 //! - when the app declares topic schemas, one component message per pattern (`topic_<pattern>`,
 //!   extension `x-spikard-topic` the pattern), listed in every channel, and a `send` operation
 //!   `<channel>.topics` for them (a connection on any route may be subscribed to any topic).
@@ -96,7 +97,8 @@ impl App {
                 Some(dispatch) => {
                     for branch in &dispatch.branches {
                         let key = unique(&mut keys, &slug(&branch.name));
-                        let reply_key = unique(&mut keys, &format!("{key}_reply"));
+                        let reply_key = may_reply(branch.reply_source.as_ref())
+                            .then(|| unique(&mut keys, &format!("{key}_reply")));
                         let mut message = json!({
                             "name": &*branch.name,
                             "title": &*branch.name,
@@ -115,7 +117,7 @@ impl App {
                             "messages": [message_ref(&key)],
                             "reply": {
                                 "channel": channel_ref,
-                                "messages": [message_ref(&reply_key), message_ref("error")],
+                                "messages": replies(reply_key.as_deref(), message_ref),
                             },
                         });
                         if let Some(text) = &branch.description {
@@ -123,16 +125,18 @@ impl App {
                             operation["description"] = json!(text);
                         }
                         messages.insert(key.clone(), message);
-                        messages.insert(
-                            reply_key.clone(),
-                            json!({
-                                "name": format!("{}.reply", branch.name),
-                                "title": format!("Reply to {}", branch.name),
-                                "contentType": "application/json",
-                                "payload": branch.reply_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
-                                "correlationId": correlation(),
-                            }),
-                        );
+                        if let Some(reply_key) = reply_key {
+                            messages.insert(
+                                reply_key,
+                                json!({
+                                    "name": format!("{}.reply", branch.name),
+                                    "title": format!("Reply to {}", branch.name),
+                                    "contentType": "application/json",
+                                    "payload": branch.reply_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
+                                    "correlationId": correlation(),
+                                }),
+                            );
+                        }
                         operations.insert(format!("{id}.{key}"), operation);
                     }
                 }
@@ -149,21 +153,24 @@ impl App {
                         "message".into(),
                         json!({"name": "message", "contentType": content_type, "payload": payload}),
                     );
-                    messages.insert(
-                        "reply".into(),
-                        json!({
-                            "name": "reply",
-                            "contentType": content_type,
-                            "payload": route.response_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
-                        }),
-                    );
+                    let reply_key = may_reply(route.response_source.as_ref()).then_some("reply");
+                    if let Some(reply_key) = reply_key {
+                        messages.insert(
+                            reply_key.into(),
+                            json!({
+                                "name": "reply",
+                                "contentType": content_type,
+                                "payload": route.response_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
+                            }),
+                        );
+                    }
                     let mut operation = json!({
                         "action": "receive",
                         "channel": channel_ref,
                         "messages": [message_ref("message")],
                         "reply": {
                             "channel": channel_ref,
-                            "messages": [message_ref("reply"), message_ref("error")],
+                            "messages": replies(reply_key, message_ref),
                         },
                     });
                     if let Some(text) = &route.description {
@@ -244,9 +251,16 @@ struct Schemas {
 
 impl Schemas {
     /// `schema` as the document embeds it: its own definitions moved to the components and
-    /// every reference to them rewritten. Schemas without definitions are returned as they are.
+    /// every reference to them rewritten. Schemas without definitions are returned as they are,
+    /// except `true` and `false`, written `{}` and `{"not": {}}` (the official AsyncAPI schema
+    /// refuses a boolean payload, although its text allows one).
     fn embed(&mut self, schema: &Value) -> Value {
-        let Value::Object(map) = schema else { return schema.clone() };
+        let map = match schema {
+            Value::Object(map) => map,
+            Value::Bool(true) => return json!({}),
+            Value::Bool(false) => return json!({"not": {}}),
+            _ => return schema.clone(),
+        };
         if !map.contains_key("$defs") && !map.contains_key("definitions") {
             return schema.clone();
         }
@@ -344,6 +358,18 @@ fn branch_payload(dispatch: &Dispatch, name: &str, schema: Option<Value>) -> Val
         Some(schema) => json!({"allOf": [tag, schema]}),
         None => tag,
     }
+}
+
+/// Whether a handler with this reply schema may reply: not when the schema is `false` (no reply
+/// passes it), which the document says by leaving the reply message out.
+fn may_reply(schema: Option<&Value>) -> bool {
+    schema != Some(&Value::Bool(false))
+}
+
+/// An operation's reply messages: the reply (`reply_key`, if the handler may reply), then the
+/// error envelope.
+fn replies(reply_key: Option<&str>, message_ref: impl Fn(&str) -> Value) -> Vec<Value> {
+    reply_key.into_iter().chain(["error"]).map(message_ref).collect()
 }
 
 fn correlation() -> Value {

@@ -109,6 +109,53 @@ fn the_document_of_a_dispatching_app_is_valid_asyncapi_3() {
 }
 
 #[test]
+fn a_reply_schema_false_leaves_the_reply_out_and_keeps_the_error() {
+    // `false`: the handler never replies, so a client generated from the document should not
+    // expect a reply that cannot come.
+    let mut app = App::new();
+    app.route(Route::new("/feed", echo()).response_schema(json!(false))).unwrap();
+    app.route(
+        Route::dispatch("/game")
+            .branch(Branch::new("move", echo()).reply_schema(json!(false)))
+            .branch(Branch::new("look", echo()).reply_schema(json!(true))),
+    )
+    .unwrap();
+    let doc = app.asyncapi(json!({}));
+    assert_valid(&doc);
+    let keys = |channel: &str| -> Vec<String> {
+        doc["channels"][channel]["messages"].as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(keys("feed"), ["message", "error"]);
+    assert_eq!(keys("game"), ["move", "look", "look_reply", "error"]);
+    assert_eq!(
+        doc["operations"]["feed.message"]["reply"]["messages"],
+        json!([{"$ref": "#/channels/feed/messages/error"}])
+    );
+    assert_eq!(
+        doc["operations"]["game.move"]["reply"]["messages"],
+        json!([{"$ref": "#/channels/game/messages/error"}])
+    );
+    assert_eq!(
+        doc["operations"]["game.look"]["reply"]["messages"],
+        json!([{"$ref": "#/channels/game/messages/look_reply"}, {"$ref": "#/channels/game/messages/error"}])
+    );
+}
+
+#[test]
+fn boolean_payload_schemas_are_written_as_the_objects_they_equal() {
+    // The official schema refuses `true` and `false` as a message's payload.
+    let mut app = App::new();
+    app.route(Route::new("/closed", echo()).message_schema(json!(false)).response_schema(json!(true)))
+        .unwrap();
+    app.topic_schema("any", json!(true)).unwrap();
+    let doc = app.asyncapi(json!({}));
+    assert_valid(&doc);
+    assert_eq!(doc["channels"]["closed"]["messages"]["message"]["payload"], json!({"not": {}}));
+    assert_eq!(doc["channels"]["closed"]["messages"]["reply"]["payload"], json!({}));
+    assert_eq!(doc["components"]["messages"]["topic_any"]["payload"], json!({}));
+}
+
+#[test]
 fn an_empty_app_and_defaults_are_valid() {
     let doc = App::new().asyncapi(Value::Null);
     assert_valid(&doc);

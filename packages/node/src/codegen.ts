@@ -110,8 +110,9 @@ interface Operation {
  * an interface `Channels` keyed by each channel's address, with `send` (what the client may
  * send), `receive` (what it may receive) and `params` (the address's parameters), an interface
  * `Messages` with each message's payload type by channel and message name, and a typed
- * client: `channelUrl(base, address, params)` and `TypedSocket<address>` (`send`, `onMessage`,
- * `close`). No runtime dependency; the generated file type-checks with `strict`.
+ * client: `channelUrl(base, address, params, query?)`, `openChannel(...)` (the same arguments)
+ * and `TypedSocket<address>` (`send`, `onMessage`, `close`). No runtime dependency; the generated
+ * file type-checks with `strict`.
  */
 export function asyncapiTypeScript(document: AsyncApiDocument): string {
   const channels = (document.channels ?? {}) as Record<string, { address?: string; parameters?: object }>;
@@ -154,12 +155,30 @@ export function asyncapiTypeScript(document: AsyncApiDocument): string {
   return `${lines.join("\n")}\n`;
 }
 
-const CLIENT = `/** The URL of the channel \`address\` on \`base\` (\`ws://host:port\`), its parameters filled in. */
-export function channelUrl<A extends keyof Channels>(base: string, address: A, params: Channels[A]["params"]): string {
+const CLIENT = `/** The URL of the channel \`address\` on \`base\` (\`ws://host:port\`), its parameters filled in
+ * and \`query\`, if given, as its query string. */
+export function channelUrl<A extends keyof Channels>(
+  base: string,
+  address: A,
+  params: Channels[A]["params"],
+  query?: Record<string, string>,
+): string {
   const filled = String(address).replace(/\\{(\\w+)\\}/g, (_, name: string) =>
     encodeURIComponent((params as Record<string, string>)[name] ?? ""),
   );
-  return base + filled;
+  const search = query === undefined ? "" : new URLSearchParams(query).toString();
+  return base + filled + (search === "" ? "" : \`?\${search}\`);
+}
+
+/** Open the channel \`address\` (the arguments of \`channelUrl\`): its \`TypedSocket\`, the channel
+ * inferred from \`address\` (so JavaScript checked by TypeScript gets it typed too). */
+export function openChannel<A extends keyof Channels>(
+  base: string,
+  address: A,
+  params: Channels[A]["params"],
+  query?: Record<string, string>,
+): TypedSocket<A> {
+  return new TypedSocket<A>(channelUrl(base, address, params, query));
 }
 
 /** A WebSocket that only sends what the channel \`A\` accepts and types what it receives. */

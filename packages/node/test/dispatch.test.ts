@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 import { Type } from "@sinclair/typebox";
-import { Spikard, type WebSocketContext, gateway, on, onConnect, onDisconnect } from "spikard";
+import { type JsonSchema, Spikard, type WebSocketContext, gateway, on, onConnect, onDisconnect } from "spikard";
 import { TestServer } from "spikard/testing";
 import { describe, expect, expectTypeOf, test } from "vitest";
 import { z } from "zod";
@@ -169,8 +169,14 @@ describe("@gateway and @on", () => {
   });
 
   test("the gateway's document is the Rust chat example's /chat channel", () => {
-    const document = new Spikard().register(Chat).asyncapi({ title: "Spikard chat", version: "1.0.0" });
-    const expected = chatDocument as { channels: Record<string, unknown>; operations: Record<string, unknown> };
+    const expected = chatDocument as {
+      channels: Record<string, unknown>;
+      operations: Record<string, unknown>;
+      components: { messages: { topic_room_: { payload: JsonSchema } } };
+    };
+    // The example's rooms publish to topics "room:*", listed in every channel.
+    const app = new Spikard().topic("room:*", expected.components.messages.topic_room_.payload);
+    const document = app.register(Chat).asyncapi({ title: "Spikard chat", version: "1.0.0" });
     expect((document.channels as Record<string, unknown>).chat).toEqual(expected.channels.chat);
     expect(document.operations).toMatchObject(
       Object.fromEntries(Object.entries(expected.operations).filter(([name]) => name.startsWith("chat."))),

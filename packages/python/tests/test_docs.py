@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,6 +141,10 @@ def dispatch_scenario(served: Served) -> None:
         assert isinstance(error, dict), error
         assert error["code"] == "validation_failed", error
         assert [e["message"] for e in error["errors"]] == ['value is not one of "join", "say"']
+    with urllib.request.urlopen(served.url.replace("ws://", "http://") + "/asyncapi.json", timeout=5) as got:
+        document = json.load(got)
+    assert document["info"] == {"title": "Chat", "version": "1.0.0"}
+    assert list(document["operations"]) == ["chat.join", "chat.say"]
 
 
 def rooms_scenario(served: Served) -> None:

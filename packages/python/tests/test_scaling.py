@@ -81,7 +81,7 @@ def test_two_workers_serve_the_chat_with_both_in_every_room(
             assert served.changed.wait_for(lambda: served.output().count("spikard listening on") == 2, 30)
         clients: list[ClientConnection] = []
         # The kernel spreads connections over the workers: connect until both have members.
-        while redis.numsub("lobby") < 2:
+        while redis.numsub("room:lobby") < 2:  # the chat example's topic for the room lobby
             assert len(clients) < 64, "every connection went to one worker"
             url = f"ws://127.0.0.1:{port}/rooms/lobby?user=u{len(clients)}"
             clients.append(stack.enter_context(connect(url, proxy=None)))

@@ -140,4 +140,21 @@ RSpec.describe "dispatch by message type and AsyncAPI" do
     expect(channel).to include("address" => "/rooms/{room}", "description" => "Rooms")
     expect(channel["parameters"].keys).to eq(["room"])
   end
+
+  it "takes response_schema: false for a route that never replies: no reply in the document, a reply is dropped" do
+    log = StringIO.new
+    app = Spikard::App.new(logger: Logger.new(log))
+    app.websocket("/feed", response_schema: false) { |message| message["reply"] ? { got: message } : nil }
+    expect(app.routes.first.response_schema).to be(false)
+    document = app.asyncapi
+    expect(document.dig("channels", "feed", "messages").keys).to eq(["message", "error"])
+    expect(document.dig("operations", "feed.message", "reply", "messages")).to eq([{ "$ref" => "#/channels/feed/messages/error" }])
+    serve(app) do |server|
+      client = server.connect("/feed")
+      client.send_json({ "reply" => true }) # refused by the schema `false`: logged, never sent
+      client.send_text("not json")
+      expect(client.receive_json).to include("code" => "invalid_json")
+    end
+    expect(log.string).to include("reply failed the response schema; dropped route=/feed")
+  end
 end

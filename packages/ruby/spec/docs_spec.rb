@@ -123,7 +123,10 @@ RSpec.describe "docs/ruby.md" do
       schema = JSON.parse(prose.tr("\n", " "))
       page = File.join(REPO_ROOT, "examples", "chat")
       info = { title: "Spikard chat", version: "1.0.0" }
-      app = evaluate(block, PAGE: page, ROOM_MESSAGE: schema, INFO: info).fetch(:app)
+      # The topic schema as the chat example's AsyncAPI document has it.
+      document = JSON.parse(File.read(File.join(REPO_ROOT, "fixtures", "asyncapi", "chat.json")))
+      event = document.dig("components", "messages", "topic_room_", "payload")
+      app = evaluate(block, PAGE: page, ROOM_MESSAGE: schema, ROOM_EVENT: event, INFO: info).fetch(:app)
       serve(app) do |server|
         index = Net::HTTP.get_response(URI("http://127.0.0.1:#{server.port}/"))
         expect([index.code, index.body]).to match(["200", include("<title>Spikard chat</title>")])

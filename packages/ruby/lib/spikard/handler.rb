@@ -18,16 +18,17 @@ module Spikard
   class Handler
     class << self
       # Declare (with an argument) or read the JSON Schema every message must satisfy.
-      # @param schema [Hash, nil]
-      # @return [Hash, nil]
+      # @param schema [Hash, Boolean, nil]
+      # @return [Hash, Boolean, nil]
       def message_schema(schema = nil)
         @message_schema = schema unless schema.nil?
         inherited_setting(:@message_schema, :message_schema)
       end
 
-      # Declare (with an argument) or read the JSON Schema every reply must satisfy.
-      # @param schema [Hash, nil]
-      # @return [Hash, nil]
+      # Declare (with an argument) or read the JSON Schema every reply must satisfy (`false`: the
+      # handler never replies).
+      # @param schema [Hash, Boolean, nil]
+      # @return [Hash, Boolean, nil]
       def response_schema(schema = nil)
         @response_schema = schema unless schema.nil?
         inherited_setting(:@response_schema, :response_schema)

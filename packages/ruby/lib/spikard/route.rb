@@ -41,8 +41,9 @@ module Spikard
     # @param path [String]
     # @param handler [Handler, Class, #on_message, #call, nil] a handler object or class, or a
     #   callable taking `(message, ws)`
-    # @param message_schema [Hash, nil] JSON Schema for messages (String or Symbol keys)
-    # @param response_schema [Hash, nil] JSON Schema for replies
+    # @param message_schema [Hash, Boolean, nil] JSON Schema for messages (String or Symbol keys)
+    # @param response_schema [Hash, Boolean, nil] JSON Schema for replies (`false`: the route never
+    #   replies, and its AsyncAPI channel has no reply message)
     # @param max_message_size [Integer, nil] bytes; overrides the app's limit
     # @param raw_text [Boolean] a plain-text route: each text message reaches the handler as the
     #   String it is (no JSON parsing, no message schema), and a String reply goes out as that
