@@ -22,6 +22,9 @@ const HEAD_END: &[u8] = b"\r\n\r\n";
 /// Bytes read from the client at a time once compression is on.
 const READ: usize = 16 * 1024;
 
+/// Largest drained buffer a connection keeps for its next message.
+const KEEP: usize = 512;
+
 /// Frames for the client held unwritten before a write waits for the socket.
 const HIGH: usize = 64 * 1024;
 
@@ -150,6 +153,16 @@ impl<S> Deflate<S> {
     }
 }
 
+/// Empties a drained buffer, freeing it unless it is small: an idle connection holds no
+/// message-sized buffers.
+fn release(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP {
+        *buf = Vec::new();
+    } else {
+        buf.clear();
+    }
+}
+
 impl<S: AsyncWrite + Unpin> Deflate<S> {
     /// Writes frames for the client until at most `keep` bytes of them are left, or the socket
     /// is full.
@@ -163,10 +176,7 @@ impl<S: AsyncWrite + Unpin> Deflate<S> {
         }
         if active.out_pos == active.out.len() {
             active.out_pos = 0;
-            active.out.clear();
-            if active.out.capacity() > HIGH {
-                active.out = Vec::new();
-            }
+            release(&mut active.out);
         }
         Poll::Ready(Ok(()))
     }
@@ -184,7 +194,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deflate<S> {
                 out.put_slice(&active.ready[active.ready_pos..active.ready_pos + n]);
                 active.ready_pos += n;
                 if active.ready_pos == active.ready.len() {
-                    active.ready.clear();
+                    release(&mut active.ready);
                     active.ready_pos = 0;
                 }
                 return Poll::Ready(Ok(()));
@@ -214,8 +224,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deflate<S> {
             let used = active.inbound.transform(fresh, &mut active.ready);
             active.raw.clear();
             active.raw.extend_from_slice(&fresh[used..]);
-            if active.raw.is_empty() && active.raw.capacity() > READ {
-                active.raw = Vec::new();
+            if active.raw.is_empty() {
+                release(&mut active.raw);
             }
         }
     }
@@ -234,6 +244,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
         active.pending.extend_from_slice(data);
         let used = active.outbound.transform(&active.pending, &mut active.out);
         active.pending.drain(..used);
+        if active.pending.is_empty() {
+            release(&mut active.pending);
+        }
         // Best effort now; a flush finishes it.
         let _ = Self::write_out(&mut this.io, active, cx, 0)?;
         Poll::Ready(Ok(data.len()))
