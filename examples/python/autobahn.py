@@ -1,15 +1,18 @@
 """The Python server `task autobahn` runs Autobahn|Testsuite against.
 
 `/echo` is a raw-text route: text comes back as the same text, binary as the same bytes, up to
-16 MiB per message (the large-message cases, 9.*, send that much). Reads `PORT` (0: any free
-port), prints `READY <port>` once bound and serves until SIGTERM or Ctrl-C.
+16 MiB per message (the large-message cases, 9.*, send that much), with permessage-deflate on for
+every message (threshold 0) so that the compression cases (12.*, 13.*) run. Reads `PORT` (0: any
+free port), prints `READY <port>` once bound and serves until SIGTERM or Ctrl-C.
 """
 
 import os
 
 from spikard import Spikard
 
-app = Spikard(max_message_size=16 * 1024 * 1024)
+# Compression for every message, however small: threshold 0 (the default leaves messages under
+# 1 KiB uncompressed), so that Autobahn's 12.* and 13.* exercise it.
+app = Spikard(max_message_size=16 * 1024 * 1024, compression={"threshold": 0})
 
 
 @app.websocket("/echo", raw_text=True)

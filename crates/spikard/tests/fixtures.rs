@@ -11,8 +11,8 @@ use std::{
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Value, json};
 use spikard::{
-    App, Branch, Bytes, CloseInfo, CompiledSchema, Connection, HandlerError, Rejection, Reply, Route,
-    StatusCode, WebSocketHandler, async_trait,
+    App, Branch, Bytes, CloseInfo, CompiledSchema, Compression, Connection, HandlerError, Rejection, Reply,
+    Route, StatusCode, WebSocketHandler, async_trait,
     bridge::{Failure, protocol},
     testing::{ClientError, Received, TestClient, TestServer},
 };
@@ -273,6 +273,22 @@ fn run_fixture(fixture: &Value) -> Result<(), Failed> {
         if let Some(ms) = fixture["app"]["idle_timeout_ms"].as_u64() {
             app.idle_timeout(Duration::from_millis(ms));
         }
+        match &fixture["app"]["compression"] {
+            Value::Null => {}
+            Value::Bool(on) => {
+                app.compression(on.then(Compression::default));
+            }
+            settings => {
+                let mut compression = Compression::default();
+                if let Some(bytes) = settings["threshold"].as_u64() {
+                    compression.threshold = usize::try_from(bytes)?;
+                }
+                if let Some(on) = settings["server_context_takeover"].as_bool() {
+                    compression.server_context_takeover = on;
+                }
+                app.compression(Some(compression));
+            }
+        }
         for topic in fixture["app"]["topics"].as_array().into_iter().flatten() {
             app.topic_schema(topic["pattern"].as_str().ok_or("pattern")?, topic["schema"].clone())?;
         }
@@ -350,6 +366,9 @@ async fn run_step(
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     match action.as_str() {
         "connect" => {
+            if arg["compression"] == json!(true) {
+                return Err("this client (tokio-tungstenite) cannot offer permessage-deflate".into());
+            }
             // `answer_pings: false` needs nothing here: this client answers a ping only while a
             // step reads, and fixtures read from such a client only after the server closed it.
             let offered = arg["protocols"]

@@ -228,9 +228,27 @@ export interface SpikardOptions {
    * `path` (e.g. `"/asyncapi.json"`), built by the core once when the server starts, with `info`
    * as its Info Object. Off by default; a path that is also a WebSocket route is refused. */
   asyncapi?: { path: string; info?: AsyncApiInfo };
+  /** Negotiate permessage-deflate (RFC 7692) with clients that offer it (every browser does):
+   * `true` with the defaults, or {@link CompressionOptions}. Off by default: it costs CPU per
+   * message and memory per connection, and secrets compressed together with input an attacker
+   * chooses can leak (CRIME/BREACH). Size limits and schemas apply to the inflated message.
+   * See `docs/node.md`, "Compression". */
+  compression?: boolean | CompressionOptions;
   /** Where errors thrown by handlers and hooks (with their stack) and the core's log records
    * go, at their level (default: errors and warnings to standard error). */
   logger?: Logger;
+}
+
+/** The settings of {@link SpikardOptions.compression}, each optional. */
+export interface CompressionOptions {
+  /** Messages the server sends (replies, pushes, published messages) of at least this many
+   * payload bytes go out compressed, shorter ones as they are (default 1024; 0 compresses
+   * every message). */
+  threshold?: number;
+  /** Keep the server's compressor from one message to the next on each connection: better
+   * ratios for similar messages, at about 260 KiB per connection for as long as it lives
+   * (default false: each message is compressed on its own and the compressor freed). */
+  serverContextTakeover?: boolean;
 }
 
 /** The options that are whole numbers, with the core's name for each. */
@@ -263,6 +281,7 @@ function coreSettings(options: SpikardOptions): Record<string, unknown> {
     pubsub: options.pubsub,
     reuse_port: options.reusePort,
     asyncapi: options.asyncapi,
+    compression: compressionSetting(options.compression),
   };
   for (const [name, core] of Object.entries(COUNTS)) {
     const value = options[name as keyof typeof COUNTS];
@@ -279,6 +298,29 @@ function coreSettings(options: SpikardOptions): Record<string, unknown> {
     settings[core] = value === undefined ? undefined : value / 1000;
   }
   return settings;
+}
+
+/** The `compression` option as the core reads it (`true`, `false` or snake_case settings). */
+function compressionSetting(value: SpikardOptions["compression"]): unknown {
+  if (value === undefined || typeof value === "boolean") {
+    return value;
+  }
+  const refused = (why: string): SpikardError => new SpikardError("invalid_config", `compression ${why}`);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw refused("must be true, false or { threshold, serverContextTakeover }");
+  }
+  const unknown = Object.keys(value).find((key) => key !== "threshold" && key !== "serverContextTakeover");
+  if (unknown !== undefined) {
+    throw refused(`takes threshold and serverContextTakeover, not ${unknown}`);
+  }
+  const { threshold, serverContextTakeover } = value;
+  if (threshold !== undefined && !(Number.isInteger(threshold) && threshold >= 0 && threshold <= 0xffff_ffff)) {
+    throw refused("threshold must be a whole number from 0 to 4294967295");
+  }
+  if (serverContextTakeover !== undefined && typeof serverContextTakeover !== "boolean") {
+    throw refused("serverContextTakeover must be true or false");
+  }
+  return defined({ threshold, server_context_takeover: serverContextTakeover });
 }
 
 /** Where to listen. */

@@ -19,6 +19,7 @@ export {
   type BinaryHandler,
   type BranchHandler,
   type BranchOptions,
+  type CompressionOptions,
   type ConnectHook,
   type DisconnectHook,
   type DispatchOptions,

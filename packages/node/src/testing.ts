@@ -57,6 +57,9 @@ export interface ConnectOptions {
   answerPings?: boolean;
   /** Subprotocols to offer (`Sec-WebSocket-Protocol`); see {@link TestClient.subprotocol}. */
   protocols?: string[];
+  /** Offer permessage-deflate, as browsers do (default `false`: the client offers no
+   * extension, unlike a plain `ws` client); see {@link TestClient.extensions}. */
+  compression?: boolean;
 }
 
 /** A real WebSocket client with a queue of what it received. */
@@ -64,6 +67,8 @@ export class TestClient {
   readonly #socket: WebSocket;
   /** The TCP socket under {@link TestClient.#socket}, known once the upgrade succeeded. */
   #tcp: Socket | undefined;
+  /** The server's `Sec-WebSocket-Extensions`, known once the upgrade succeeded. */
+  #extensions = "";
   readonly #received: Received[] = [];
   #waiter: (() => void) | undefined;
   #closed = false;
@@ -72,6 +77,7 @@ export class TestClient {
     this.#socket = socket;
     socket.once("upgrade", (response: IncomingMessage) => {
       this.#tcp = response.socket;
+      this.#extensions = response.headers["sec-websocket-extensions"] ?? "";
     });
     socket.on("message", (data: Buffer, isBinary: boolean) => {
       this.#push(isBinary ? { type: "binary", data } : { type: "text", data: data.toString("utf8") });
@@ -92,6 +98,7 @@ export class TestClient {
       const socket = new WebSocket(url, options.protocols ?? [], {
         headers: options.headers ?? {},
         autoPong: options.answerPings ?? true,
+        perMessageDeflate: options.compression ?? false,
       });
       const client = new TestClient(socket);
       socket.once("open", () => resolve(client));
@@ -110,6 +117,12 @@ export class TestClient {
   /** The subprotocol the server selected (`""` when none). */
   get subprotocol(): string {
     return this.#socket.protocol;
+  }
+
+  /** The extensions the server accepted, as its `Sec-WebSocket-Extensions` header says (`""`
+   * when none), e.g. `"permessage-deflate; server_no_context_takeover"`. */
+  get extensions(): string {
+    return this.#extensions;
   }
 
   #push(frame: Received): void {

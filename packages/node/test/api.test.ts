@@ -441,6 +441,32 @@ test("subprotocols: the route's preferred one among the client's; cookies by nam
   }
 });
 
+test("compression: negotiated only when the app sets it and the client offers it; large messages round-trip", async () => {
+  /** What the app answers to a client offering permessage-deflate, after a large message went
+   * there and back; and whether a client offering nothing got an extension. */
+  const negotiated = async (app: Spikard): Promise<[string, string]> => {
+    const server = await TestServer.start(app.websocket("/echo", (message) => message));
+    try {
+      const big = { fill: "x".repeat(20_000) };
+      const offering = await server.connect("/echo", { compression: true });
+      offering.sendJson(big);
+      expect(await offering.receiveJson()).toEqual(big);
+      const plain = await server.connect("/echo");
+      await Promise.all([offering.close(), plain.close()]);
+      return [offering.extensions, plain.extensions];
+    } finally {
+      await server.close();
+    }
+  };
+  expect(await negotiated(new Spikard())).toEqual(["", ""]); // off by default
+  expect(await negotiated(new Spikard({ compression: false }))).toEqual(["", ""]);
+  expect(await negotiated(new Spikard({ compression: true }))).toEqual(["permessage-deflate; server_no_context_takeover", ""]);
+  expect(await negotiated(new Spikard({ compression: { threshold: 0, serverContextTakeover: true } }))).toEqual([
+    "permessage-deflate",
+    "",
+  ]);
+});
+
 test("capture records what is published to a topic, by handlers and by the app, until stopped", async () => {
   const app = new Spikard();
   app.websocket("/rooms/{room}", (message, ctx) => {

@@ -125,6 +125,18 @@ const SCENARIOS: Record<string, (mod: Served, log: unknown[][]) => Promise<void>
     await client.close();
   },
 
+  async compression(mod) {
+    const url = urlOf(mod);
+    const offering = await TestClient.connect(`${url}/feed`, { compression: true });
+    expect(offering.extensions).toMatch(/^permessage-deflate/);
+    expect(await exchange(offering, { n: 1 })).toEqual({ items: Array(100).fill({ n: 1 }) });
+    const plain = await TestClient.connect(`${url}/feed`);
+    expect(plain.extensions).toBe("");
+    expect(await exchange(plain, { n: 2 })).toEqual({ items: Array(100).fill({ n: 2 }) });
+    await offering.close();
+    await plain.close();
+  },
+
   async "raw-text"(mod) {
     const url = urlOf(mod);
     const echo = await TestClient.connect(`${url}/echo`);

@@ -7,6 +7,7 @@ import {
   QueueFullError,
   Spikard,
   SpikardError,
+  type SpikardOptions,
   type WebSocketContext,
 } from "spikard";
 import { TestClient, TestServer } from "spikard/testing";
@@ -179,7 +180,22 @@ test("app options are checked when the app is made: invalid_config naming the op
   expect(refused({ pingTimeoutMs: 0 })).toMatchObject({ code: "invalid_config" });
   expect(refused({ maxConnections: 0 })).toMatchObject({ code: "invalid_config" });
   expect(refused({ allowedOrigins: ["not an origin"] })).toBeInstanceOf(SpikardError);
+  const compression = (value: unknown): unknown => refused({ compression: value as SpikardOptions["compression"] });
+  expect(compression("yes")).toMatchObject({ code: "invalid_config", message: expect.stringContaining("compression") });
+  expect(compression(null)).toMatchObject({ code: "invalid_config", message: expect.stringContaining("compression") });
+  expect(compression({ threshold: -1 })).toMatchObject({ code: "invalid_config", message: expect.stringContaining("threshold") });
+  expect(compression({ threshold: 1.5 })).toMatchObject({ code: "invalid_config" });
+  expect(compression({ serverContextTakeover: "yes" })).toMatchObject({
+    code: "invalid_config",
+    message: expect.stringContaining("serverContextTakeover"),
+  });
+  // The core's snake_case name is not the option's: refused, naming the one it got.
+  expect(compression({ server_context_takeover: true })).toMatchObject({
+    code: "invalid_config",
+    message: expect.stringContaining("not server_context_takeover"),
+  });
   expect(() => new Spikard({ maxConnections: 5, pingIntervalMs: 0, idleTimeoutMs: 0, allowedOrigins: ["https://a.example"] })).not.toThrow();
+  expect(() => new Spikard({ compression: { threshold: 0, serverContextTakeover: false } })).not.toThrow();
 });
 
 test("an onConnect that outlasts the handshake timeout: 503, no onDisconnect, the route keeps serving", async () => {

@@ -55,6 +55,7 @@ interface Fixture {
     max_connections?: number;
     allowed_origins?: string[];
     topics?: { pattern: string; schema: Json }[];
+    compression?: boolean | { threshold?: number; server_context_takeover?: boolean };
   };
   skip?: Record<string, string>;
   steps: Step[];
@@ -392,13 +393,19 @@ async function runStep(
     case "connect": {
       const headers = (spec.headers ?? {}) as Record<string, string>;
       const protocols = spec.protocols as string[] | undefined;
+      // `ws` offers permessage-deflate unless told not to: the client offers it only when asked.
+      const compression = spec.compression === true;
       const client = await server.connect(String(spec.path), {
         headers,
         answerPings: spec.answer_pings !== false,
+        compression,
         ...(protocols === undefined ? {} : { protocols }),
       });
       if (spec.subprotocol !== undefined) {
         expect(client.subprotocol).toBe(spec.subprotocol ?? "");
+      }
+      if (compression) {
+        expect(client.extensions, "the server's Sec-WebSocket-Extensions").toMatch(/^permessage-deflate/);
       }
       clients.set(name, client);
       return;
@@ -509,6 +516,10 @@ async function runFixture(fixture: Fixture): Promise<void> {
     drainTimeoutMs: options.drain_timeout_ms,
     maxConnections: options.max_connections,
     allowedOrigins: options.allowed_origins,
+    compression:
+      typeof options.compression === "object"
+        ? { threshold: options.compression.threshold, serverContextTakeover: options.compression.server_context_takeover }
+        : options.compression,
   });
   for (const topic of fixture.app?.topics ?? []) {
     app.topic(topic.pattern, topic.schema as JsonSchema);

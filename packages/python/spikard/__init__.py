@@ -14,7 +14,7 @@ Parsing, JSON Schema validation (schemas derived from your type hints), size lim
 envelopes and graceful shutdown happen in Rust; handlers run on one asyncio event loop thread.
 """
 
-from spikard.app import PublishCapture, Server, Spikard
+from spikard.app import Compression, PublishCapture, Server, Spikard
 from spikard.connection import Headers, QueryParams, State, WebSocket
 from spikard.errors import (
     BindError,
@@ -43,6 +43,7 @@ __version__ = "0.1.0"  # the distribution's version (pyproject.toml); test_cli.p
 __all__ = [
     "BindError",
     "Branch",
+    "Compression",
     "ConfigError",
     "ConnectionClosedError",
     "DuplicateRouteError",

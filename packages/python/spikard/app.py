@@ -13,7 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType, TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypedDict, TypeVar
 
 from spikard import _native
 from spikard._runtime import Dispatcher, event_loop
@@ -21,7 +21,7 @@ from spikard.errors import DuplicateRouteError, SchemaExtractionError
 from spikard.routing import WebSocketRoute, _caller_locals, _no_message_handler
 from spikard.schema import JsonSchema, json_schema
 
-__all__ = ["PublishCapture", "Server", "Spikard"]
+__all__ = ["Compression", "PublishCapture", "Server", "Spikard"]
 
 log = logging.getLogger("spikard")
 
@@ -43,6 +43,20 @@ def run_hook(loop: asyncio.AbstractEventLoop, hook: Callable[[], Any]) -> None:
 
 async def _awaited(awaitable: Awaitable[Any]) -> None:
     await awaitable
+
+
+class Compression(TypedDict, total=False):
+    """The settings of the ``compression`` option of :class:`Spikard` (permessage-deflate, RFC
+    7692), each optional: ``Spikard(compression={"threshold": 256})``."""
+
+    threshold: int
+    """Messages the server sends (replies, pushes, published messages) of at least this many
+    payload bytes go out compressed, shorter ones as they are (default 1024; 0 compresses
+    every message)."""
+    server_context_takeover: bool
+    """Keep the server's compressor from one message to the next on each connection: better
+    ratios for similar messages, at about 260 KiB per connection for as long as it lives
+    (default ``False``: each message is compressed on its own and the compressor freed)."""
 
 
 class Spikard:
@@ -81,6 +95,7 @@ class Spikard:
         on_shutdown: Iterable[Callable[[], Any]] = (),
         pubsub: str | None = None,
         asyncapi: dict[str, Any] | None = None,
+        compression: bool | Compression | None = None,
     ) -> None:
         """Args:
         routes: routes made with :func:`spikard.websocket` or :func:`spikard.dispatch`.
@@ -132,6 +147,13 @@ class Spikard:
         asyncapi: serve the app's AsyncAPI 3.0 document (:meth:`asyncapi`) over HTTP GET:
             ``{"path": "/asyncapi.json", "info": {"title": ..., "version": ...}}`` (``info``
             optional). The core builds it once, at start.
+        compression: negotiate permessage-deflate (RFC 7692) with clients that offer it (every
+            browser does): ``True`` with the defaults, or a :class:`Compression` dict such as
+            ``{"threshold": 256, "server_context_takeover": True}``. Off by default (``None``
+            or ``False``): it costs CPU per message and memory per connection, and secrets
+            compressed together with input an attacker chooses can leak (CRIME/BREACH). Size
+            limits and schemas apply to the inflated message. An invalid value raises
+            :class:`~spikard.ConfigError` at start. See ``docs/python.md``, "Compression".
         """
         self._routes: list[WebSocketRoute[..., Any]] = []
         self._servers: tuple[Server, ...] = ()  # running; replaced whole under the lock
@@ -153,6 +175,8 @@ class Spikard:
         self.pubsub = pubsub
         self.asyncapi_route = None if asyncapi is None else dict(asyncapi)
         """The ``asyncapi`` option: where the document is served, and its Info Object."""
+        self.compression = compression.copy() if isinstance(compression, dict) else compression
+        """The ``compression`` option: ``None``/``False`` (off), ``True`` or its settings."""
         self._topic_schemas: dict[str, JsonSchema | bool] = {}
         self._on_startup: list[Callable[[], Any]] = list(on_startup)
         self._on_shutdown: list[Callable[[], Any]] = list(on_shutdown)
@@ -337,6 +361,7 @@ class Spikard:
             "pubsub": self.pubsub,
             "reuse_port": reuse_port,
             "asyncapi": self.asyncapi_route,
+            "compression": self.compression,
         }
 
     def asyncapi(self, info: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import json
 import logging
 import socket
 import threading
@@ -15,6 +16,7 @@ from typing import Any, TypedDict
 import msgspec
 import pydantic
 import pytest
+from websockets.sync.client import connect
 
 from spikard import (
     BindError,
@@ -433,6 +435,41 @@ def test_message_size_limits() -> None:
         assert ws.receive_json() == "x" * 10
         ws.send_json("x" * 20)
         assert ws.receive_close()[0] == 1009
+
+
+def test_compression_is_negotiated_only_when_the_app_sets_it() -> None:
+    @websocket("/echo")
+    async def echo(message: Any) -> Any:
+        return message
+
+    def extensions(app: Spikard) -> str | None:
+        """The Sec-WebSocket-Extensions the app answers to a client offering deflate, after a
+        large repetitive message went there and back."""
+        with (
+            TestClient(app) as client,
+            connect(client.url + "/echo", compression="deflate", proxy=None) as ws,
+        ):
+            big = {"fill": "x" * 20_000}
+            ws.send(json.dumps(big))
+            assert json.loads(ws.recv(5)) == big
+            return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+    assert extensions(Spikard(routes=[echo])) is None  # off by default
+    assert extensions(Spikard(routes=[echo], compression=False)) is None
+    defaults = "permessage-deflate; server_no_context_takeover"
+    assert extensions(Spikard(routes=[echo], compression=True)) == defaults
+    kept = Spikard(routes=[echo], compression={"threshold": 0, "server_context_takeover": True})
+    assert extensions(kept) == "permessage-deflate"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["yes", 1, {"threshold": -1}, {"threshold": "big"}, {"server_context_takeover": 1}, {"level": 9}],
+)
+def test_an_invalid_compression_option_is_a_config_error(value: Any) -> None:
+    with pytest.raises(ConfigError, match="compression") as refused:
+        Spikard(compression=value).start()
+    assert refused.value.code == "invalid_config"
 
 
 def test_many_connections_interleave() -> None:

@@ -161,6 +161,16 @@ def rooms_scenario(served: Served) -> None:
         assert json.loads(ann.recv(5)) == {"left": "bob", "members": 1}
 
 
+def compression_scenario(served: Served) -> None:
+    with connect(served.url + "/feed", compression="deflate", proxy=None, open_timeout=5) as ws:
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert extensions.startswith("permessage-deflate"), extensions
+        assert exchange(ws, {"n": 1}) == {"items": [{"n": 1}] * 100}
+    with connect(served.url + "/feed", compression=None, proxy=None, open_timeout=5) as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+        assert exchange(ws, {"n": 2}) == {"items": [{"n": 2}] * 100}
+
+
 SCENARIOS: dict[str, Callable[[Served], None]] = {
     "echo": echo_scenario,
     "app": echo_scenario,
@@ -173,6 +183,7 @@ SCENARIOS: dict[str, Callable[[Served], None]] = {
     "raw-text": raw_text_scenario,
     "dispatch": dispatch_scenario,
     "rooms": rooms_scenario,
+    "compression": compression_scenario,
 }
 
 

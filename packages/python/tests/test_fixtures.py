@@ -318,6 +318,7 @@ def build_app(fixture: dict[str, Any], log: HookLog) -> Spikard:
         idle_timeout=seconds("idle_timeout_ms"),
         handshake_timeout=seconds("handshake_timeout_ms"),
         drain_timeout=seconds("drain_timeout_ms"),
+        compression=settings.get("compression"),
     )
     for topic in settings.get("topics", []):
         app.topic(topic["pattern"], schema=topic["schema"])
@@ -414,13 +415,19 @@ class Runner:
         self.pings: dict[str, list[asyncio.Future[float]]] = {}
 
     async def open(
-        self, path: str, headers: dict[str, str] | None = None, protocols: list[str] | None = None
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        protocols: list[str] | None = None,
+        compression: bool = False,
     ) -> ClientConnection:
+        """A ``websockets`` client; it offers permessage-deflate only with ``compression`` (the
+        library offers it by default)."""
         return await connect(
             self.client.url + path,
             additional_headers=headers or {},
             subprotocols=[Subprotocol(p) for p in protocols] if protocols else None,
-            compression=None,
+            compression="deflate" if compression else None,
             proxy=None,
             ping_interval=None,
             max_size=None,
@@ -455,9 +462,14 @@ class Runner:
         if action == "connect" and arg.get("answer_pings") is False:
             self.silent.append(await self.open_silent(arg["path"]))
         elif action == "connect":
-            self.sockets[name] = await self.open(arg["path"], arg.get("headers"), arg.get("protocols"))
+            compression = arg.get("compression", False)
+            socket = await self.open(arg["path"], arg.get("headers"), arg.get("protocols"), compression)
+            self.sockets[name] = socket
             if "subprotocol" in arg:
-                assert self.sockets[name].subprotocol == arg["subprotocol"]
+                assert socket.subprotocol == arg["subprotocol"]
+            if compression:
+                accepted = socket.response.headers.get("Sec-WebSocket-Extensions", "")
+                assert accepted.startswith("permessage-deflate"), f"extensions {accepted!r}"
         elif action == "connect_rejected":
             with pytest.raises(InvalidStatus) as refused:
                 await self.open(arg["path"], arg.get("headers"))

@@ -592,6 +592,30 @@ RSpec.describe Spikard::App do
     end
   end
 
+  describe "compression" do
+    # The Sec-WebSocket-Extensions `app` answers to a client offering permessage-deflate.
+    def answer(app)
+      app.websocket("/a") { |m| m }
+      serve(app) { |server| deflate_answer(server, "/a") }
+    end
+
+    it "is negotiated only when the app sets it, with the settings given" do
+      expect(answer(described_class.new)).to be_nil # off by default
+      expect(answer(described_class.new(compression: false))).to be_nil
+      expect(answer(described_class.new(compression: true))).to eq("permessage-deflate; server_no_context_takeover")
+      kept = described_class.new(compression: { threshold: 0, "server_context_takeover" => true })
+      expect(answer(kept)).to eq("permessage-deflate")
+    end
+
+    it "raises ConfigError for an invalid value when the app starts" do
+      ["yes", 1, { threshold: -1 }, { threshold: "big" }, { server_context_takeover: 1 }, { level: 9 }].each do |value|
+        app = described_class.new(compression: value)
+        app.websocket("/a") { |m| m }
+        expect { app.start }.to raise_error(Spikard::ConfigError, /compression/) { |e| expect(e.code).to eq("invalid_config") }
+      end
+    end
+  end
+
   describe "Spikard.app" do
     it "builds an app inside the block, or hands it over with a parameter" do
       inside = Spikard.app(max_message_size: 1024) { websocket("/one") { |m| m } }

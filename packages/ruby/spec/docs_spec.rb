@@ -173,6 +173,16 @@ RSpec.describe "docs/ruby.md" do
       instance_eval(block.code, DOC, block.line)
     end,
 
+    "Compression" => lambda do |block|
+      app = evaluate(block).fetch(:app)
+      serve(app) do |server|
+        expect(deflate_answer(server, "/feed")).to start_with("permessage-deflate")
+        client = server.connect("/feed") # offers nothing: answered uncompressed
+        client.send_json({ "n" => 1 })
+        expect(client.receive_json).to eq("items" => [{ "n" => 1 }] * 100)
+      end
+    end,
+
     "Dispatch by message type" => lambda do |block|
       scope = evaluate(block)
       app = scope.fetch(:app)

@@ -60,13 +60,25 @@ module Spikard
     #   `HEAD` on `path` with the document, built by the core once when the server starts
     #   (`info` optional; a path that is also a WebSocket route raises {ConfigError} at start).
     #   Off by default. Its `info` is also {#asyncapi}'s default.
+    # @param compression [Boolean, Hash, nil] negotiate permessage-deflate (RFC 7692) with
+    #   clients that offer it (every browser does): `true` with the defaults, or
+    #   `{threshold: 256, server_context_takeover: true}` (each key optional). `threshold`
+    #   (default 1024): the messages the server sends (replies, pushes, published messages) of at
+    #   least this many bytes go out compressed, smaller ones as they are (0: every message).
+    #   `server_context_takeover` (default false): keep the server's compressor from one message
+    #   to the next, for better ratios at about 260 KiB per connection. Off by default (nil or
+    #   false): it costs CPU per message and memory per connection, and secrets compressed with
+    #   input an attacker chooses can leak (CRIME/BREACH). Limits and schemas apply to the
+    #   inflated message. An invalid value raises {ConfigError} at start. See docs/ruby.md,
+    #   "Compression".
     # @param logger [Logger] any `Logger` (`Rails.logger`, `Logger.new($stdout)`); by default
     #   `INFO` and above (the listening line of {#run}, warnings, errors) go to stderr
     def initialize(max_message_size: nil, outgoing_queue: nil, read_buffer_size: nil, handshake_timeout: nil,
                    max_request_head: nil, max_header_size: nil, max_connections: nil, allowed_origins: nil,
                    drain_timeout: nil, static_dir: nil, threads: 4, workers: 1, fanout_flush_interval: nil,
                    outgoing_queue_bytes: nil, ping_interval: nil, ping_timeout: nil, idle_timeout: nil,
-                   pubsub: nil, reuse_port: false, asyncapi: nil, logger: Logger.new($stderr, level: Logger::INFO))
+                   pubsub: nil, reuse_port: false, asyncapi: nil, compression: nil,
+                   logger: Logger.new($stderr, level: Logger::INFO))
       @options = {
         max_message_size: max_message_size, outgoing_queue: outgoing_queue, read_buffer_size: read_buffer_size,
         max_request_head: max_request_head, max_header_size: max_header_size, max_connections: max_connections,
@@ -75,7 +87,7 @@ module Spikard
         outgoing_queue_bytes: outgoing_queue_bytes, ping_interval: ping_interval&.to_f,
         ping_timeout: ping_timeout&.to_f, idle_timeout: idle_timeout&.to_f,
         static_dir: static_dir&.to_s, pubsub: pubsub&.to_s,
-        reuse_port: reuse_port ? true : nil, asyncapi: asyncapi
+        reuse_port: reuse_port ? true : nil, asyncapi: asyncapi, compression: compression
       }.compact
       @workers = Integer(workers)
       @threads = Integer(threads)
