@@ -26,13 +26,10 @@ use std::{
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::frame::{self, Head, HeadReader, Taken, unmask};
-
-/// How the response that upgrades a connection starts.
-const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
-
-/// The end of a request head.
-const HEAD_END: &[u8] = b"\r\n\r\n";
+use crate::{
+    frame::{self, Head, HeadReader, Taken, unmask},
+    handshake,
+};
 
 /// Bytes unmasked and checked per step (a stack buffer).
 const CHUNK: usize = 1024;
@@ -40,7 +37,7 @@ const CHUNK: usize = 1024;
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Reading the first request's head; this many bytes of [`HEAD_END`] matched so far.
+    /// Reading the first request's head; this many bytes of its end matched so far.
     Head(usize),
     /// The head is read: frames are followed from its end, in case the answer is 101.
     Upgrading,
@@ -70,18 +67,8 @@ impl<S> FailFast<S> {
 
     /// Follows bytes just read (after any dropped ones).
     fn read_along(&mut self, mut data: &[u8]) {
-        if let Phase::Head(matched) = self.phase {
-            let mut matched = matched;
-            let mut end = None;
-            for (i, &byte) in data.iter().enumerate() {
-                matched =
-                    if byte == HEAD_END[matched] { matched + 1 } else { usize::from(byte == HEAD_END[0]) };
-                if matched == HEAD_END.len() {
-                    end = Some(i + 1);
-                    break;
-                }
-            }
-            let Some(end) = end else {
+        if let Phase::Head(mut matched) = self.phase {
+            let Some(end) = handshake::head_end(&mut matched, data) else {
                 self.phase = Phase::Head(matched);
                 return;
             };
@@ -110,7 +97,7 @@ impl<S> FailFast<S> {
         if !matches!(self.phase, Phase::Head(_) | Phase::Upgrading) || first.is_empty() {
             return;
         }
-        let upgraded = self.phase == Phase::Upgrading && first.starts_with(SWITCHING);
+        let upgraded = self.phase == Phase::Upgrading && first.starts_with(handshake::SWITCHING);
         self.phase = if upgraded { Phase::Frames } else { Phase::Off };
         if upgraded && self.frames.broken {
             self.fill = self.frames.left;

@@ -6,6 +6,26 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 
 use crate::Error;
 
+/// How the response that upgrades a connection starts, as the layers under the protocol engine
+/// see it written.
+pub(crate) const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
+
+/// The end of an HTTP head.
+const HEAD_END: &[u8] = b"\r\n\r\n";
+
+/// Follows bytes of an HTTP head as they stream by; `matched` carries how much of its end
+/// (`\r\n\r\n`) was seen across calls. Returns how many bytes of `data` the head takes once it
+/// ends there.
+pub(crate) fn head_end(matched: &mut usize, data: &[u8]) -> Option<usize> {
+    for (i, &byte) in data.iter().enumerate() {
+        *matched = if byte == HEAD_END[*matched] { *matched + 1 } else { usize::from(byte == HEAD_END[0]) };
+        if *matched == HEAD_END.len() {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// Whether `key` is what RFC 6455 §4.1 asks of `Sec-WebSocket-Key`: the base64 encoding of 16
 /// bytes (24 characters, canonical padding).
 pub(crate) fn key_is_valid(key: &HeaderValue) -> bool {

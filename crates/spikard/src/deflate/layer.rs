@@ -12,12 +12,7 @@ use std::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{inbound::Inbound, offer::Agreed, outbound::Outbound};
-
-/// How the response that upgrades a connection starts.
-const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
-
-/// The end of a response head.
-const HEAD_END: &[u8] = b"\r\n\r\n";
+use crate::handshake;
 
 /// Bytes read from the client at a time once compression is on.
 const READ: usize = 16 * 1024;
@@ -117,7 +112,7 @@ impl<S> Deflate<S> {
         if data.is_empty() {
             return;
         }
-        self.state = match negotiation.settle(data.starts_with(SWITCHING)) {
+        self.state = match negotiation.settle(data.starts_with(handshake::SWITCHING)) {
             Some(agreed) => State::Answering(
                 0,
                 Box::new(Active {
@@ -139,16 +134,11 @@ impl<S> Deflate<S> {
     /// Follows the 101 head's bytes as they are written; compression starts after its end.
     fn written(&mut self, data: &[u8]) {
         let State::Answering(matched, _) = &mut self.state else { return };
-        for &byte in data {
-            *matched =
-                if byte == HEAD_END[*matched] { *matched + 1 } else { usize::from(byte == HEAD_END[0]) };
-            if *matched == HEAD_END.len() {
-                let State::Answering(_, active) = std::mem::replace(&mut self.state, State::Off) else {
-                    unreachable!()
-                };
-                self.state = State::Active(active);
-                return;
-            }
+        if handshake::head_end(matched, data).is_some() {
+            let State::Answering(_, active) = std::mem::replace(&mut self.state, State::Off) else {
+                unreachable!()
+            };
+            self.state = State::Active(active);
         }
     }
 }
