@@ -254,6 +254,11 @@ struct State {
     interrupts: u64,
     /// Blocking consumers running now.
     consumers: usize,
+    /// Blocking consumers asleep in [`JobQueue::wait`] now.
+    asleep: usize,
+    /// Of those, how many were signalled and have not woken yet: a job finds a consumer awake
+    /// or on its way, and only a job that finds none signals one (see [`JobQueue::signal`]).
+    signalled: usize,
 }
 
 impl State {
@@ -353,10 +358,7 @@ impl JobQueue {
 
     fn after_push(self: &Arc<Self>, mut state: MutexGuard<'_, State>, len: usize) {
         match &self.policy {
-            WakePolicy::Blocking => {
-                drop(state);
-                self.ready.notify_one();
-            }
+            WakePolicy::Blocking => self.signal(state),
             WakePolicy::Immediate(waker) => {
                 if !std::mem::replace(&mut state.scheduled, true) {
                     state.woken = true;
@@ -378,6 +380,18 @@ impl JobQueue {
                     }
                 }
             }
+        }
+    }
+
+    /// Wake one blocking consumer, unless every sleeping one was signalled already (or none
+    /// sleeps: a busy consumer takes the job when it comes back). A signal costs a system call
+    /// (and on a shared core, often a switch to the consumer) even when nobody sleeps, so a
+    /// burst of jobs signals once, not once per job.
+    fn signal(&self, mut state: MutexGuard<'_, State>) {
+        if state.asleep > state.signalled {
+            state.signalled += 1;
+            drop(state);
+            self.ready.notify_one();
         }
     }
 
@@ -415,11 +429,9 @@ impl JobQueue {
         loop {
             if !state.jobs.is_empty() || !state.logs.is_empty() {
                 state.take(out);
-                let more = !state.jobs.is_empty();
-                drop(state);
-                if more {
+                if !state.jobs.is_empty() {
                     // Let another consumer take the rest while this one works.
-                    self.ready.notify_one();
+                    self.signal(state);
                 }
                 return Woken::Taken;
             }
@@ -429,7 +441,13 @@ impl JobQueue {
             if state.interrupts != seen {
                 return Woken::Interrupted;
             }
+            state.asleep += 1;
             state = self.ready.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state.asleep -= 1;
+            // Woken by a signal, or by something else (an interrupt, a spurious wake-up) before
+            // one that is on its way: either way one sleeper fewer is owed a signal. Counting
+            // low only costs an extra signal; counting high would lose a wake-up.
+            state.signalled = state.signalled.saturating_sub(1);
         }
     }
 
@@ -446,8 +464,7 @@ impl JobQueue {
         for job in jobs.rev() {
             state.jobs.push_front(job);
         }
-        drop(state);
-        self.ready.notify_one();
+        self.signal(state);
     }
 
     /// Refuse new jobs and drop the waiting ones (their callers see a lost call); blocked
@@ -581,6 +598,51 @@ mod tests {
         batch.jobs.clear();
         queue.wait(&mut batch);
         assert_eq!(routes(&batch), [3], "with two consumers, one job at a time");
+    }
+
+    #[test]
+    fn sleeping_consumers_are_woken_for_every_burst() {
+        // A burst signals one sleeping consumer, not one per job: no job may be left waiting
+        // for a wake-up that never comes (a lost wake-up hangs this test).
+        for consumers in [1, 3] {
+            let queue = JobQueue::new(WakePolicy::Blocking);
+            let hosts: Vec<_> = (0..consumers)
+                .map(|_| {
+                    let queue = Arc::clone(&queue);
+                    std::thread::spawn(move || {
+                        let _consuming = queue.consume();
+                        let mut batch = Batch::new();
+                        while queue.wait(&mut batch) != Woken::Closed {
+                            for mut job in batch.jobs.drain(..) {
+                                job.answer(Outcome::Done).unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let producers: Vec<_> = (0..4)
+                .map(|route| {
+                    let queue = Arc::clone(&queue);
+                    std::thread::spawn(move || {
+                        for i in 0..500 {
+                            // Bursts of one to four jobs, each waited for, so that consumers
+                            // fall asleep between bursts.
+                            let answers: Vec<_> = (0..=i % 4).map(|_| push(&queue, route)).collect();
+                            for answer in answers {
+                                assert_eq!(answer.blocking_recv().unwrap(), Outcome::Done);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for producer in producers {
+                producer.join().unwrap();
+            }
+            queue.close();
+            for host in hosts {
+                host.join().unwrap();
+            }
+        }
     }
 
     #[test]

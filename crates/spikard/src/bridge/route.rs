@@ -100,8 +100,10 @@ impl BridgeRoute {
     /// the host dropped the job).
     async fn ask(&self, conn: &Connection, call: Call, branch: Option<Arc<String>>) -> Option<Outcome> {
         let first = {
+            // Looked up before it is inserted: a lookup is cheaper, and all but the first call
+            // of a connection find it.
             let mut state = conn.state();
-            state.insert(Handed).is_none()
+            state.get::<Handed>().is_none() && state.insert(Handed).is_none()
         };
         let (job, outcome) = Job::new(self.route, conn.clone(), call, branch, first);
         self.queue.push(job).ok()?;
