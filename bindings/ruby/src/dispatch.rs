@@ -14,7 +14,7 @@ use magnus::{
 };
 use spikard::{
     Connection, HandlerError, Reply,
-    bridge::{Batch, Call, Job, JobQueue, Outcome, Woken},
+    bridge::{Batch, Call, Job, JobQueue, Outcome, Woken, runtime::HostPolicy},
 };
 
 use crate::{convert, errors, nogvl, websocket};
@@ -42,9 +42,11 @@ impl Host {
     /// Returns early only when Ruby interrupts the thread with an exception (`Thread#raise`,
     /// `Thread#kill`); the rest of its batch goes back to the queue for the other dispatchers (when
     /// there is none, those calls are lost once the server stops, as the core's policy says).
+    ///
+    /// The thread's scheduling policy follows its batches ([`HostPolicy`]).
     pub(crate) fn run(&self, ruby: &Ruby, queue: &JobQueue) -> Result<(), Error> {
         let _consuming = queue.consume();
-        let mut batch = Batch::new();
+        let (mut batch, mut policy) = (Batch::new(), HostPolicy::default());
         loop {
             queue.take(&mut batch);
             let woken = if batch.is_empty() {
@@ -52,6 +54,7 @@ impl Host {
             } else {
                 Woken::Taken
             };
+            policy.took(batch.jobs.len());
             let mut jobs = batch.jobs.drain(..);
             let handled = (|| {
                 for record in batch.logs.drain(..) {

@@ -48,14 +48,10 @@ impl NativeServer {
             let spec = RouteSpec::from_json(&convert::to_json(ruby, entry)?, true).map_err(failed)?;
             app.route(spec.into_route(index, &queue)).map_err(|err| errors::raise(ruby, err))?;
         }
-        // The Ruby binding's defaults, unchanged by the move to the core's builder: one tokio
-        // worker (`workers:` raises it) and no SCHED_BATCH. The Ruby echo figures in
-        // docs/ruby.md were measured that way; SCHED_BATCH was measured only for Python and
-        // Node, whose host thread is woken per batch by the runtime, and nothing here has shown
-        // it helps dispatchers that wait on the queue's condition variable.
-        let runtime =
-            runtime::build(RuntimeOptions { worker_threads: Some(workers.max(1)), batch_policy: false })
-                .map_err(|err| errors::raise(ruby, Failure::new(Code::ServeFailed, err.to_string())))?;
+        // One tokio worker (`workers:` raises it) under SCHED_BATCH: a dispatcher's answer
+        // does not preempt it, and the dispatchers' own policy follows their batches.
+        let runtime = runtime::build(RuntimeOptions { worker_threads: Some(workers.max(1)) })
+            .map_err(|err| errors::raise(ruby, Failure::new(Code::ServeFailed, err.to_string())))?;
         // Binding takes a moment: the GVL is kept rather than handed over and back.
         let address = protocol::listen_address(&host, port);
         let server = runtime.block_on(app.bind(address)).map_err(|err| errors::raise(ruby, err))?;

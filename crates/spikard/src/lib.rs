@@ -35,7 +35,7 @@
 //! (dropped, logged and counted when it fails) and send it. Messages of one connection are
 //! handled in order. Size limits close with 1009, invalid UTF-8 with 1007, binary frames on a
 //! route that does not accept them with 1003. `docs/protocol.md` has the full list.
-// One `unsafe` call in the whole crate: `bridge::runtime::batch_policy` (`sched_setscheduler`).
+// One `unsafe` call in the whole crate: `bridge::runtime::set_policy` (`sched_setscheduler`).
 #![deny(unsafe_code)]
 
 /// With the `mimalloc` feature the program's allocations go to mimalloc: the parsed JSON, frames
