@@ -7,10 +7,10 @@ use napi::{
     bindgen_prelude::{Function, PromiseRaw, Unknown},
 };
 use napi_derive::napi;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use spikard::{
     App, ServerHandle,
-    bridge::{AppOptions, Code, Failure, RouteSpec, asyncapi, protocol, runtime},
+    bridge::{AppOptions, Code, Failure, RouteSpec, protocol, runtime},
 };
 
 use crate::{
@@ -79,16 +79,6 @@ pub struct NativeApp {
     stage: Arc<Mutex<Stage>>,
     bridge: Arc<Bridge>,
     routes: u32,
-    /// What was registered, for `asyncapi`: the routes, the app options, the topic schemas.
-    described: Described,
-}
-
-/// The routes and options an app was given, as the core's bridge reads them.
-#[derive(Default)]
-struct Described {
-    routes: Vec<RouteSpec>,
-    options: Map<String, Value>,
-    topics: Vec<(String, Value)>,
 }
 
 impl Default for NativeApp {
@@ -106,7 +96,6 @@ impl NativeApp {
             stage: Arc::new(Mutex::new(Stage::Building(Box::new(App::new())))),
             bridge: Bridge::new(),
             routes: 0,
-            described: Described::default(),
         }
     }
 
@@ -142,25 +131,23 @@ impl NativeApp {
         }
         // JavaScript keeps a context object per connection: it hears of every connection's end.
         spec.hooks.release = true;
-        let described = spec.clone();
         let route = spec.into_route(index as usize, &self.bridge.queue);
         self.building(env, |app| app.route(route).map(drop).map_err(Failure::from))?;
-        self.described.routes.push(described);
         self.routes += 1;
         Ok(index)
     }
 
-    /// The app's AsyncAPI 3.0 document as JSON text, built by the core from the routes, options
-    /// and topic schemas registered so far (`info`: the Info Object, `title`, `version`, ...).
+    /// The app's AsyncAPI 3.0 document as JSON text, built by the core from the routes and
+    /// topic schemas registered so far (`info`: the Info Object, `title`, `version`, ...);
+    /// throws `invalid_state` while `listen` binds and after `close`.
     #[napi(ts_args_type = "info: Record<string, unknown>")]
     pub fn asyncapi(&self, env: &Env, info: Value) -> napi::Result<String> {
-        let described = &self.described;
-        let document = || {
-            let mut options = AppOptions::from_json(&Value::Object(described.options.clone()))?;
-            options.topics.clone_from(&described.topics);
-            asyncapi(described.routes.clone(), options, info)
+        let document = match &*self.stage.lock().unwrap_or_else(PoisonError::into_inner) {
+            Stage::Building(app) => app.asyncapi(info),
+            Stage::Listening(running) => running.handle.asyncapi(info),
+            Stage::Closed => return Err(raise(env, Failure::new(Code::InvalidState, "the app is not open"))),
         };
-        document().map_err(|err| raise(env, err))
+        Ok(document.to_string())
     }
 
     /// Apply the app-wide options (before `listen`): an object of the core's option names
@@ -168,11 +155,7 @@ impl NativeApp {
     /// naming it.
     #[napi(ts_args_type = "options: Record<string, unknown>")]
     pub fn configure(&mut self, env: &Env, options: Value) -> napi::Result<()> {
-        self.building(env, |app| AppOptions::from_json(&options)?.apply(app))?;
-        if let Value::Object(options) = options {
-            self.described.options.extend(options.into_iter().filter(|(_, value)| !value.is_null()));
-        }
-        Ok(())
+        self.building(env, |app| AppOptions::from_json(&options)?.apply(app))
     }
 
     /// Declare the JSON Schema of the messages published to the topics `pattern` matches (a
@@ -181,10 +164,7 @@ impl NativeApp {
     /// prefix a shorter one.
     #[napi(ts_args_type = "pattern: string, schema: unknown")]
     pub fn topic_schema(&mut self, env: &Env, pattern: String, schema: Value) -> napi::Result<()> {
-        let described = schema.clone();
-        self.building(env, |app| app.topic_schema(&pattern, schema).map(drop).map_err(Failure::from))?;
-        self.described.topics.push((pattern, described));
-        Ok(())
+        self.building(env, |app| app.topic_schema(&pattern, schema).map(drop).map_err(Failure::from))
     }
 
     /// Bind `host:port` (port 0 picks a free port; an IPv6 host needs no brackets) and start
@@ -271,15 +251,13 @@ impl NativeApp {
         let handle = self
             .handle()
             .ok_or_else(|| raise(env, Failure::new(Code::InvalidState, "capture needs a listening app")))?;
-        Ok(NativeCapture { capture: Mutex::new(Some(handle.capture(&topic))) })
+        Ok(NativeCapture { capture: handle.capture(&topic) })
     }
 
     /// Every topic with at least one subscriber, sorted.
     #[napi]
     pub fn topics(&self) -> Vec<String> {
-        let mut topics = self.handle().map(|handle| handle.topics()).unwrap_or_default();
-        topics.sort_unstable();
-        topics
+        self.handle().map(|handle| handle.topics()).unwrap_or_default()
     }
 
     /// The server's counters by name (`connections_accepted`, `handler_errors`, ...), as the
@@ -321,7 +299,7 @@ impl NativeApp {
 /// Every message published to one topic since `NativeApp.capture`, until `stop`.
 #[napi]
 pub struct NativeCapture {
-    capture: Mutex<Option<spikard::PublishCapture>>,
+    capture: spikard::PublishCapture,
 }
 
 #[napi]
@@ -329,19 +307,12 @@ impl NativeCapture {
     /// The messages recorded so far, oldest first (`[]` once stopped).
     #[napi(ts_return_type = "unknown[]")]
     pub fn messages(&self) -> Vec<Message> {
-        let capture = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
-        capture
-            .as_ref()
-            .map(spikard::PublishCapture::messages)
-            .unwrap_or_default()
-            .into_iter()
-            .map(Message)
-            .collect()
+        self.capture.messages().into_iter().map(Message).collect()
     }
 
     /// Stop recording.
     #[napi]
     pub fn stop(&self) {
-        self.capture.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.capture.stop();
     }
 }

@@ -106,20 +106,7 @@ impl NativeConnection {
     /// The upgrade request's headers, names in lower case; repeated headers joined with `, `.
     #[napi(getter, ts_return_type = "Record<string, string>")]
     pub fn headers(&self) -> Map<String, Value> {
-        let mut map = Map::new();
-        for (name, value) in self.conn.headers() {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            match map.get_mut(name.as_str()) {
-                Some(Value::String(existing)) => {
-                    existing.push_str(", ");
-                    existing.push_str(&value);
-                }
-                _ => {
-                    map.insert(name.as_str().to_owned(), Value::String(value));
-                }
-            }
-        }
-        map
+        pairs_to_object(&self.conn.header_pairs())
     }
 
     /// The client's address, `ip:port`.

@@ -2,7 +2,7 @@
 //! served by one tokio runtime per process.
 
 use std::{
-    sync::{Arc, Mutex, OnceLock, PoisonError},
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -184,14 +184,12 @@ impl Server {
 
     /// Every topic with at least one subscriber, sorted.
     fn topics(&self) -> Vec<String> {
-        let mut topics = self.handle.topics();
-        topics.sort_unstable();
-        topics
+        self.handle.topics()
     }
 
     /// Record every message published to `topic` from now on (see `Capture`).
     fn capture(&self, topic: &str) -> Capture {
-        Capture { capture: Mutex::new(Some(self.handle.capture(topic))) }
+        Capture { capture: self.handle.capture(topic) }
     }
 
     /// The server's counters, by name.
@@ -205,20 +203,18 @@ impl Server {
 /// Every message published to one topic since `Server.capture`, until `stop`.
 #[pyclass(module = "spikard._native", frozen)]
 pub(crate) struct Capture {
-    capture: Mutex<Option<spikard::PublishCapture>>,
+    capture: spikard::PublishCapture,
 }
 
 #[pymethods]
 impl Capture {
     /// The messages recorded so far, oldest first (`[]` once stopped).
     fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let capture = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
-        let messages = capture.as_ref().map(spikard::PublishCapture::messages).unwrap_or_default();
-        convert::to_python(py, &messages.into())
+        convert::to_python(py, &self.capture.messages().into())
     }
 
     /// Stop recording.
     fn stop(&self) {
-        self.capture.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.capture.stop();
     }
 }

@@ -1,7 +1,7 @@
 //! `Spikard::Native::Server`: a core server running on its own tokio threads, and the methods
 //! the Ruby side drives it with (dispatch, shutdown, check).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use magnus::{Error, RArray, RHash, RModule, Ruby, Value, function, method, prelude::*};
 use spikard::{
@@ -107,7 +107,7 @@ impl NativeServer {
 
     /// Record every message published to `topic` from now on.
     fn capture(&self, topic: String) -> Capture {
-        Capture(Mutex::new(Some(self.handle.capture(&topic))))
+        Capture(self.handle.capture(&topic))
     }
 
     fn topics(&self) -> Vec<String> {
@@ -134,18 +134,16 @@ impl NativeServer {
 
 /// Every message published to one topic since `Server#capture`, until `stop`.
 #[magnus::wrap(class = "Spikard::Native::Capture", free_immediately, size)]
-struct Capture(Mutex<Option<spikard::PublishCapture>>);
+struct Capture(spikard::PublishCapture);
 
 impl Capture {
     /// The messages recorded so far, oldest first (`[]` once stopped).
     fn messages(ruby: &Ruby, rb_self: &Self) -> Value {
-        let capture = rb_self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let messages = capture.as_ref().map(spikard::PublishCapture::messages).unwrap_or_default();
-        convert::to_ruby(ruby, &serde_json::Value::Array(messages))
+        convert::to_ruby(ruby, &serde_json::Value::Array(rb_self.0.messages()))
     }
 
     fn stop(&self) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.0.stop();
     }
 }
 

@@ -36,12 +36,7 @@ impl WebSocket {
             "path_params" => conn.path_params().to_vec(),
             "query" => conn.query_params().to_vec(),
             "cookies" => conn.cookies(),
-            "headers" => {
-                let headers = conn.headers();
-                let joined =
-                    |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
-                headers.keys().map(|name| (name.as_str().to_owned(), joined(name).join(", "))).collect()
-            }
+            "headers" => conn.header_pairs(),
             other => return Err(Error::new(ruby.exception_arg_error(), format!("no pairs named {other}"))),
         })
     }

@@ -19,7 +19,7 @@
 //!   extension `x-spikard-topic` the pattern), listed in every channel, and a `send` operation
 //!   `<channel>.topics` for them (a connection on any route may be subscribed to any topic).
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::Arc};
 
 use serde_json::{Map, Value, json};
 
@@ -54,164 +54,170 @@ impl App {
     /// ```
     #[must_use]
     pub fn asyncapi(&self, info: Value) -> Value {
-        let mut info = match info {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        info.entry("title").or_insert_with(|| json!("Spikard app"));
-        info.entry("version").or_insert_with(|| json!("0.0.0"));
+        document(&self.routes, &self.topic_sources, info)
+    }
+}
 
-        let mut schemas = Schemas::default();
-        let mut component_messages = Map::new();
-        component_messages.insert("error".into(), error_message());
-        let mut topic_keys = Vec::new();
-        let mut taken = HashSet::new();
-        for (pattern, schema) in &self.topic_sources {
-            let key = unique(&mut taken, &format!("topic_{}", slug(pattern)));
-            component_messages.insert(
-                key.clone(),
-                json!({
-                    "name": pattern,
-                    "title": format!("Published to {pattern}"),
-                    "contentType": "application/json",
-                    "payload": schemas.embed(schema),
-                    "x-spikard-topic": pattern,
-                }),
-            );
-            topic_keys.push(key);
+/// The document of [`App::asyncapi`] for these routes and topic schemas (also
+/// [`ServerHandle::asyncapi`](crate::ServerHandle::asyncapi), once the app runs).
+pub(crate) fn document(routes: &[Arc<RouteState>], topic_sources: &[(String, Value)], info: Value) -> Value {
+    let mut info = match info {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    info.entry("title").or_insert_with(|| json!("Spikard app"));
+    info.entry("version").or_insert_with(|| json!("0.0.0"));
+
+    let mut schemas = Schemas::default();
+    let mut component_messages = Map::new();
+    component_messages.insert("error".into(), error_message());
+    let mut topic_keys = Vec::new();
+    let mut taken = HashSet::new();
+    for (pattern, schema) in topic_sources {
+        let key = unique(&mut taken, &format!("topic_{}", slug(pattern)));
+        component_messages.insert(
+            key.clone(),
+            json!({
+                "name": pattern,
+                "title": format!("Published to {pattern}"),
+                "contentType": "application/json",
+                "payload": schemas.embed(schema),
+                "x-spikard-topic": pattern,
+            }),
+        );
+        topic_keys.push(key);
+    }
+
+    let mut channels = Map::new();
+    let mut operations = Map::new();
+    let mut channel_ids = HashSet::new();
+    for route in routes {
+        let id = unique(&mut channel_ids, &channel_slug(&route.path));
+        let channel_ref = json!({"$ref": format!("#/channels/{id}")});
+        let message_ref = |key: &str| json!({"$ref": format!("#/channels/{id}/messages/{key}")});
+        let mut messages = Map::new();
+        let mut keys = HashSet::from(["error".to_owned()]);
+        for key in &topic_keys {
+            keys.insert(key.clone());
         }
-
-        let mut channels = Map::new();
-        let mut operations = Map::new();
-        let mut channel_ids = HashSet::new();
-        for route in &self.routes {
-            let id = unique(&mut channel_ids, &channel_slug(&route.path));
-            let channel_ref = json!({"$ref": format!("#/channels/{id}")});
-            let message_ref = |key: &str| json!({"$ref": format!("#/channels/{id}/messages/{key}")});
-            let mut messages = Map::new();
-            let mut keys = HashSet::from(["error".to_owned()]);
-            for key in &topic_keys {
-                keys.insert(key.clone());
-            }
-            match &route.dispatch {
-                Some(dispatch) => {
-                    for branch in &dispatch.branches {
-                        let key = unique(&mut keys, &slug(&branch.name));
-                        let reply_key = may_reply(branch.reply_source.as_ref())
-                            .then(|| unique(&mut keys, &format!("{key}_reply")));
-                        let mut message = json!({
-                            "name": &*branch.name,
-                            "title": &*branch.name,
-                            "contentType": "application/json",
-                            "payload": branch_payload(
-                                dispatch,
-                                &branch.name,
-                                branch.message_source.as_ref().map(|schema| schemas.embed(schema)),
-                            ),
-                            "correlationId": correlation(),
-                        });
-                        let mut operation = json!({
-                            "action": "receive",
-                            "channel": channel_ref,
-                            "title": &*branch.name,
-                            "messages": [message_ref(&key)],
-                            "reply": {
-                                "channel": channel_ref,
-                                "messages": replies(reply_key.as_deref(), message_ref),
-                            },
-                        });
-                        if let Some(text) = &branch.description {
-                            message["description"] = json!(text);
-                            operation["description"] = json!(text);
-                        }
-                        messages.insert(key.clone(), message);
-                        if let Some(reply_key) = reply_key {
-                            messages.insert(
-                                reply_key,
-                                json!({
-                                    "name": format!("{}.reply", branch.name),
-                                    "title": format!("Reply to {}", branch.name),
-                                    "contentType": "application/json",
-                                    "payload": branch.reply_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
-                                    "correlationId": correlation(),
-                                }),
-                            );
-                        }
-                        operations.insert(format!("{id}.{key}"), operation);
-                    }
-                }
-                None => {
-                    let (content_type, payload) = if route.raw_text {
-                        ("text/plain", json!({"type": "string"}))
-                    } else {
-                        (
-                            "application/json",
-                            route.message_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
-                        )
-                    };
-                    messages.insert(
-                        "message".into(),
-                        json!({"name": "message", "contentType": content_type, "payload": payload}),
-                    );
-                    let reply_key = may_reply(route.response_source.as_ref()).then_some("reply");
-                    if let Some(reply_key) = reply_key {
-                        messages.insert(
-                            reply_key.into(),
-                            json!({
-                                "name": "reply",
-                                "contentType": content_type,
-                                "payload": route.response_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
-                            }),
-                        );
-                    }
+        match &route.dispatch {
+            Some(dispatch) => {
+                for branch in &dispatch.branches {
+                    let key = unique(&mut keys, &slug(&branch.name));
+                    let reply_key = may_reply(branch.reply_source.as_ref())
+                        .then(|| unique(&mut keys, &format!("{key}_reply")));
+                    let mut message = json!({
+                        "name": &*branch.name,
+                        "title": &*branch.name,
+                        "contentType": "application/json",
+                        "payload": branch_payload(
+                            dispatch,
+                            &branch.name,
+                            branch.message_source.as_ref().map(|schema| schemas.embed(schema)),
+                        ),
+                        "correlationId": correlation(),
+                    });
                     let mut operation = json!({
                         "action": "receive",
                         "channel": channel_ref,
-                        "messages": [message_ref("message")],
+                        "title": &*branch.name,
+                        "messages": [message_ref(&key)],
                         "reply": {
                             "channel": channel_ref,
-                            "messages": replies(reply_key, message_ref),
+                            "messages": replies(reply_key.as_deref(), message_ref),
                         },
                     });
-                    if let Some(text) = &route.description {
+                    if let Some(text) = &branch.description {
+                        message["description"] = json!(text);
                         operation["description"] = json!(text);
                     }
-                    operations.insert(format!("{id}.message"), operation);
+                    messages.insert(key.clone(), message);
+                    if let Some(reply_key) = reply_key {
+                        messages.insert(
+                            reply_key,
+                            json!({
+                                "name": format!("{}.reply", branch.name),
+                                "title": format!("Reply to {}", branch.name),
+                                "contentType": "application/json",
+                                "payload": branch.reply_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
+                                "correlationId": correlation(),
+                            }),
+                        );
+                    }
+                    operations.insert(format!("{id}.{key}"), operation);
                 }
             }
-            messages.insert("error".into(), json!({"$ref": "#/components/messages/error"}));
-            for key in &topic_keys {
-                messages.insert(key.clone(), json!({"$ref": format!("#/components/messages/{key}")}));
-            }
-            if !topic_keys.is_empty() {
-                let refs: Vec<Value> = topic_keys.iter().map(|k| message_ref(k)).collect();
-                operations.insert(
-                    format!("{id}.topics"),
-                    json!({
-                        "action": "send",
-                        "channel": channel_ref,
-                        "title": "Published messages",
-                        "description": "What is published to a topic this connection subscribed to.",
-                        "messages": refs,
-                    }),
+            None => {
+                let (content_type, payload) = if route.raw_text {
+                    ("text/plain", json!({"type": "string"}))
+                } else {
+                    (
+                        "application/json",
+                        route.message_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
+                    )
+                };
+                messages.insert(
+                    "message".into(),
+                    json!({"name": "message", "contentType": content_type, "payload": payload}),
                 );
+                let reply_key = may_reply(route.response_source.as_ref()).then_some("reply");
+                if let Some(reply_key) = reply_key {
+                    messages.insert(
+                        reply_key.into(),
+                        json!({
+                            "name": "reply",
+                            "contentType": content_type,
+                            "payload": route.response_source.as_ref().map_or_else(|| json!({}), |s| schemas.embed(s)),
+                        }),
+                    );
+                }
+                let mut operation = json!({
+                    "action": "receive",
+                    "channel": channel_ref,
+                    "messages": [message_ref("message")],
+                    "reply": {
+                        "channel": channel_ref,
+                        "messages": replies(reply_key, message_ref),
+                    },
+                });
+                if let Some(text) = &route.description {
+                    operation["description"] = json!(text);
+                }
+                operations.insert(format!("{id}.message"), operation);
             }
-            channels.insert(id, channel(route, messages));
         }
-
-        let mut components = json!({"messages": component_messages});
-        if !schemas.defs.is_empty() {
-            components["schemas"] = Value::Object(schemas.defs);
+        messages.insert("error".into(), json!({"$ref": "#/components/messages/error"}));
+        for key in &topic_keys {
+            messages.insert(key.clone(), json!({"$ref": format!("#/components/messages/{key}")}));
         }
-        json!({
-            "asyncapi": ASYNCAPI_VERSION,
-            "info": info,
-            "defaultContentType": "application/json",
-            "channels": channels,
-            "operations": operations,
-            "components": components,
-        })
+        if !topic_keys.is_empty() {
+            let refs: Vec<Value> = topic_keys.iter().map(|k| message_ref(k)).collect();
+            operations.insert(
+                format!("{id}.topics"),
+                json!({
+                    "action": "send",
+                    "channel": channel_ref,
+                    "title": "Published messages",
+                    "description": "What is published to a topic this connection subscribed to.",
+                    "messages": refs,
+                }),
+            );
+        }
+        channels.insert(id, channel(route, messages));
     }
+
+    let mut components = json!({"messages": component_messages});
+    if !schemas.defs.is_empty() {
+        components["schemas"] = Value::Object(schemas.defs);
+    }
+    json!({
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": info,
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": components,
+    })
 }
 
 /// The channel object of `route`.

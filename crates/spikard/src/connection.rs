@@ -14,7 +14,7 @@ use std::{
 
 use axum::{
     extract::ws::{CloseFrame, Message, Utf8Bytes},
-    http::{Extensions, HeaderMap, header::COOKIE},
+    http::{Extensions, HeaderMap, HeaderValue, header::COOKIE},
 };
 use bytes::Bytes;
 use serde::Serialize;
@@ -167,12 +167,18 @@ impl Connection {
     /// A connection on no socket, for unit tests of what only needs its handle.
     #[cfg(test)]
     pub(crate) fn for_tests() -> (Self, OutgoingReceiver) {
+        Self::for_tests_with(HeaderMap::new())
+    }
+
+    /// [`Connection::for_tests`] whose upgrade request had these `headers`.
+    #[cfg(test)]
+    pub(crate) fn for_tests_with(headers: HeaderMap) -> (Self, OutgoingReceiver) {
         let parts = ConnectionParts {
             path: "/test".to_owned(),
             route: Arc::from("/test"),
             path_params: Vec::new(),
             query: Vec::new(),
-            headers: HeaderMap::new(),
+            headers,
             subprotocol: None,
             remote_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             metrics: Arc::default(),
@@ -227,6 +233,17 @@ impl Connection {
     #[must_use]
     pub fn headers(&self) -> &HeaderMap {
         &self.inner.parts.headers
+    }
+
+    /// The headers of the upgrade request as `(name, value)` pairs, one per name, in order:
+    /// names in lower case, the values of a repeated header joined with `", "` (RFC 9110 §5.3),
+    /// bytes that are not UTF-8 replaced. What the Node.js and Ruby connections show.
+    #[must_use]
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        let headers = &self.inner.parts.headers;
+        let text = |value: &HeaderValue| String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let joined = |name| headers.get_all(name).iter().map(text).collect::<Vec<_>>().join(", ");
+        headers.keys().map(|name| (name.as_str().to_owned(), joined(name))).collect()
     }
 
     /// The subprotocol the upgrade selected from the route's
@@ -588,4 +605,24 @@ impl Connection {
 
 fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::Connection;
+
+    #[test]
+    fn header_pairs_join_a_repeated_header_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("accept", HeaderValue::from_static("text/plain"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        headers.append("x-bytes", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let (conn, _rx) = Connection::for_tests_with(headers);
+        let pairs = conn.header_pairs();
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, [("x-a", "1, 2"), ("accept", "text/plain"), ("x-bytes", "caf\u{fffd}")]);
+    }
 }

@@ -68,6 +68,8 @@ struct Shared {
     static_files: Option<ServeDir>,
     /// [`App::serve_asyncapi`]: the path and the document, serialised once.
     asyncapi: Option<(String, Bytes)>,
+    /// The topic schemas as declared, for [`ServerHandle::asyncapi`].
+    topic_sources: Vec<(String, serde_json::Value)>,
     /// Cancelled when shutdown starts.
     token: CancellationToken,
     /// Cancelled when the drain timeout ends: whatever is still open is dropped.
@@ -153,10 +155,16 @@ impl ServerHandle {
         self.shared.topics.count(topic)
     }
 
-    /// Every topic with at least one subscriber.
+    /// Every topic with at least one subscriber, sorted.
     #[must_use]
     pub fn topics(&self) -> Vec<String> {
         self.shared.topics.names()
+    }
+
+    /// The AsyncAPI document of the app this server runs, as [`App::asyncapi`] builds it.
+    #[must_use]
+    pub fn asyncapi(&self, info: serde_json::Value) -> serde_json::Value {
+        crate::asyncapi::document(&self.shared.routes, &self.shared.topic_sources, info)
     }
 
     /// The server's counters now.
@@ -198,6 +206,7 @@ impl Server {
             settings: app.settings,
             static_files,
             asyncapi,
+            topic_sources: app.topic_sources,
             token: CancellationToken::new(),
             stop: CancellationToken::new(),
             tracker: TaskTracker::new(),

@@ -15,7 +15,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, PoisonError, RwLock, Weak,
+        Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak,
         atomic::{AtomicUsize, Ordering},
     },
 };
@@ -265,18 +265,20 @@ impl Topics {
         topics.get(topic).map_or(0, Vec::len)
     }
 
-    /// The topics that have at least one subscriber.
+    /// The topics that have at least one subscriber, sorted.
     pub(crate) fn names(&self) -> Vec<String> {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
-        topics.keys().map(|k| k.to_string()).collect()
+        let mut names: Vec<String> = topics.keys().map(|k| k.to_string()).collect();
+        names.sort_unstable();
+        names
     }
 }
 
-/// The messages one [`PublishCapture`] has seen.
+/// The messages one [`PublishCapture`] has seen; `None` once it stopped.
 #[derive(Debug)]
 struct Recorded {
     topic: String,
-    messages: Mutex<Vec<Value>>,
+    messages: Mutex<Option<Vec<Value>>>,
 }
 
 /// The live captures of a server. Publishing looks at them only while one is alive.
@@ -288,7 +290,7 @@ struct Captures {
 
 impl Captures {
     fn start(&self, topic: &str) -> PublishCapture {
-        let recorded = Arc::new(Recorded { topic: topic.to_owned(), messages: Mutex::default() });
+        let recorded = Arc::new(Recorded { topic: topic.to_owned(), messages: Mutex::new(Some(Vec::new())) });
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         list.retain(|w| w.strong_count() > 0);
         list.push(Arc::downgrade(&recorded));
@@ -310,7 +312,9 @@ impl Captures {
         }
         let Some(value) = checked.cloned().or_else(|| serde_json::to_value(value).ok()) else { return };
         for target in targets {
-            target.messages.lock().unwrap_or_else(PoisonError::into_inner).push(value.clone());
+            if let Some(messages) = &mut *target.messages.lock().unwrap_or_else(PoisonError::into_inner) {
+                messages.push(value.clone());
+            }
         }
     }
 }
@@ -318,8 +322,9 @@ impl Captures {
 /// Every message published to one topic while this value lives, in order, whoever published it
 /// (a connection, a [`ServerHandle`](crate::ServerHandle), a room with no member): for tests,
 /// as Action Cable's `assert_broadcast_on`. A publish its topic's schema refused is not
-/// recorded. Made by [`ServerHandle::capture`](crate::ServerHandle::capture); dropping it stops
-/// the recording, and a server with no live capture does no capture work when publishing.
+/// recorded. Made by [`ServerHandle::capture`](crate::ServerHandle::capture); dropping it (or
+/// [`PublishCapture::stop`]) stops the recording, and a server with no live capture does no
+/// capture work when publishing.
 #[derive(Debug)]
 pub struct PublishCapture {
     recorded: Arc<Recorded>,
@@ -333,21 +338,33 @@ impl PublishCapture {
         &self.recorded.topic
     }
 
-    /// The messages published so far, oldest first.
+    fn messages_lock(&self) -> MutexGuard<'_, Option<Vec<Value>>> {
+        self.recorded.messages.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The messages published so far, oldest first (none once stopped).
     #[must_use]
     pub fn messages(&self) -> Vec<Value> {
-        self.recorded.messages.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.messages_lock().clone().unwrap_or_default()
     }
 
     /// The messages published so far, oldest first, forgetting them.
     #[must_use]
     pub fn take(&self) -> Vec<Value> {
-        std::mem::take(&mut *self.recorded.messages.lock().unwrap_or_else(PoisonError::into_inner))
+        self.messages_lock().as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Stop recording and forget what was recorded, as dropping it does: for owners that are
+    /// released late (a host language's garbage-collected object).
+    pub fn stop(&self) {
+        if self.messages_lock().take().is_some() {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
 impl Drop for PublishCapture {
     fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.stop();
     }
 }

@@ -222,8 +222,9 @@ async fn serve_asyncapi_answers_get_and_head_with_the_document_and_the_routes_st
     let info = json!({"title": "Chat", "version": "1.2.0"});
     let mut app = chat_app();
     app.serve_asyncapi("/asyncapi.json", info.clone()).unwrap();
-    let expected = app.asyncapi(info);
+    let expected = app.asyncapi(info.clone());
     let server = spikard::testing::TestServer::start(app).await.unwrap();
+    assert_eq!(server.handle().asyncapi(info), expected, "the running server describes its app");
 
     let response = http(&server, "GET /asyncapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     let (head, body) = response.split_once("\r\n\r\n").unwrap();

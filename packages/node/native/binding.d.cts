@@ -16,8 +16,9 @@ export declare class NativeApp {
   /** Register a route; returns its index, which jobs carry. Schemas compile now. */
   route(path: string, options: RouteOptions): number
   /**
-   * The app's AsyncAPI 3.0 document as JSON text, built by the core from the routes, options
-   * and topic schemas registered so far (`info`: the Info Object, `title`, `version`, ...).
+   * The app's AsyncAPI 3.0 document as JSON text, built by the core from the routes and
+   * topic schemas registered so far (`info`: the Info Object, `title`, `version`, ...);
+   * throws `invalid_state` while `listen` binds and after `close`.
    */
   asyncapi(info: Record<string, unknown>): string
   /**
