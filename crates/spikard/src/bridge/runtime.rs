@@ -64,12 +64,13 @@ fn set_policy(batch: bool) {
     let _ = batch;
 }
 
-/// Single-job batches in a row after which a [`HostPolicy`] thread leaves `SCHED_BATCH`.
+/// Single-job batches in a row after which a [`HostPolicy`] thread leaves `SCHED_BATCH` (its
+/// documentation says 16).
 const SINGLES: u32 = 16;
 
 /// The scheduling policy of a host thread that blocks on its [`JobQueue`](super::JobQueue)
 /// (Ruby's dispatchers), following the batches it takes: `SCHED_BATCH` from a batch of several
-/// jobs on, the normal policy again after [`SINGLES`] single-job batches in a row (never
+/// jobs on, the normal policy again after 16 single-job batches in a row (never
 /// `SCHED_BATCH` with `SPIKARD_SCHED_BATCH=0`).
 ///
 /// Under `SCHED_BATCH` a job queued for the thread does not preempt the tokio worker that
