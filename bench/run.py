@@ -1,12 +1,14 @@
-"""Benchmark driver behind `task bench` (full matrix) and `task bench:quick` (under 3 minutes).
+"""Benchmark driver behind `task bench` (full matrix) and `task bench:quick` (about 6 minutes).
 
 Starts every server in SERVERS pinned to CPU 1 (`taskset -c 1`), one fresh process per
 measurement, waits for its `READY <port> [<pid>]` line (or Spikard's `spikard listening on
 ws://HOST:PORT`), runs the Rust load generator `target/release/spikard-bench` pinned to CPU 0 with
 `--server-pid`, and interleaves the servers A/B/C/A/B/C for every scenario. Medians over rounds,
 ratios in messages per server CPU-second. The full run writes `docs/benchmarks.md` and
-`docs/benchmarks.png`; `--quick` (echo 20 B and broadcast) prints one `ratio <ours>/<peer> = X`
-line per comparison and writes its report under `target/bench/` (it is not the committed result).
+`docs/benchmarks.png`; `--quick` (echo 20 B, raw-text echo 16 KiB, open-loop latency, broadcast and
+idle memory, for ours and a few peers) prints one `ratio <ours>/<peer> = X` line per comparison,
+`latency ...` and `idle ...` lines, and writes its report under `target/bench/` (it is not the
+committed result).
 
 Broadcast (`spikard-bench broadcast`): 1 sender and `--subscribers` (100) subscribers on
 `/broadcast`, where the server publishes every message to everyone in the room but its sender
@@ -199,9 +201,28 @@ class Scenario:
     rate: float | None = None
     quick_peers: tuple[str, ...] | None = None
     """In `--quick`, only these peers run it (ours always); None: every peer of the run."""
+    peers: tuple[str, ...] | None = None
+    """Only these peers run it (ours always); None: every peer."""
+    ours_path: str | None = None
+    """The URL path on Spikard's servers (default: the route)."""
+    peer_path: str | None = None
+    """The URL path on the peers (default: the route)."""
+    deflate: bool = False
+    """The client offers permessage-deflate and sends compressed frames; every server is started
+    with it on (ours: `SPIKARD_BENCH_COMPRESSION=1`, peers: `DEFLATE=1`)."""
+
+    def path(self, server: Server) -> str:
+        """The URL path (without the slash) that `server` serves this scenario on."""
+        return (self.ours_path if server.ours else self.peer_path) or self.route
+
+    def env(self) -> dict[str, str]:
+        """Extra environment of every server started for this scenario."""
+        return {"SPIKARD_BENCH_COMPRESSION": "1", "DEFLATE": "1"} if self.deflate else {}
 
     def fits(self, server: Server) -> bool:
         """Whether `server` can serve this scenario."""
+        if self.peers is not None and not server.ours and server.key not in self.peers:
+            return False
         if self.route == "chat":
             return server.chat
         if self.route == "broadcast":
@@ -214,9 +235,42 @@ SCENARIOS = [
     Scenario("echo-text1k", "Echo, 1 KiB text", "echo", "text1k"),
     Scenario("echo-text16k", "Echo, 16 KiB text", "echo", "text16k"),
     Scenario("echo-bin16k", "Echo, 16 KiB binary", "echo", "bin16k"),
+    Scenario(
+        "raw-text16k",
+        "Raw-text echo, 16 KiB text (ours: a raw-text route, no JSON)",
+        "echo",
+        "text16k",
+        ours_path="raw",
+        peers=("picows", "websockets", "ws", "bun"),
+        quick_peers=("ws", "bun"),
+    ),
+    Scenario(
+        "json-doc16k",
+        "JSON echo, 16 KiB document (ours: `/echo`; Bun and ws: JSON.parse + JSON.stringify)",
+        "echo",
+        "doc16k",
+        peer_path="json",
+        peers=("ws", "bun"),
+    ),
+    Scenario(
+        "deflate-doc16k",
+        "Compressed echo, 16 KiB JSON document, permessage-deflate on (ours: raw-text route)",
+        "echo",
+        "doc16k",
+        ours_path="raw",
+        deflate=True,
+        peers=("websockets", "ws", "bun"),
+    ),
     Scenario("chat-valid", "Validated chat, valid ~100 B message", "chat", "chat-valid"),
     Scenario("chat-invalid", "Validated chat, invalid ~100 B message (error envelope back)", "chat", "chat-invalid"),
-    Scenario("latency-text20", "Echo, 20 B text, open loop at a fixed rate (latency)", "echo", "text20", rate=10_000.0),
+    Scenario(
+        "latency-text20",
+        "Echo, 20 B text, open loop at a fixed rate (latency)",
+        "echo",
+        "text20",
+        rate=10_000.0,
+        quick_peers=("websockets", "ws"),
+    ),
     Scenario("broadcast", "Broadcast, ~100 B chat message", "broadcast", "chat-valid", quick_peers=("ws",)),
 ]
 BY_SCENARIO = {s.key: s for s in SCENARIOS}
@@ -229,13 +283,34 @@ GOALS: list[tuple[str, str, str, str, float | None]] = [
     ("python", "chat-valid", "python", "echo-text20", 0.9),
     ("node", "echo-text20", "ws", "echo-text20", 1.2),
     ("ruby", "echo-text20", "faye", "echo-text20", 3.0),
+    ("rust", "raw-text16k", "bun", "raw-text16k", 1.0),
+    ("rust", "json-doc16k", "bun", "json-doc16k", 1.0),
+    ("python", "raw-text16k", "picows", "raw-text16k", 0.8),
+    ("python", "raw-text16k", "websockets", "raw-text16k", None),
+    ("node", "raw-text16k", "ws", "raw-text16k", None),
+    ("node", "json-doc16k", "ws", "json-doc16k", None),
+    ("ruby", "raw-text16k", "websockets", "raw-text16k", None),
+    ("rust", "deflate-doc16k", "ws", "deflate-doc16k", None),
+    ("python", "deflate-doc16k", "websockets", "deflate-doc16k", None),
+    ("node", "deflate-doc16k", "ws", "deflate-doc16k", None),
     ("rust", "broadcast", "ws", "broadcast", None),
     ("python", "broadcast", "ws", "broadcast", 3.0),
     ("node", "broadcast", "ws", "broadcast", 3.0),
     ("ruby", "broadcast", "ws", "broadcast", 3.0),
     ("python", "broadcast", "websockets", "broadcast", None),
 ]
-QUICK_SCENARIOS = ("echo-text20", "broadcast")
+# (ours key, peers of its language): open-loop latency goal, p50 and p99 at most LATENCY_GOAL times
+# the best (lowest) peer's.
+LATENCY_PEERS: list[tuple[str, tuple[str, ...]]] = [
+    ("rust", ("bun", "ws", "picows", "websockets")),
+    ("python", ("picows", "websockets", "aiohttp", "uvicorn", "granian")),
+    ("node", ("ws",)),
+    ("ruby", ("faye",)),
+]
+LATENCY_SCENARIO = "latency-text20"
+LATENCY_GOAL = 1.2
+QUICK_SCENARIOS = ("echo-text20", "raw-text16k", "latency-text20", "broadcast")
+QUICK_IDLE_CONNECTIONS = 1000
 IDLE_GOAL_BYTES = 4096
 
 
@@ -264,11 +339,12 @@ def parse_ready(line: str) -> tuple[int, int | None] | None:
 class Running:
     """A started server process: its session leader, the pid to measure and its port."""
 
-    def __init__(self, server: Server, route: str, log_dir: Path) -> None:
+    def __init__(self, server: Server, route: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.server = server
         port = free_port()
         self.cmd = ["taskset", "-c", SERVER_CPU, *sub(server.command(route), port)]
         env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **server.env}
+        env.update(extra_env or {})
         self.log_path = log_dir / f"{server.key}.log"
         self.log = self.log_path.open("a")
         self.proc = subprocess.Popen(
@@ -360,8 +436,8 @@ def window(cfg: Config, scenario: Scenario) -> tuple[float, float]:
     return cfg.warmup, cfg.duration
 
 
-def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> list[str]:
-    """The load generator's arguments for one measurement."""
+def load_args(cfg: Config, scenario: Scenario, server: Server, port: int, pid: int | str) -> list[str]:
+    """The load generator's arguments for one measurement of `server`."""
     warmup, duration = window(cfg, scenario)
     common = [
         *("--payload", scenario.payload, "--duration", f"{duration:g}", "--warmup", f"{warmup:g}"),
@@ -381,7 +457,7 @@ def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> lis
     args = [
         "load",
         "--url",
-        f"ws://127.0.0.1:{port}/{scenario.route}",
+        f"ws://127.0.0.1:{port}/{scenario.path(server)}",
         "--connections",
         str(cfg.connections),
         "--in-flight",
@@ -390,6 +466,8 @@ def load_args(cfg: Config, scenario: Scenario, port: int, pid: int | str) -> lis
     ]
     if scenario.rate:
         args += ["--rate", f"{scenario.rate:g}"]
+    if scenario.deflate:
+        args.append("--deflate")
     return args
 
 
@@ -406,9 +484,11 @@ def idle_args(cfg: Config, port: int, pid: int | str) -> list[str]:
     ]
 
 
-def measure(cfg: Config, server: Server, route: str, build_args, timeout: float) -> dict:
-    """Start `server` for `route`, run one load-generator command against it, stop it."""
-    running = Running(server, route, cfg.log_dir)
+def measure(
+    cfg: Config, server: Server, route: str, build_args, timeout: float, env: dict[str, str] | None = None
+) -> dict:
+    """Start `server` for `route` (with `env`), run one load-generator command against it, stop it."""
+    running = Running(server, route, cfg.log_dir, env)
     try:
         return run_loadgen(build_args(running.port, running.pid), timeout)
     finally:
@@ -430,8 +510,9 @@ def run_matrix(cfg: Config) -> dict:
                         cfg,
                         server,
                         scenario.route,
-                        lambda port, pid, sc=scenario: load_args(cfg, sc, port, pid),
+                        lambda port, pid, sc=scenario, sv=server: load_args(cfg, sc, sv, port, pid),
                         sum(window(cfg, scenario)) + 120,
+                        scenario.env(),
                     )
                 except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
                     results["failures"].setdefault(scenario.key, {})[server.key] = str(exc)
@@ -447,9 +528,12 @@ def run_matrix(cfg: Config) -> dict:
                     flush=True,
                 )
     if cfg.idle:
-        for rnd in range(1, cfg.rounds + 1):
-            for server in cfg.servers:
-                label = f"[idle round {rnd}/{cfg.rounds}] {server.key}"
+        # Quick: one round of ours and `ws` (idle memory barely moves between rounds).
+        idle_servers = [s for s in cfg.servers if s.ours or s.key == "ws"] if cfg.quick else cfg.servers
+        idle_rounds = 1 if cfg.quick else cfg.rounds
+        for rnd in range(1, idle_rounds + 1):
+            for server in idle_servers:
+                label = f"[idle round {rnd}/{idle_rounds}] {server.key}"
                 try:
                     out = measure(cfg, server, "echo", lambda port, pid: idle_args(cfg, port, pid), 300)
                 except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
@@ -536,6 +620,40 @@ def comparisons(cfg: Config, results: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def latency_comparisons(results: dict) -> list[dict]:
+    """Open-loop latency of each of our servers against the best peer of its language (lowest p50,
+    and separately lowest p99), where both ran."""
+    runs = results["runs"].get(LATENCY_SCENARIO, {})
+    rows = []
+    for ours, peers in LATENCY_PEERS:
+        if ours not in runs:
+            continue
+        mine = summarise(runs[ours])
+        theirs = {p: summarise(runs[p]) for p in peers if p in runs}
+        if not theirs:
+            continue
+        row: dict = {"ours": ours, "goal": LATENCY_GOAL}
+        for pct in ("p50", "p99"):
+            best = min(theirs, key=lambda p: theirs[p][f"latency_us.{pct}"] or float("inf"))
+            peer_value = theirs[best][f"latency_us.{pct}"]
+            value = mine[f"latency_us.{pct}"]
+            row[pct] = {
+                "peer": best,
+                "ours_us": value,
+                "peer_us": peer_value,
+                "ratio": value / peer_value if value and peer_value else None,
+            }
+        rows.append(row)
+    return rows
+
+
+def latency_verdict(ratio: float | None) -> str:
+    """ "met" or by how much a latency ratio misses LATENCY_GOAL."""
+    if ratio is None:
+        return ""
+    return "met" if ratio <= LATENCY_GOAL else f"missed by {(ratio / LATENCY_GOAL - 1) * 100:.0f}%"
 
 
 def build_profile(pattern: str) -> str:
@@ -694,7 +812,9 @@ def write_report(
         "## Method",
         "",
         f"- Load generator: `spikard-bench` (crates/spikard-bench, release build), pinned to CPU {CLIENT_CPU}; every "
-        f"server pinned to CPU {SERVER_CPU} (`taskset`), one worker, no compression.",
+        f"server pinned to CPU {SERVER_CPU} (`taskset`), one worker, no compression (but in the compressed "
+        "echo: there every server negotiates permessage-deflate, ours started with `SPIKARD_BENCH_COMPRESSION=1`, "
+        "the peers with `DEFLATE=1`, and the client sends compressed frames without context takeover).",
         f"- {cfg.connections} connections, {cfg.in_flight} message(s) in flight per connection (closed loop) unless "
         f"the scenario gives a fixed total rate (open loop, latency without coordinated omission).",
         f"- {cfg.warmup:g} s warm-up discarded, {cfg.duration:g} s measured, {cfg.rounds} rounds with the servers "
@@ -749,13 +869,39 @@ def write_report(
             else:
                 verdict, goal_s = f"missed by {(1 - row['ratio'] / goal) * 100:.1f}%", f">= {goal:g}x"
             lines.append(f"| {row['label']} | {row['ratio']:.2f}x | {goal_s} | {verdict} |")
+    latency = latency_comparisons(results)
+    if latency:
+        lines += [
+            "",
+            f"## Latency ratios (open loop, `{LATENCY_SCENARIO}`, ours / the best peer of its language)",
+            "",
+            f"Goal: p50 and p99 at most {LATENCY_GOAL:g}x the lowest peer's.",
+            "",
+            "| server | p50 µs | best peer p50 | ratio | verdict | p99 µs | best peer p99 | ratio | verdict |",
+            "|---|---:|---|---:|---|---:|---|---:|---|",
+        ]
+        for row in latency:
+            cells = []
+            for pct in ("p50", "p99"):
+                r = row[pct]
+                ratio = f"{r['ratio']:.2f}x" if r["ratio"] else ""
+                peer = f"{BY_KEY[r['peer']].name} {fmt(r['peer_us'])}"
+                cells.append(f"{fmt(r['ours_us'])} | {peer} | {ratio} | {latency_verdict(r['ratio'])}")
+            lines.append(f"| {BY_KEY[row['ours']].name} | " + " | ".join(cells) + " |")
     for scenario in cfg.scenarios:
         runs = results["runs"].get(scenario.key, {})
         fails = results["failures"].get(scenario.key, {})
         if not runs and not fails:
             continue
         rate = f" at {scenario.rate:,.0f} msg/s total" if scenario.rate else ""
-        about = f"Route `/{scenario.route}`, payload `{scenario.payload}`."
+        paths = (
+            f"`/{scenario.path(BY_KEY['rust'])}` on ours, `/{scenario.path(BY_KEY['ws'])}` on the peers"
+            if scenario.ours_path or scenario.peer_path
+            else f"`/{scenario.route}`"
+        )
+        about = f"Route {paths}, payload `{scenario.payload}`."
+        if scenario.peers is not None:
+            about += " Peers: " + ", ".join(BY_KEY[k].name for k in scenario.peers) + "."
         unit = "msgs"
         if scenario.route == "broadcast":
             rate = f": 1 sender, {cfg.subscribers} subscribers, {cfg.broadcast_in_flight} in flight"
@@ -851,8 +997,18 @@ def write_report(
             lines.append(f"PORT=$PORT taskset -c {SERVER_CPU} {shown}".replace("--port 0", "--port $PORT"))
     lines += ["```", "", "Load, per scenario (`$PID` is the measured server pid):", "", "```"]
     for scenario in cfg.scenarios:
-        args = load_args(cfg, scenario, 0, "$PID")
-        lines.append(f"taskset -c {CLIENT_CPU} target/release/spikard-bench {' '.join(args)}".replace(":0/", ":$PORT/"))
+        shown: dict[str, Server] = {}
+        for server in cfg.servers:
+            if scenario.fits(server):
+                shown.setdefault(scenario.path(server), server)
+        for server in shown.values():
+            args = load_args(cfg, scenario, server, 0, "$PID")
+            who = "" if len(shown) == 1 else ("  # Spikard" if server.ours else "  # peers")
+            env = " ".join(f"{k}={v}" for k, v in scenario.env().items())
+            lines.append(
+                f"taskset -c {CLIENT_CPU} target/release/spikard-bench {' '.join(args)}{who}".replace(":0/", ":$PORT/")
+                + (f"  (servers started with {env})" if env else "")
+            )
     if cfg.idle:
         lines.append(
             f"taskset -c {CLIENT_CPU} target/release/spikard-bench {' '.join(idle_args(cfg, 0, '$PID'))}".replace(
@@ -890,7 +1046,11 @@ def available(servers: list[Server]) -> tuple[list[Server], dict[str, str]]:
 def parse_config(argv: list[str]) -> Config:
     """Command-line options to a Config."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="echo text20 and broadcast subset, under 3 minutes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="echo 20 B and 16 KiB, latency, broadcast and idle memory of ours and a few peers, about 6 minutes",
+    )
     parser.add_argument("--rounds", type=int, help="rounds (default 3)")
     parser.add_argument("--duration", type=float, help="measured seconds (default 12, quick 4)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds (default 2, quick 1)")
@@ -906,7 +1066,7 @@ def parse_config(argv: list[str]) -> Config:
     parser.add_argument("--idle-connections", type=int, default=5000)
     parser.add_argument(
         "--servers",
-        help="comma-separated server keys (default: all; quick: rust,websockets,ws and every Spikard language server)",
+        help="comma-separated server keys (default: all; quick: websockets, ws, bun and every Spikard server)",
     )
     parser.add_argument("--scenarios", help="comma-separated scenario keys: " + ",".join(BY_SCENARIO))
     parser.add_argument("--no-idle", action="store_true", help="skip the idle-memory measurement")
@@ -920,7 +1080,7 @@ def parse_config(argv: list[str]) -> Config:
             parser.error(f"unknown servers {unknown}; known: {','.join(BY_KEY)}")
         servers = [BY_KEY[k] for k in args.servers.split(",")]
     elif quick:
-        servers = [s for s in SERVERS if s.ours or s.key in ("websockets", "ws")]
+        servers = [s for s in SERVERS if s.ours or s.key in ("websockets", "ws", "bun")]
     else:
         servers = list(SERVERS)
     if args.scenarios:
@@ -949,10 +1109,10 @@ def parse_config(argv: list[str]) -> Config:
         # Quick: a shorter broadcast window keeps the whole run under 3 minutes.
         broadcast_warmup=args.warmup if args.warmup is not None else (0.5 if quick else 2.0),
         broadcast_duration=args.duration or (2.5 if quick else 12.0),
-        idle_connections=args.idle_connections,
+        idle_connections=args.idle_connections if not quick else min(args.idle_connections, QUICK_IDLE_CONNECTIONS),
         scenarios=scenarios,
         servers=servers,
-        idle=not (quick or args.no_idle),
+        idle=not args.no_idle,
         validation=not (quick or args.no_validation),
         out_dir=args.out or (ROOT / "target" / "bench" if quick else ROOT / "docs"),
         log_dir=log_dir,
@@ -985,6 +1145,13 @@ def main(argv: list[str]) -> int:
     for row in compare:
         goal = f"  (goal >= {row['goal']:g})" if row["goal"] else ""
         print(f"ratio {row['label']} = {row['ratio']:.2f}{goal}", flush=True)
+    for row in latency_comparisons(results):
+        parts = [f"{pct} {row[pct]['ratio']:.2f}x {row[pct]['peer']}" for pct in ("p50", "p99") if row[pct]["ratio"]]
+        print(f"latency spikard-{row['ours']}/best peer: {', '.join(parts)}  (goal <= {LATENCY_GOAL:g})", flush=True)
+    for key, runs in results["idle"].items():
+        if BY_KEY[key].ours:
+            per = median_of(runs, "bytes_per_connection") or 0
+            print(f"idle spikard-{key} = {per:,.0f} B per connection  (goal <= {IDLE_GOAL_BYTES})", flush=True)
     raw = cfg.log_dir.parent / ("quick.json" if cfg.quick else "results.json")
     raw.write_text(json.dumps({"results": results, "validation": validation, "skipped": skipped}, indent=1))
     report = cfg.out_dir / ("benchmarks-quick.md" if cfg.quick else "benchmarks.md")

@@ -1,5 +1,5 @@
-"""Spikard Python benchmark server: `/echo` (no schema, binary echoed too), the validated `/chat`
-and the `/broadcast` room.
+"""Spikard Python benchmark server: `/echo` (no schema, binary echoed too), `/raw` (raw text), the
+validated `/chat` and the `/broadcast` room; permessage-deflate on with `SPIKARD_BENCH_COMPRESSION=1`.
 
 `/chat` validates against `bench/chat_schema.json` in the Rust core and replies
 `{"echo": text, "from": user}`. `/broadcast` joins the room on connect and publishes every message
@@ -16,7 +16,7 @@ from spikard import Spikard
 
 ROOM = "bench"
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "chat_schema.json").read_text())
-app = Spikard()
+app = Spikard(compression=os.environ.get("SPIKARD_BENCH_COMPRESSION") == "1")
 
 
 @app.websocket("/echo")
@@ -28,6 +28,12 @@ async def echo(message):
 @echo.on_binary
 async def echo_binary(message: bytes) -> bytes:
     """Send binary data back unchanged."""
+    return message
+
+
+@app.websocket("/raw", raw_text=True)
+async def raw(message: str) -> str:
+    """Send the text back verbatim."""
     return message
 
 

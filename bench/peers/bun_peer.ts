@@ -1,17 +1,20 @@
-// Echo peer: Bun.serve's built-in WebSocket server, perMessageDeflate off, any path.
-// Reads PORT (0 = any free port) and prints `READY <port>` once listening.
+// Echo peer: Bun.serve's built-in WebSocket server, perMessageDeflate off (DEFLATE=1: on). On
+// `/json` every text message is parsed and `JSON.stringify` of it sent back (a JSON echo); any
+// other path echoes. Reads PORT (0 = any free port) and prints `READY <port>` once listening.
 const server = Bun.serve({
   hostname: process.env.HOST ?? "127.0.0.1",
   port: Number(process.env.PORT ?? 0),
   fetch(request, srv) {
-    if (srv.upgrade(request)) return undefined;
+    const json = new URL(request.url).pathname === "/json";
+    if (srv.upgrade(request, { data: { json } })) return undefined;
     return new Response("websocket only", { status: 426 });
   },
   websocket: {
-    perMessageDeflate: false,
+    perMessageDeflate: process.env.DEFLATE === "1",
     maxPayloadLength: 2 ** 24,
     message(socket, message) {
-      socket.send(message);
+      if (socket.data.json && typeof message === "string") socket.send(JSON.stringify(JSON.parse(message)));
+      else socket.send(message);
     },
   },
 });

@@ -2,7 +2,8 @@
 
 The driver (`bench/run.py`) starts a peer with `PORT` set (0 means "pick one"), reads exactly one
 `READY <port> [<pid>]` line from its stdout, and measures the CPU of `<pid>` (default: the peer's
-own process). No peer compresses (permessage-deflate is off everywhere).
+own process). No peer compresses unless `DEFLATE=1` (the compressed-echo scenario), which
+`deflate()` reports.
 """
 
 import os
@@ -14,6 +15,11 @@ HOST = os.environ.get("HOST", "127.0.0.1")
 def port_from_env() -> int:
     """The port to listen on, from the `PORT` environment variable (0 = any free port)."""
     return int(os.environ.get("PORT", "0"))
+
+
+def deflate() -> bool:
+    """Whether this run negotiates permessage-deflate (`DEFLATE=1`)."""
+    return os.environ.get("DEFLATE") == "1"
 
 
 def use_uvloop() -> str:

@@ -1,4 +1,5 @@
-"""Peer: Python `websockets` (the asyncio server), uvloop, no compression.
+"""Peer: Python `websockets` (the asyncio server), uvloop, no compression (`DEFLATE=1`: its
+permessage-deflate).
 
 `/broadcast` is a room: every message goes to every other client in it with websockets'
 `broadcast()` helper; any other path echoes.
@@ -6,7 +7,7 @@
 
 import asyncio
 
-from peer_common import HOST, announce, port_from_env, use_uvloop
+from peer_common import HOST, announce, deflate, port_from_env, use_uvloop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 ROOM: set[ServerConnection] = set()
@@ -28,7 +29,8 @@ async def handler(ws: ServerConnection) -> None:
 
 async def main(loop_name: str) -> None:
     """Serve until cancelled."""
-    async with serve(handler, HOST, port_from_env(), compression=None, max_size=2**24) as server:
+    compression = "deflate" if deflate() else None
+    async with serve(handler, HOST, port_from_env(), compression=compression, max_size=2**24) as server:
         port = server.sockets[0].getsockname()[1]
         announce(port, note=f"websockets on {loop_name}")
         await asyncio.Future()

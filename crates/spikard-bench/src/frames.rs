@@ -17,13 +17,20 @@ pub(crate) enum Kind {
     Other,
 }
 
-/// Open a TCP connection to `host_port` and upgrade it on `path`.
-pub(crate) async fn connect(host_port: &str, path: &str) -> std::io::Result<TcpStream> {
+/// The extension offer of a `--deflate` run: permessage-deflate without client context
+/// takeover, so every message is compressed on its own and one pre-built frame serves them all.
+const DEFLATE_OFFER: &str = "permessage-deflate; client_no_context_takeover";
+
+/// Open a TCP connection to `host_port` and upgrade it on `path`; with `deflate`, offer
+/// permessage-deflate and fail unless the server accepts it.
+pub(crate) async fn connect(host_port: &str, path: &str, deflate: bool) -> std::io::Result<TcpStream> {
     let mut stream = TcpStream::connect(host_port).await?;
     stream.set_nodelay(true)?;
+    let offer =
+        if deflate { format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n") } else { String::new() };
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut head = Vec::with_capacity(256);
@@ -38,14 +45,36 @@ pub(crate) async fn connect(host_port: &str, path: &str) -> std::io::Result<TcpS
         let status = String::from_utf8_lossy(&head[..head.len().min(40)]).into_owned();
         return Err(std::io::Error::other(format!("upgrade refused: {status}")));
     }
+    if deflate && !String::from_utf8_lossy(&head).to_ascii_lowercase().contains("permessage-deflate") {
+        return Err(std::io::Error::other("the server did not accept permessage-deflate"));
+    }
     Ok(stream)
 }
 
 /// One complete masked client frame (FIN set) carrying `payload`.
 pub(crate) fn client_frame(payload: &[u8], binary: bool) -> Vec<u8> {
+    masked_frame(payload, if binary { 0x82 } else { 0x81 })
+}
+
+/// One complete masked text frame carrying `text` compressed per RFC 7692 (RSV1 set, raw
+/// deflate, the trailing `00 00 ff ff` of the sync flush removed), for a connection without
+/// client context takeover.
+pub(crate) fn deflated_text_frame(text: &[u8]) -> Vec<u8> {
+    let mut deflate = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut out = Vec::with_capacity(text.len() + 64);
+    deflate
+        .compress_vec(text, &mut out, flate2::FlushCompress::Sync)
+        .expect("deflate into a buffer with room to spare");
+    debug_assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len().saturating_sub(4));
+    masked_frame(&out, 0xc1)
+}
+
+/// A masked frame with first byte `first` (FIN, RSV bits, opcode) and `payload`.
+fn masked_frame(payload: &[u8], first: u8) -> Vec<u8> {
     const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
     let mut frame = Vec::with_capacity(payload.len() + 14);
-    frame.push(if binary { 0x82 } else { 0x81 });
+    frame.push(first);
     let len = payload.len();
     if len < 126 {
         frame.push(0x80 | u8::try_from(len).unwrap_or(0));
@@ -113,5 +142,29 @@ mod tests {
             assert_eq!(parse(&frame[..frame.len() - 1], &mut partial), 0);
             assert!(partial.is_empty());
         }
+    }
+
+    #[test]
+    fn a_deflated_frame_inflates_back_to_its_text() {
+        let text = crate::Payload::Doc16k.text().expect("a text payload");
+        let frame = deflated_text_frame(&text);
+        assert_eq!(frame[0], 0xc1, "FIN, RSV1, text");
+        let mut kinds = Vec::new();
+        assert_eq!(parse(&frame, &mut kinds), frame.len());
+        let header = 2 + if frame[1] & 0x7f == 126 { 2 } else { 0 };
+        let mask = &frame[header..header + 4];
+        let mut payload: Vec<u8> =
+            frame[header + 4..].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+        payload.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut inflate = flate2::Decompress::new(false);
+        let mut back = Vec::with_capacity(text.len() + 16);
+        inflate.decompress_vec(&payload, &mut back, flate2::FlushDecompress::Sync).expect("inflates");
+        assert_eq!(back, text);
+        assert!(
+            payload.len() < text.len() / 3,
+            "{} B from {} B: the document compresses",
+            payload.len(),
+            text.len()
+        );
     }
 }

@@ -65,6 +65,9 @@ enum Command {
         connections: usize,
         #[arg(long)]
         server_pid: u32,
+        /// Offer permessage-deflate on every connection (fail unless accepted).
+        #[arg(long)]
+        deflate: bool,
     },
     /// Start the server `command` (it prints `READY <port>`), soak its echo route, stop it.
     Soak {
@@ -100,6 +103,9 @@ enum Payload {
     Text16k,
     /// 16 KiB binary.
     Bin16k,
+    /// ~16 KiB JSON document: an array of chat messages (compresses about 5-10x, as real JSON
+    /// does; `text16k` is one long string).
+    Doc16k,
     /// ~100-byte chat message valid against the chat schema.
     ChatValid,
     /// ~100-byte chat message failing the chat schema (text is a number).
@@ -107,23 +113,56 @@ enum Payload {
 }
 
 impl Payload {
-    fn frame(self) -> Vec<u8> {
-        let text = |total: usize| format!("{{\"m\":\"{}\"}}", "x".repeat(total - 8));
-        match self {
-            Self::Text20 => frames::client_frame(text(20).as_bytes(), false),
-            Self::Text1k => frames::client_frame(text(1024).as_bytes(), false),
-            Self::Text16k => frames::client_frame(text(16 * 1024).as_bytes(), false),
-            Self::Bin16k => frames::client_frame(&vec![0x5a; 16 * 1024], true),
-            Self::ChatValid => frames::client_frame(
-                br#"{"text":"hello everyone, this is a benchmark chat message of about 100 bytes","user":"alice"}"#,
-                false,
-            ),
-            Self::ChatInvalid => frames::client_frame(
-                br#"{"text":12345,"user":"alice","mood":"this message fails the schema in two places"}"#,
-                false,
-            ),
+    /// The text of a text payload (a JSON document); `None` for the binary payload.
+    fn text(self) -> Option<Vec<u8>> {
+        let string = |total: usize| format!("{{\"m\":\"{}\"}}", "x".repeat(total - 8)).into_bytes();
+        Some(match self {
+            Self::Text20 => string(20),
+            Self::Text1k => string(1024),
+            Self::Text16k => string(16 * 1024),
+            Self::Bin16k => return None,
+            Self::Doc16k => document(16 * 1024),
+            Self::ChatValid => {
+                br#"{"text":"hello everyone, this is a benchmark chat message of about 100 bytes","user":"alice"}"#.to_vec()
+            }
+            Self::ChatInvalid => {
+                br#"{"text":12345,"user":"alice","mood":"this message fails the schema in two places"}"#.to_vec()
+            }
+        })
+    }
+
+    /// The masked client frame carrying this payload; with `deflate`, a text payload is
+    /// compressed (permessage-deflate without client context takeover).
+    fn frame(self, deflate: bool) -> Vec<u8> {
+        match self.text() {
+            Some(text) if deflate => frames::deflated_text_frame(&text),
+            Some(text) => frames::client_frame(&text, false),
+            None => frames::client_frame(&vec![0x5a; 16 * 1024], true),
         }
     }
+}
+
+/// A JSON document of at most `max` bytes: `{"items": [...]}`, chat messages that differ in
+/// their ids, users, rooms and times the way real records do.
+fn document(max: usize) -> Vec<u8> {
+    let mut items: Vec<String> = Vec::new();
+    let mut len = r#"{"items":[]}"#.len();
+    for i in 0_u32.. {
+        let item = format!(
+            r#"{{"id":{i},"user":"user{}","room":"room-{}","sent":{},"text":"message {i} of the benchmark document, in room {} with a few words"}}"#,
+            i % 37,
+            i % 5,
+            1_700_000_000_u64 + u64::from(i) * 7919,
+            i % 5
+        );
+        let comma = usize::from(!items.is_empty());
+        if len + item.len() + comma > max {
+            break;
+        }
+        len += item.len() + comma;
+        items.push(item);
+    }
+    format!(r#"{{"items":[{}]}}"#, items.join(",")).into_bytes()
 }
 
 fn split_url(url: &str) -> Result<(String, String), String> {
@@ -138,8 +177,8 @@ fn main() -> ExitCode {
         Command::Serve { host, port } => serve::run(&host, port).map_err(|e| e.to_string()),
         Command::Load(args) => runtime().and_then(|rt| rt.block_on(load(args))),
         Command::Broadcast(args) => runtime().and_then(|rt| rt.block_on(fan_out(&args))),
-        Command::Idle { url, connections, server_pid } => {
-            runtime().and_then(|rt| rt.block_on(idle(&url, connections, server_pid)))
+        Command::Idle { url, connections, server_pid, deflate } => {
+            runtime().and_then(|rt| rt.block_on(idle(&url, connections, server_pid, deflate)))
         }
         Command::Validate { seconds, repeats } => validate::run(seconds, repeats),
         Command::Soak { connections, seconds, silent_percent, rate, path, command } => {
@@ -197,27 +236,34 @@ struct LoadArgs {
     /// Total messages per second (open loop); closed loop when absent.
     #[arg(long)]
     rate: Option<f64>,
+    /// Offer permessage-deflate (fail unless accepted) and send compressed frames.
+    #[arg(long)]
+    deflate: bool,
     #[command(flatten)]
     window: Window,
 }
 
-async fn connect_all(url: &str, connections: usize) -> Result<Vec<tokio::net::TcpStream>, String> {
+async fn connect_all(
+    url: &str,
+    connections: usize,
+    deflate: bool,
+) -> Result<Vec<tokio::net::TcpStream>, String> {
     let (host_port, path) = split_url(url)?;
     let mut streams = Vec::with_capacity(connections);
     for _ in 0..connections {
-        streams.push(frames::connect(&host_port, &path).await.map_err(|e| e.to_string())?);
+        streams.push(frames::connect(&host_port, &path, deflate).await.map_err(|e| e.to_string())?);
     }
     Ok(streams)
 }
 
 async fn load(args: LoadArgs) -> Result<(), String> {
     procfs::raise_nofile_limit();
-    let streams = connect_all(&args.url, args.connections).await?;
+    let streams = connect_all(&args.url, args.connections, args.deflate).await?;
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.window.warmup);
     let measure_until = measure_from + Duration::from_secs_f64(args.window.duration);
     let plan = Arc::new(load::Plan {
-        frame: args.window.payload.frame(),
+        frame: args.window.payload.frame(args.deflate),
         in_flight: args.in_flight.max(1),
         rate_per_connection: args.rate.map(|r| r / args.connections as f64),
         measure_from,
@@ -323,19 +369,19 @@ async fn broadcast_result(args: &BroadcastArgs) -> Result<serde_json::Value, Str
     }
     // Subscribers first: each has joined the room once its upgrade completes.
     let subscribers =
-        connect_all(args.subscribers_url.as_deref().unwrap_or(&args.url), args.subscribers).await?;
+        connect_all(args.subscribers_url.as_deref().unwrap_or(&args.url), args.subscribers, false).await?;
     if args.subscribers_url.is_some() {
         // The subscribers' node subscribes to the room's Redis channel asynchronously; a message
         // published before that is lost and would stall the closed loop.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let sender = connect_all(&args.url, 1).await?.pop().ok_or("no sender connection")?;
+    let sender = connect_all(&args.url, 1, false).await?.pop().ok_or("no sender connection")?;
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.window.warmup);
     let measure_until = measure_from + Duration::from_secs_f64(args.window.duration);
     let window = args.in_flight.max(1);
     let fanout = Arc::new(broadcast::Fanout::new(broadcast::Plan {
-        frame: args.window.payload.frame(),
+        frame: args.window.payload.frame(false),
         subscribers: args.subscribers,
         window,
         measure_from,
@@ -362,12 +408,12 @@ async fn broadcast_result(args: &BroadcastArgs) -> Result<serde_json::Value, Str
     Ok(out)
 }
 
-async fn idle(url: &str, connections: usize, server_pid: u32) -> Result<(), String> {
+async fn idle(url: &str, connections: usize, server_pid: u32, deflate: bool) -> Result<(), String> {
     procfs::raise_nofile_limit();
     // One warm connection first, so that one-time allocations are not counted per connection.
-    let _warm = connect_all(url, 1).await?;
+    let _warm = connect_all(url, 1, deflate).await?;
     let before = procfs::rss_kb(server_pid).ok_or("cannot read the server's RSS")?;
-    let held = connect_all(url, connections).await?;
+    let held = connect_all(url, connections, deflate).await?;
     let after = procfs::rss_kb(server_pid).ok_or("cannot read the server's RSS")?;
     let per_connection = (after.saturating_sub(before) * 1024) as f64 / held.len() as f64;
     println!(

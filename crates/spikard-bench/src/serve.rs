@@ -1,9 +1,12 @@
-//! Native Rust Spikard servers used as "ours" in the benchmarks: `/echo`, the validated `/chat`
-//! and the `/broadcast` room, on a single-threaded runtime (one worker, like every peer).
+//! Native Rust Spikard servers used as "ours" in the benchmarks: `/echo` (JSON), `/raw` (raw
+//! text), the validated `/chat` and the `/broadcast` room, on a single-threaded runtime (one
+//! worker, like every peer). `SPIKARD_BENCH_COMPRESSION=1` turns permessage-deflate on (the
+//! default threshold).
 
 use serde_json::{Value, json};
 use spikard::{
-    App, Bytes, Connection, HandlerError, Rejection, Reply, Route, WebSocketHandler, async_trait, handler_fn,
+    App, Bytes, Compression, Connection, HandlerError, Rejection, Reply, Route, WebSocketHandler,
+    async_trait, handler_fn,
 };
 
 /// The room every `/broadcast` connection joins.
@@ -53,10 +56,16 @@ pub(crate) fn chat_schema() -> Value {
         .expect("bench/chat_schema.json is JSON")
 }
 
-/// The app with the `/echo`, `/chat` and `/broadcast` routes.
+/// The app with the `/echo`, `/raw`, `/chat` and `/broadcast` routes; permessage-deflate on when
+/// `SPIKARD_BENCH_COMPRESSION=1`.
 pub(crate) fn app() -> Result<App, spikard::Error> {
     let mut app = App::new();
+    if std::env::var("SPIKARD_BENCH_COMPRESSION").is_ok_and(|v| v == "1") {
+        app.compression(Some(Compression::default()));
+    }
     app.websocket("/echo", Echo)?;
+    // A raw-text route hands the handler the text as a JSON string and sends it back verbatim.
+    app.route(Route::new("/raw", Echo).raw_text())?;
     app.websocket("/broadcast", Broadcast)?;
     app.route(
         Route::new(
@@ -70,7 +79,7 @@ pub(crate) fn app() -> Result<App, spikard::Error> {
     Ok(app)
 }
 
-/// Serve echo, chat and broadcast on `host:port`; prints `READY <port>` once bound.
+/// Serve echo, raw, chat and broadcast on `host:port`; prints `READY <port>` once bound.
 pub(crate) fn run(host: &str, port: u16) -> Result<(), spikard::Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -177,7 +177,7 @@ async fn client(id: u64, host: &str, plan: &Plan, counts: &Counts, deadline: Ins
     let silent = rng.below(100) < plan.silent_percent;
     tokio::time::sleep(rng.millis(0, 10_000)).await;
     while Instant::now() + Duration::from_secs(1) < deadline {
-        let Ok(stream) = frames::connect(host, &plan.path).await else {
+        let Ok(stream) = frames::connect(host, &plan.path, false).await else {
             counts.connect_failed.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(rng.millis(100, 500)).await;
             continue;
