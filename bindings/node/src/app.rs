@@ -10,7 +10,7 @@ use napi_derive::napi;
 use serde_json::{Value, json};
 use spikard::{
     App, ServerHandle,
-    bridge::{AppOptions, Code, Failure, RouteSpec, protocol, runtime},
+    bridge::{AppOptions, Code, Failure, RouteSpec, protocol},
 };
 
 use crate::{
@@ -194,8 +194,6 @@ impl NativeApp {
             }
         };
         self.bridge.start(&on_batch)?;
-        // This is the JavaScript thread: it hands work to the tokio workers and back.
-        runtime::batch_policy();
         let addr = protocol::listen_address(&host, port);
         let stage = Arc::clone(&self.stage);
         let bridge = Arc::clone(&self.bridge);

@@ -17,7 +17,9 @@ use napi::{
 };
 use napi_derive::napi;
 use serde_json::{Map, Value};
-use spikard::bridge::{Batch, CallKind, Job, JobQueue, Wake, WakePolicy, log::LogRecord};
+use spikard::bridge::{
+    Batch, CallKind, Job, JobQueue, Wake, WakePolicy, log::LogRecord, runtime::HostPolicy,
+};
 
 use crate::connection::NativeConnection;
 
@@ -164,14 +166,18 @@ impl Bridge {
     }
 
     /// Hand every batch to `on_batch` on the JavaScript thread, with the core's log records.
+    /// The JavaScript thread's scheduling policy follows the batches it takes ([`HostPolicy`]):
+    /// `SCHED_BATCH` only while several jobs arrive per wake-up.
     pub(crate) fn start(&self, on_batch: &Function<'_, JsBatch, Unknown<'static>>) -> napi::Result<()> {
         let queue: Weak<JobQueue> = Arc::downgrade(&self.queue);
+        let policy = Mutex::new(HostPolicy::default());
         let tsfn = on_batch.build_threadsafe_function::<()>().callee_handled::<false>().build_callback(
             move |_ctx| {
                 let mut batch = Batch::default();
                 if let Some(queue) = queue.upgrade() {
                     queue.take(&mut batch);
                 }
+                policy.lock().unwrap_or_else(PoisonError::into_inner).took(batch.jobs.len());
                 let jobs = batch.jobs.into_iter().map(JsJob::new).collect();
                 let log = |r: LogRecord| JsLog {
                     level: r.level.as_str().to_owned(),

@@ -68,10 +68,11 @@ fn set_policy(batch: bool) {
 /// documentation says 16).
 const SINGLES: u32 = 16;
 
-/// The scheduling policy of a host thread that blocks on its [`JobQueue`](super::JobQueue)
-/// (Ruby's dispatchers), following the batches it takes: `SCHED_BATCH` from a batch of several
-/// jobs on, the normal policy again after 16 single-job batches in a row (never
-/// `SCHED_BATCH` with `SPIKARD_SCHED_BATCH=0`).
+/// The scheduling policy of a host thread that takes its jobs from a [`JobQueue`](super::JobQueue)
+/// (Ruby's dispatchers, Node's JavaScript thread), following the batches it takes: `SCHED_BATCH`
+/// from a batch of several jobs on, the normal policy again after 16 single-job batches in a row
+/// (never `SCHED_BATCH` with `SPIKARD_SCHED_BATCH=0`). A lightly loaded server's host thread
+/// therefore keeps the policy it was given.
 ///
 /// Under `SCHED_BATCH` a job queued for the thread does not preempt the tokio worker that
 /// queued it, so with many connections the worker fills a batch before the thread takes it
