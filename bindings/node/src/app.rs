@@ -14,10 +14,10 @@ use spikard::{
 };
 
 use crate::{
-    bridge::{Bridge, JsBatch, Message},
+    bridge::{Bridge, JsBatch},
     connection::count,
     error::raise,
-    json::from_js,
+    json::{self, parse},
 };
 
 /// Options of one route, as the `spikard` package passes them.
@@ -229,9 +229,10 @@ impl NativeApp {
     /// when nobody is subscribed, which is always the case before `listen` resolved and after
     /// `close` (then nothing is validated either). Throws an error with code `publish_invalid`
     /// (and `topic`, `errors`) when the schema refuses it.
-    #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
-        let value = from_js(&value)?;
+    /// `json` is the value's text, from `JSON.stringify`.
+    #[napi]
+    pub fn publish(&self, env: &Env, topic: String, json: String) -> napi::Result<u32> {
+        let value = parse(&json)?;
         let Some(handle) = self.handle() else { return Ok(0) };
         handle.publish(&topic, &value).map(count).map_err(|err| raise(env, err))
     }
@@ -302,10 +303,11 @@ pub struct NativeCapture {
 
 #[napi]
 impl NativeCapture {
-    /// The messages recorded so far, oldest first (`[]` once stopped).
-    #[napi(ts_return_type = "unknown[]")]
-    pub fn messages(&self) -> Vec<Message> {
-        self.capture.messages().into_iter().map(Message).collect()
+    /// The messages recorded so far, oldest first (`[]` once stopped), as JSON texts (the
+    /// package `JSON.parse`s them).
+    #[napi]
+    pub fn messages(&self) -> Vec<String> {
+        self.capture.messages().iter().map(json::to_text).collect()
     }
 
     /// Stop recording.

@@ -10,9 +10,7 @@
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use napi::{
-    Env, Property,
-    bindgen_prelude::{Buffer, Function, JsObjectValue, Null, Object, ToNapiValue, Unknown},
-    sys,
+    bindgen_prelude::{Buffer, Function, Unknown},
     threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode},
 };
 use napi_derive::napi;
@@ -21,7 +19,7 @@ use spikard::bridge::{
     Batch, CallKind, Job, JobQueue, Wake, WakePolicy, log::LogRecord, runtime::HostPolicy,
 };
 
-use crate::connection::NativeConnection;
+use crate::{connection::NativeConnection, json};
 
 /// One call as JavaScript receives it.
 #[napi(object, object_from_js = false)]
@@ -34,9 +32,13 @@ pub struct JsJob {
     pub id: i64,
     /// The connection, on the first job of each connection only.
     pub connection: Option<NativeConnection>,
-    /// The JSON message (`MESSAGE`), as `JSON.parse` of its text would build it.
-    #[napi(ts_type = "unknown")]
-    pub data: Option<Message>,
+    /// The JSON message (`MESSAGE`) as JSON text: the package builds the handler's value with
+    /// `JSON.parse` (one V8 call, not one napi call per value). Absent when the message is a
+    /// string (`text`).
+    pub data: Option<String>,
+    /// The message (`MESSAGE`) when it is a string (every message of a raw-text route): the
+    /// string itself, with no JSON quoting to add and parse.
+    pub text: Option<String>,
     /// On a route that dispatches by message type, the branch the core validated the message
     /// (`MESSAGE`) against: the package calls the handler it registered under this name.
     pub branch: Option<String>,
@@ -46,47 +48,6 @@ pub struct JsJob {
     pub code: Option<u32>,
     /// The close reason (`DISCONNECT`).
     pub reason: Option<String>,
-}
-
-/// A JSON value handed to JavaScript exactly as `JSON.parse` of its text builds it, where napi's
-/// own conversion of a `serde_json::Value` differs:
-///
-/// - every number is a JavaScript number, the double nearest to it (napi's makes integers from
-///   2^63 to 2^64 - 1 strings);
-/// - every key is an own data property, `__proto__` included (napi's assigns keys, and assigning
-///   `__proto__` replaces the object's prototype with the client's value: `{"__proto__":
-///   {"admin": true}}` would reach the handler as an empty object whose `admin` is `true`).
-pub struct Message(pub(crate) Value);
-
-impl ToNapiValue for Message {
-    unsafe fn to_napi_value(raw: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        // SAFETY (every block below): `raw` is the live environment napi passed to this call,
-        // on the JavaScript thread.
-        match val.0 {
-            Value::Null => unsafe { Null::to_napi_value(raw, Null) },
-            Value::Bool(b) => unsafe { bool::to_napi_value(raw, b) },
-            // Only `arbitrary_precision` (not enabled) has numbers that are not an f64.
-            Value::Number(n) => unsafe { f64::to_napi_value(raw, n.as_f64().unwrap_or(f64::NAN)) },
-            Value::String(s) => unsafe { String::to_napi_value(raw, s) },
-            Value::Array(items) => unsafe {
-                Vec::to_napi_value(raw, items.into_iter().map(Message).collect())
-            },
-            Value::Object(map) => {
-                let env = Env::from(raw);
-                let mut object = Object::new(&env)?;
-                for (key, item) in map {
-                    if key == "__proto__" {
-                        let property =
-                            Property::new().with_utf8_name(&key)?.with_napi_value(&env, Message(item))?;
-                        object.define_properties(&[property])?;
-                    } else {
-                        object.set(key, Message(item))?;
-                    }
-                }
-                unsafe { Object::to_napi_value(raw, object) }
-            }
-        }
-    }
 }
 
 /// One event of the core, for the package's logger.
@@ -119,7 +80,8 @@ impl JsJob {
             route: u32::try_from(job.route()).unwrap_or(u32::MAX),
             id: i64::try_from(conn.id().get()).unwrap_or(i64::MAX),
             connection: job.first().then(|| NativeConnection::new(conn.clone())),
-            data: call.message().cloned().map(Message),
+            data: call.message().filter(|m| !m.is_string()).map(json::to_text),
+            text: call.message().and_then(Value::as_str).map(str::to_owned),
             branch: job.branch().map(str::to_owned),
             binary: call.binary().map(|data| data.to_vec().into()),
             code: close.map(|info| u32::from(info.code)),

@@ -1,10 +1,7 @@
 //! [`NativeConnection`]: one connection as JavaScript sees it (request data, `send`, `close`,
 //! rooms), and the answers to the call JavaScript was handed for it ([`answer_parked`]).
 
-use napi::{
-    Env,
-    bindgen_prelude::{Buffer, Unknown},
-};
+use napi::{Env, bindgen_prelude::Buffer};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use spikard::{
@@ -12,7 +9,7 @@ use spikard::{
     bridge::{Outcome, answer_parked, protocol},
 };
 
-use crate::{error::raise, json::from_js};
+use crate::{error::raise, json::parse};
 
 /// One WebSocket connection, as handed to JavaScript with its first job.
 #[napi]
@@ -121,10 +118,10 @@ impl NativeConnection {
         self.conn.is_closing()
     }
 
-    /// Queue a JSON value for the client (non-blocking).
-    #[napi(ts_args_type = "value: unknown")]
-    pub fn send(&self, env: &Env, value: Unknown<'_>) -> napi::Result<()> {
-        self.conn.send_json(&from_js(&value)?).map_err(|err| raise(env, err))
+    /// Queue a JSON value (its text, from `JSON.stringify`) for the client (non-blocking).
+    #[napi]
+    pub fn send(&self, env: &Env, json: String) -> napi::Result<()> {
+        self.conn.send_json(&parse(&json)?).map_err(|err| raise(env, err))
     }
 
     /// Queue a text frame, sent as is.
@@ -162,15 +159,16 @@ impl NativeConnection {
     /// subscribed): validated against the topic's schema and serialised once in Rust, no
     /// JavaScript call per recipient. Returns the number of connections it was queued for;
     /// throws an error with code `publish_invalid` (and `topic`, `errors`) when the schema refuses it.
-    #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
-        self.conn.publish(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
+    /// `json` is the value's text, from `JSON.stringify`.
+    #[napi]
+    pub fn publish(&self, env: &Env, topic: String, json: String) -> napi::Result<u32> {
+        self.conn.publish(&topic, &parse(&json)?).map(count).map_err(|err| raise(env, err))
     }
 
     /// Like `publish`, but never to this connection.
-    #[napi(ts_args_type = "topic: string, value: unknown")]
-    pub fn publish_others(&self, env: &Env, topic: String, value: Unknown<'_>) -> napi::Result<u32> {
-        self.conn.publish_others(&topic, &from_js(&value)?).map(count).map_err(|err| raise(env, err))
+    #[napi]
+    pub fn publish_others(&self, env: &Env, topic: String, json: String) -> napi::Result<u32> {
+        self.conn.publish_others(&topic, &parse(&json)?).map(count).map_err(|err| raise(env, err))
     }
 
     /// How many connections are subscribed to `topic` now.
@@ -186,10 +184,17 @@ impl NativeConnection {
         protocol::close(&self.conn, code, &reason).map_err(|err| raise(env, err))
     }
 
-    /// Answer the waiting call with a JSON reply.
-    #[napi(ts_args_type = "value: unknown")]
-    pub fn reply(&self, env: &Env, value: Unknown<'_>) -> napi::Result<bool> {
-        self.answer(env, Outcome::reply_json(Some(from_js(&value)?)))
+    /// Answer the waiting call with a JSON reply (its text, from `JSON.stringify`).
+    #[napi]
+    pub fn reply(&self, env: &Env, json: String) -> napi::Result<bool> {
+        self.answer(env, Outcome::reply_json(Some(parse(&json)?)))
+    }
+
+    /// Answer the waiting call with a string (a JSON string; on a raw-text route, the text
+    /// sent as it is), without the JSON quoting `reply` would need.
+    #[napi]
+    pub fn reply_string(&self, env: &Env, text: String) -> napi::Result<bool> {
+        self.answer(env, Outcome::reply_json(Some(Value::String(text))))
     }
 
     /// Answer the waiting call with a binary reply (to a text message too).

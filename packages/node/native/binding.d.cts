@@ -47,8 +47,9 @@ export declare class NativeApp {
    * when nobody is subscribed, which is always the case before `listen` resolved and after
    * `close` (then nothing is validated either). Throws an error with code `publish_invalid`
    * (and `topic`, `errors`) when the schema refuses it.
+   * `json` is the value's text, from `JSON.stringify`.
    */
-  publish(topic: string, value: unknown): number
+  publish(topic: string, json: string): number
   /** How many connections are subscribed to `topic` now. */
   topicCount(topic: string): number
   /**
@@ -72,8 +73,11 @@ export declare class NativeApp {
 
 /** Every message published to one topic since `NativeApp.capture`, until `stop`. */
 export declare class NativeCapture {
-  /** The messages recorded so far, oldest first (`[]` once stopped). */
-  messages(): unknown[]
+  /**
+   * The messages recorded so far, oldest first (`[]` once stopped), as JSON texts (the
+   * package `JSON.parse`s them).
+   */
+  messages(): Array<string>
   /** Stop recording. */
   stop(): void
 }
@@ -102,8 +106,8 @@ export declare class NativeConnection {
   get remoteAddr(): string
   /** `true` once a close was started by either side. */
   get closing(): boolean
-  /** Queue a JSON value for the client (non-blocking). */
-  send(value: unknown): void
+  /** Queue a JSON value (its text, from `JSON.stringify`) for the client (non-blocking). */
+  send(json: string): void
   /** Queue a text frame, sent as is. */
   sendText(text: string): void
   /** Queue a binary frame. */
@@ -122,10 +126,11 @@ export declare class NativeConnection {
    * subscribed): validated against the topic's schema and serialised once in Rust, no
    * JavaScript call per recipient. Returns the number of connections it was queued for;
    * throws an error with code `publish_invalid` (and `topic`, `errors`) when the schema refuses it.
+   * `json` is the value's text, from `JSON.stringify`.
    */
-  publish(topic: string, value: unknown): number
+  publish(topic: string, json: string): number
   /** Like `publish`, but never to this connection. */
-  publishOthers(topic: string, value: unknown): number
+  publishOthers(topic: string, json: string): number
   /** How many connections are subscribed to `topic` now. */
   topicCount(topic: string): number
   /**
@@ -133,8 +138,13 @@ export declare class NativeConnection {
    * `invalid_close` for a code a server may not send or a reason over 123 bytes.
    */
   close(code: number, reason: string): void
-  /** Answer the waiting call with a JSON reply. */
-  reply(value: unknown): boolean
+  /** Answer the waiting call with a JSON reply (its text, from `JSON.stringify`). */
+  reply(json: string): boolean
+  /**
+   * Answer the waiting call with a string (a JSON string; on a raw-text route, the text
+   * sent as it is), without the JSON quoting `reply` would need.
+   */
+  replyString(text: string): boolean
   /** Answer the waiting call with a binary reply (to a text message too). */
   replyBinary(data: Buffer): boolean
   /**
@@ -205,8 +215,17 @@ export interface JsJob {
   id: number
   /** The connection, on the first job of each connection only. */
   connection?: NativeConnection
-  /** The JSON message (`MESSAGE`), as `JSON.parse` of its text would build it. */
-  data?: unknown
+  /**
+   * The JSON message (`MESSAGE`) as JSON text: the package builds the handler's value with
+   * `JSON.parse` (one V8 call, not one napi call per value). Absent when the message is a
+   * string (`text`).
+   */
+  data?: string
+  /**
+   * The message (`MESSAGE`) when it is a string (every message of a raw-text route): the
+   * string itself, with no JSON quoting to add and parse.
+   */
+  text?: string
   /**
    * On a route that dispatches by message type, the branch the core validated the message
    * (`MESSAGE`) against: the package calls the handler it registered under this name.

@@ -7,7 +7,8 @@
 import { type CloseInfo, WebSocketContext, toBuffer } from "./context.js";
 import { type Contract, type Outcome, contractOf } from "./contract.js";
 import { collectRoutes } from "./decorators.js";
-import { HandlerError, Rejection, SpikardError, fromNative, native as call, nativeJson } from "./errors.js";
+import { HandlerError, Rejection, SpikardError, fromNative, native as call } from "./errors.js";
+import { fromJson, toJson } from "./json.js";
 import { type Logger, logRecord, stderrLogger } from "./logger.js";
 import { type JsBatch, type NativeCapture, type NativeConnection, native } from "./native.js";
 import { type Infer, type InferReply, type SchemaLike, toJsonSchema } from "./schema.js";
@@ -401,13 +402,13 @@ export class PublishCapture {
 
   /** The messages published so far, as JSON values. */
   get messages(): unknown[] {
-    return this.#final ?? this.#native.messages();
+    return this.#final ?? this.#native.messages().map((text) => fromJson(text));
   }
 
   /** Stop recording; {@link PublishCapture.messages} keeps what was recorded. */
   stop(): void {
     if (this.#final === undefined) {
-      this.#final = this.#native.messages();
+      this.#final = this.#native.messages().map((text) => fromJson(text));
       this.#native.stop();
     }
   }
@@ -664,7 +665,8 @@ export class Spikard {
    * `TypeError` when `value` has no JSON form (a `BigInt`, say).
    */
   publish(topic: string, value: unknown): number {
-    return nativeJson(() => this.#app.publish(topic, value));
+    const json = toJson(value);
+    return call(() => this.#app.publish(topic, json));
   }
 
   /** How many connections are in the room `topic` now (0 when not listening). */
@@ -781,9 +783,9 @@ export class Spikard {
             // The core only names branches this route registered.
             this.#fail(ctx.native, "the dispatch", new Error(`no handler for the branch ${String(job.branch)}`));
           } else if (target.parse === undefined) {
-            this.#message(target.handler, job.data, ctx, target.encode);
+            this.#message(target.handler, job.text ?? fromJson(job.data ?? "null"), ctx, target.encode);
           } else {
-            this.#parsed(target, target.parse, job.data, ctx);
+            this.#parsed(target, target.parse, job.text ?? fromJson(job.data ?? "null"), ctx);
           }
           break;
         }
@@ -867,7 +869,11 @@ export class Spikard {
         if (json instanceof Uint8Array) {
           conn.replyBinary(toBuffer(json));
         } else {
-          conn.reply(json);
+          if (typeof json === "string") {
+            conn.replyString(json);
+          } else {
+            conn.reply(toJson(json));
+          }
         }
       } catch (err) {
         // A reply with no JSON form (a BigInt, a cycle): the handler's mistake.

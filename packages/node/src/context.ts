@@ -4,7 +4,8 @@
  * @module
  */
 
-import { native as call, nativeJson, type PublishError } from "./errors.js";
+import { native as call, type PublishError } from "./errors.js";
+import { toJson } from "./json.js";
 import type { NativeConnection } from "./native.js";
 
 /** How a connection ended, as given to `onDisconnect`. */
@@ -106,7 +107,8 @@ export class WebSocketContext<State extends object = Record<string, unknown>> {
    * `TypeError` when `value` has no JSON form.
    */
   send(value: unknown): void {
-    nativeJson(() => this.#native.send(value));
+    const json = toJson(value);
+    call(() => this.#native.send(json));
   }
 
   /** Queue a text frame, sent as is. */
@@ -146,12 +148,14 @@ export class WebSocketContext<State extends object = Record<string, unknown>> {
    * `value`, and then nothing is sent; a `TypeError` when `value` has no JSON form.
    */
   publish(topic: string, value: unknown): number {
-    return nativeJson(() => this.#native.publish(topic, value));
+    const json = toJson(value);
+    return call(() => this.#native.publish(topic, json));
   }
 
   /** Like {@link WebSocketContext.publish}, but never to this connection. */
   publishOthers(topic: string, value: unknown): number {
-    return nativeJson(() => this.#native.publishOthers(topic, value));
+    const json = toJson(value);
+    return call(() => this.#native.publishOthers(topic, json));
   }
 
   /** How many connections are in the room `topic` now. */

@@ -198,19 +198,3 @@ export function native<T>(f: () => T): T {
     throw fromNative(err);
   }
 }
-
-/**
- * Run `f`, which hands a JavaScript value to the core as JSON: a value that has no JSON form (a
- * `BigInt`, a function, a symbol) throws a `TypeError`, like `JSON.stringify` does; other native
- * errors become {@link SpikardError}s.
- */
-export function nativeJson<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof Error && (err as { code?: unknown }).code === "InvalidArg") {
-      throw new TypeError(`not a JSON value: ${err.message}`, { cause: err });
-    }
-    throw fromNative(err);
-  }
-}

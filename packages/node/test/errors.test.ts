@@ -172,6 +172,28 @@ test("values nest at most 128 deep: deeper or cyclic ones are a TypeError from s
   ]);
 });
 
+test("replies are JSON.stringify's text of the value: toJSON is used, undefined or a function anywhere is refused", async () => {
+  const sent: unknown[] = [];
+  const logger = capture();
+  const app = new Spikard({ logger }).websocket("/j", (kind: unknown, ctx: WebSocketContext) => {
+    if (kind === "date") {
+      return { when: new Date(0), n: [1, 2.5, -0, Number.NaN] };
+    }
+    sent.push(thrown(() => ctx.send({ a: undefined })), thrown(() => ctx.send([() => 1])));
+    return { big: 1n };
+  });
+  server = await TestServer.start(app);
+  const client = await server.connect("/j");
+  client.sendJson("date");
+  expect(await client.receiveJson()).toEqual({ when: "1970-01-01T00:00:00.000Z", n: [1, 2.5, 0, null] });
+  client.sendJson("bad");
+  expect(await client.receiveJson()).toMatchObject({ code: "handler_error", message: "internal error" });
+  expect(sent).toHaveLength(2);
+  expect(sent[0]).toBeInstanceOf(TypeError);
+  expect(String(sent[0])).toContain("a value of type undefined");
+  expect(String(sent[1])).toContain("a value of type function");
+});
+
 test("app options are checked when the app is made: invalid_config naming the option", () => {
   const refused = (options: ConstructorParameters<typeof Spikard>[0]): unknown => thrown(() => new Spikard(options));
   expect(refused({ maxConnections: -1 })).toMatchObject({ code: "invalid_config", message: expect.stringContaining("maxConnections") });
