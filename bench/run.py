@@ -211,9 +211,9 @@ class Scenario:
     """The client offers permessage-deflate and sends compressed frames; every server is started
     with it on (ours: `SPIKARD_BENCH_COMPRESSION=1`, peers: `DEFLATE=1`)."""
 
-    def path(self, server: Server) -> str:
-        """The URL path (without the slash) that `server` serves this scenario on."""
-        return (self.ours_path if server.ours else self.peer_path) or self.route
+    def path(self, ours: bool) -> str:
+        """The URL path (without the slash) of this scenario on Spikard's servers (`ours`) or the peers'."""
+        return (self.ours_path if ours else self.peer_path) or self.route
 
     def env(self) -> dict[str, str]:
         """Extra environment of every server started for this scenario."""
@@ -457,7 +457,7 @@ def load_args(cfg: Config, scenario: Scenario, server: Server, port: int, pid: i
     args = [
         "load",
         "--url",
-        f"ws://127.0.0.1:{port}/{scenario.path(server)}",
+        f"ws://127.0.0.1:{port}/{scenario.path(server.ours)}",
         "--connections",
         str(cfg.connections),
         "--in-flight",
@@ -634,7 +634,7 @@ def latency_comparisons(results: dict) -> list[dict]:
         theirs = {p: summarise(runs[p]) for p in peers if p in runs}
         if not theirs:
             continue
-        row: dict = {"ours": ours, "goal": LATENCY_GOAL}
+        row: dict = {"ours": ours}
         for pct in ("p50", "p99"):
             best = min(theirs, key=lambda p: theirs[p][f"latency_us.{pct}"] or float("inf"))
             peer_value = theirs[best][f"latency_us.{pct}"]
@@ -795,6 +795,7 @@ def write_report(
     vers: dict,
     skipped: dict[str, str],
     compare: list[dict],
+    latency: list[dict],
     validation: list[dict],
     elapsed: float,
 ) -> None:
@@ -869,7 +870,6 @@ def write_report(
             else:
                 verdict, goal_s = f"missed by {(1 - row['ratio'] / goal) * 100:.1f}%", f">= {goal:g}x"
             lines.append(f"| {row['label']} | {row['ratio']:.2f}x | {goal_s} | {verdict} |")
-    latency = latency_comparisons(results)
     if latency:
         lines += [
             "",
@@ -895,7 +895,7 @@ def write_report(
             continue
         rate = f" at {scenario.rate:,.0f} msg/s total" if scenario.rate else ""
         paths = (
-            f"`/{scenario.path(BY_KEY['rust'])}` on ours, `/{scenario.path(BY_KEY['ws'])}` on the peers"
+            f"`/{scenario.path(True)}` on ours, `/{scenario.path(False)}` on the peers"
             if scenario.ours_path or scenario.peer_path
             else f"`/{scenario.route}`"
         )
@@ -1000,7 +1000,7 @@ def write_report(
         shown: dict[str, Server] = {}
         for server in cfg.servers:
             if scenario.fits(server):
-                shown.setdefault(scenario.path(server), server)
+                shown.setdefault(scenario.path(server.ours), server)
         for server in shown.values():
             args = load_args(cfg, scenario, server, 0, "$PID")
             who = "" if len(shown) == 1 else ("  # Spikard" if server.ours else "  # peers")
@@ -1145,7 +1145,8 @@ def main(argv: list[str]) -> int:
     for row in compare:
         goal = f"  (goal >= {row['goal']:g})" if row["goal"] else ""
         print(f"ratio {row['label']} = {row['ratio']:.2f}{goal}", flush=True)
-    for row in latency_comparisons(results):
+    latency = latency_comparisons(results)
+    for row in latency:
         parts = [f"{pct} {row[pct]['ratio']:.2f}x {row[pct]['peer']}" for pct in ("p50", "p99") if row[pct]["ratio"]]
         print(f"latency spikard-{row['ours']}/best peer: {', '.join(parts)}  (goal <= {LATENCY_GOAL:g})", flush=True)
     for key, runs in results["idle"].items():
@@ -1157,7 +1158,7 @@ def main(argv: list[str]) -> int:
     report = cfg.out_dir / ("benchmarks-quick.md" if cfg.quick else "benchmarks.md")
     chart = cfg.out_dir / ("benchmarks-quick.png" if cfg.quick else "benchmarks.png")
     write_chart(cfg, results, chart)
-    write_report(cfg, results, report, chart, machine(), vers, skipped, compare, validation, elapsed)
+    write_report(cfg, results, report, chart, machine(), vers, skipped, compare, latency, validation, elapsed)
     print(f"wrote {report} and {chart} (raw results: {raw}; server logs: {cfg.log_dir})", flush=True)
     failed = sum(len(v) for v in results["failures"].values())
     if failed:

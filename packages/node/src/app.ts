@@ -402,15 +402,20 @@ export class PublishCapture {
 
   /** The messages published so far, as JSON values. */
   get messages(): unknown[] {
-    return this.#final ?? this.#native.messages().map((text) => fromJson(text));
+    return this.#final ?? this.#recorded();
   }
 
   /** Stop recording; {@link PublishCapture.messages} keeps what was recorded. */
   stop(): void {
     if (this.#final === undefined) {
-      this.#final = this.#native.messages().map((text) => fromJson(text));
+      this.#final = this.#recorded();
       this.#native.stop();
     }
+  }
+
+  /** What the core recorded so far, parsed from its JSON texts. */
+  #recorded(): unknown[] {
+    return this.#native.messages().map((text) => fromJson(text));
   }
 }
 
@@ -782,10 +787,13 @@ export class Spikard {
           if (target === undefined) {
             // The core only names branches this route registered.
             this.#fail(ctx.native, "the dispatch", new Error(`no handler for the branch ${String(job.branch)}`));
-          } else if (target.parse === undefined) {
-            this.#message(target.handler, job.text ?? fromJson(job.data ?? "null"), ctx, target.encode);
           } else {
-            this.#parsed(target, target.parse, job.text ?? fromJson(job.data ?? "null"), ctx);
+            const message = job.text ?? fromJson(job.data ?? "null");
+            if (target.parse === undefined) {
+              this.#message(target.handler, message, ctx, target.encode);
+            } else {
+              this.#parsed(target, target.parse, message, ctx);
+            }
           }
           break;
         }
@@ -868,12 +876,10 @@ export class Spikard {
       try {
         if (json instanceof Uint8Array) {
           conn.replyBinary(toBuffer(json));
+        } else if (typeof json === "string") {
+          conn.replyString(json);
         } else {
-          if (typeof json === "string") {
-            conn.replyString(json);
-          } else {
-            conn.reply(toJson(json));
-          }
+          conn.reply(toJson(json));
         }
       } catch (err) {
         // A reply with no JSON form (a BigInt, a cycle): the handler's mistake.
