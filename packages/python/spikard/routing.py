@@ -164,6 +164,22 @@ def plan_call(
     )
 
 
+def _raw_text_plan(plan: CallPlan, path: str) -> CallPlan:
+    """A raw-text route's plan: its message is the ``str`` the client sent, never JSON, so no
+    type system decodes it; an annotation other than ``str`` (or one meaning anything) is refused.
+
+    Raises:
+        ConfigError: the message is annotated with a type that is not ``str``.
+    """
+    annotation = plan.message_annotation
+    if annotation not in (str, Any, object, inspect.Parameter.empty):
+        raise ConfigError(
+            f"route {path}: a raw-text route's message is a `str`; the handler annotates it {annotation!r}",
+            route=path,
+        )
+    return dataclasses.replace(plan, converter=None)
+
+
 def _caller_locals(fallback: dict[str, Any] | None, depth: int = 2) -> dict[str, Any] | None:
     """The locals of the function that applied a decorator (``depth`` frames up), so that
     postponed annotations may name types defined in that function; module scopes give
@@ -288,6 +304,8 @@ class WebSocketRoute(Generic[P, R]):
         self.handler = handler
         self._localns = localns
         self.plan = plan_call(handler, "handler", path, localns)
+        if raw_text:
+            self.plan = _raw_text_plan(self.plan, path)
         self.branches: dict[str, Branch] = {}
         """The branches by message type, in registration order (empty: no dispatch)."""
         members = None

@@ -539,6 +539,22 @@ def test_a_raw_text_route_derives_no_message_schema_and_refuses_one() -> None:
     assert refused.value.route == "/raw"
 
 
+def test_a_raw_text_route_hands_over_its_str_undecoded_and_refuses_other_annotations() -> None:
+    # A raw-text message is the client's text: no type system re-encodes and decodes it.
+    @websocket("/raw", raw_text=True)
+    async def shout(message: str) -> str:
+        return message.upper()
+
+    assert shout.plan.converter is None
+    with pytest.raises(ConfigError, match="raw-text route's message is a `str`") as refused:
+
+        @websocket("/raw", raw_text=True)
+        async def count(message: int) -> int:
+            return message
+
+    assert refused.value.route == "/raw"
+
+
 def test_a_blocking_def_handler_holds_up_only_its_own_connection() -> None:
     # Issue 14, finding 7: plain `def` handlers run in the thread pool, not on the loop.
     @websocket("/slow")
