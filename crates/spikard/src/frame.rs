@@ -136,16 +136,46 @@ impl HeadReader {
 }
 
 /// Unmasks `masked`, which starts `at` bytes into its frame's payload, into `out`.
+/// Eight bytes at a time (the mask rotated to `at` and repeated in a word), so a large payload
+/// costs a fraction of a cycle per byte rather than one indexed XOR each.
 pub(crate) fn unmask(masked: &[u8], mask: [u8; 4], at: u64, out: &mut [u8]) {
-    let turn = (at % 4) as usize;
-    for (i, (out, byte)) in out.iter_mut().zip(masked).enumerate() {
-        *out = byte ^ mask[(turn + i) & 3];
+    let len = masked.len().min(out.len());
+    let (masked, out) = (&masked[..len], &mut out[..len]);
+    let mut turned = mask;
+    turned.rotate_left((at % 4) as usize);
+    let word = u64::from_ne_bytes([
+        turned[0], turned[1], turned[2], turned[3], turned[0], turned[1], turned[2], turned[3],
+    ]);
+    let mut outs = out.chunks_exact_mut(8);
+    let mut ins = masked.chunks_exact(8);
+    for (out, bytes) in (&mut outs).zip(&mut ins) {
+        let value = u64::from_ne_bytes(bytes.try_into().unwrap_or_default()) ^ word;
+        out.copy_from_slice(&value.to_ne_bytes());
+    }
+    for (i, (out, byte)) in outs.into_remainder().iter_mut().zip(ins.remainder()).enumerate() {
+        *out = byte ^ turned[i & 3];
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{Head, HeadReader, Taken};
+
+    /// The word-wise unmask agrees with the byte-wise definition at every offset and length.
+    #[test]
+    fn unmask_matches_the_byte_wise_definition() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let data: Vec<u8> = (0..=255u8).cycle().take(77).collect();
+        for at in 0..8u64 {
+            for len in 0..data.len() {
+                let mut out = vec![0u8; len];
+                super::unmask(&data[..len], mask, at, &mut out);
+                let want: Vec<u8> =
+                    data[..len].iter().enumerate().map(|(i, b)| b ^ mask[(at as usize + i) % 4]).collect();
+                assert_eq!(out, want, "at {at}, length {len}");
+            }
+        }
+    }
 
     /// Headers of every length form come back as written, whatever pieces they arrive in.
     #[test]
