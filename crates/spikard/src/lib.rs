@@ -87,7 +87,9 @@ pub use asyncapi::ASYNCAPI_VERSION;
 pub use axum::http::{HeaderMap, StatusCode};
 pub use bytes::Bytes;
 pub use connection::{CloseInfo, Connection, ConnectionId, SendError};
-pub use deflate::{Compression, DEFAULT_COMPRESSION_THRESHOLD};
+pub use deflate::{
+    Compression, DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_THRESHOLD, MAX_COMPRESSION_LEVEL,
+};
 pub use dispatch::Branch;
 pub use envelope::{ErrorCode, ErrorEnvelope, FieldError, MAX_FIELD_ERRORS, MAX_FIELD_TEXT};
 pub use error::Error;

@@ -113,7 +113,11 @@ mod tests {
     }
 
     impl AsyncRead for Counted {
-        fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
             let this = self.get_mut();
             this.reads += 1;
             Pin::new(&mut this.io).poll_read(cx, out)
@@ -145,7 +149,11 @@ mod tests {
         }
         assert_eq!(got, data);
         let direct = data.len().div_ceil(small.len());
-        assert!(reader.io.reads < direct / 4, "{} reads reached the socket, {direct} direct", reader.io.reads);
+        assert!(
+            reader.io.reads < direct / 4,
+            "{} reads reached the socket, {direct} direct",
+            reader.io.reads
+        );
     }
 
     /// Once the large messages are read and small ones follow, the buffer is freed.
@@ -159,7 +167,10 @@ mod tests {
         while got < 2 * AHEAD {
             got += reader.read(&mut buf).await.unwrap();
         }
-        assert!(reader.io.reads < 2 * AHEAD / buf.len() / 4, "the large message went through the read-ahead buffer");
+        assert!(
+            reader.io.reads < 2 * AHEAD / buf.len() / 4,
+            "the large message went through the read-ahead buffer"
+        );
         for _ in 0..3 {
             client.write_all(b"twenty bytes of text").await.unwrap();
             assert_eq!(reader.read(&mut buf).await.unwrap(), 20);

@@ -10,7 +10,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use serde_json::{Map, Value};
 
 use super::{BridgeRoute, Code, Failure, Hooks, JobQueue, WakePolicy};
-use crate::{App, Branch, Compression, Route};
+use crate::{App, Branch, Compression, Route, deflate::MAX_COMPRESSION_LEVEL};
 
 /// App-wide settings; `None` keeps the core's default. Each is checked by the [`App`] setter of
 /// the same name when applied.
@@ -167,8 +167,9 @@ impl AppOptions {
 
 /// The `compression` option: `true` (the defaults), `false` (off), or an object of settings.
 fn compression_option(value: &Value) -> Result<Option<Compression>, Failure> {
-    let wrong =
-        || invalid("compression must be true, false or {threshold, server_context_takeover}".to_owned());
+    let wrong = || {
+        invalid("compression must be true, false or {threshold, server_context_takeover, level}".to_owned())
+    };
     let fields = match value {
         Value::Bool(on) => return Ok(on.then(Compression::default)),
         Value::Object(fields) => fields,
@@ -179,10 +180,22 @@ fn compression_option(value: &Value) -> Result<Option<Compression>, Failure> {
         match (name.as_str(), value) {
             ("threshold", _) => compression.threshold = size("compression.threshold", value)?,
             ("server_context_takeover", Value::Bool(on)) => compression.server_context_takeover = *on,
+            ("level", _) => compression.level = level(value)?,
             _ => return Err(wrong()),
         }
     }
     Ok(Some(compression))
+}
+
+/// `compression.level`: an integer from 0 to 9.
+fn level(value: &Value) -> Result<u32, Failure> {
+    value
+        .as_u64()
+        .and_then(|level| u32::try_from(level).ok())
+        .filter(|level| *level <= MAX_COMPRESSION_LEVEL)
+        .ok_or_else(|| {
+            invalid(format!("compression.level must be an integer from 0 to {MAX_COMPRESSION_LEVEL}"))
+        })
 }
 
 /// One route served by the host: its path, schemas, limit and which hooks the host defined.
@@ -463,7 +476,7 @@ mod tests {
             "max_connections": 5, "handshake_timeout": 1.5, "drain_timeout": 0, "fanout_flush_interval": 0.001,
             "ping_interval": 2, "ping_timeout": 1, "idle_timeout": null, "allowed_origins": ["https://a"],
             "static_dir": "/tmp", "topics": [["room:*", {"type": "object"}]],
-            "pubsub": "redis://127.0.0.1:6379/0", "reuse_port": true, "compression": {"threshold": 0},
+            "pubsub": "redis://127.0.0.1:6379/0", "reuse_port": true, "compression": {"threshold": 0, "level": 6},
         }))
         .unwrap();
         assert_eq!(options.max_connections, Some(5));
@@ -474,7 +487,10 @@ mod tests {
             (options.pubsub.as_deref(), options.reuse_port),
             (Some("redis://127.0.0.1:6379/0"), Some(true))
         );
-        assert_eq!(options.compression, Some(Compression { threshold: 0, ..Compression::default() }));
+        assert_eq!(
+            options.compression,
+            Some(Compression { threshold: 0, level: 6, ..Compression::default() })
+        );
         options.apply(&mut App::new()).unwrap();
         let on = AppOptions::from_json(&json!({"compression": true})).unwrap();
         assert_eq!(on.compression, Some(Compression::default()));
@@ -490,9 +506,11 @@ mod tests {
             (json!({"colour": 1}), "unknown option colour"),
             (json!({"reuse_port": 1}), "reuse_port must be true or false"),
             (
-                json!({"compression": {"level": 1}}),
-                "compression must be true, false or {threshold, server_context_takeover}",
+                json!({"compression": {"colour": 1}}),
+                "compression must be true, false or {threshold, server_context_takeover, level}",
             ),
+            (json!({"compression": {"level": 10}}), "compression.level must be an integer from 0 to 9"),
+            (json!({"compression": {"level": "fast"}}), "compression.level must be an integer from 0 to 9"),
             (json!([]), "app options must be an object"),
         ] {
             let failure = AppOptions::from_json(&options).unwrap_err();

@@ -17,6 +17,8 @@ pub(crate) struct Agreed {
     pub(crate) client_no_context_takeover: bool,
     /// Messages shorter than this many bytes go out uncompressed.
     pub(crate) threshold: usize,
+    /// zlib level of outgoing messages, 0 to 9.
+    pub(crate) level: u32,
     /// Largest message the route accepts, in bytes, also bounding a message's compressed size.
     pub(crate) max_message_size: usize,
 }
@@ -93,6 +95,7 @@ fn accept(offer: &str, settings: &Compression, max_message_size: usize) -> Optio
         server_no_context_takeover,
         client_no_context_takeover,
         threshold: settings.threshold,
+        level: settings.level.min(crate::deflate::MAX_COMPRESSION_LEVEL),
         max_message_size,
     };
     Some((agreed, HeaderValue::from_str(&response).ok()?))

@@ -80,10 +80,10 @@ impl Outbound {
     /// Deflates one frame's payload onto `out` with a sync flush (its tail left off at the end of
     /// the message).
     fn deflate(&mut self, payload: &[u8], fin: bool, out: &mut Vec<u8>) {
-        let bits = self.agreed.server_window_bits;
+        let (bits, level) = (self.agreed.server_window_bits, self.agreed.level);
         let deflater = self
             .deflater
-            .get_or_insert_with(|| Box::new(Compress::new_with_window_bits(Level::default(), false, bits)));
+            .get_or_insert_with(|| Box::new(Compress::new_with_window_bits(Level::new(level), false, bits)));
         let before = deflater.total_in();
         loop {
             let used = (deflater.total_in() - before) as usize;

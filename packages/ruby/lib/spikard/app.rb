@@ -62,11 +62,12 @@ module Spikard
     #   Off by default. Its `info` is also {#asyncapi}'s default.
     # @param compression [Boolean, Hash, nil] negotiate permessage-deflate (RFC 7692) with
     #   clients that offer it (every browser does): `true` with the defaults, or
-    #   `{threshold: 256, server_context_takeover: true}` (each key optional). `threshold`
+    #   `{threshold: 256, server_context_takeover: true, level: 6}` (each key optional). `threshold`
     #   (default 1024): the messages the server sends (replies, pushes, published messages) of at
     #   least this many bytes go out compressed, smaller ones as they are (0: every message).
     #   `server_context_takeover` (default false): keep the server's compressor from one message
-    #   to the next, for better ratios at about 260 KiB per connection. Off by default (nil or
+    #   to the next, for better ratios at about 260 KiB per connection. `level` (default 1, the
+    #   fastest): zlib level 0 to 9 of what the server compresses. Off by default (nil or
     #   false): it costs CPU per message and memory per connection, and secrets compressed with
     #   input an attacker chooses can leak (CRIME/BREACH). Limits and schemas apply to the
     #   inflated message. An invalid value raises {ConfigError} at start. See docs/ruby.md,
