@@ -217,7 +217,8 @@ test("app options are checked when the app is made: invalid_config naming the op
     message: expect.stringContaining("not server_context_takeover"),
   });
   expect(() => new Spikard({ maxConnections: 5, pingIntervalMs: 0, idleTimeoutMs: 0, allowedOrigins: ["https://a.example"] })).not.toThrow();
-  expect(() => new Spikard({ compression: { threshold: 0, serverContextTakeover: false } })).not.toThrow();
+  expect(compression({ level: 10 })).toMatchObject({ code: "invalid_config", message: expect.stringContaining("compression.level") });
+  expect(() => new Spikard({ compression: { threshold: 0, serverContextTakeover: false, level: 9 } })).not.toThrow();
 });
 
 test("an onConnect that outlasts the handshake timeout: 503, no onDisconnect, the route keeps serving", async () => {

@@ -605,10 +605,11 @@ RSpec.describe Spikard::App do
       expect(answer(described_class.new(compression: true))).to eq("permessage-deflate; server_no_context_takeover")
       kept = described_class.new(compression: { threshold: 0, "server_context_takeover" => true })
       expect(answer(kept)).to eq("permessage-deflate")
+      expect(answer(described_class.new(compression: { level: 9 }))).to eq("permessage-deflate; server_no_context_takeover")
     end
 
     it "raises ConfigError for an invalid value when the app starts" do
-      ["yes", 1, { threshold: -1 }, { threshold: "big" }, { server_context_takeover: 1 }, { level: 9 }].each do |value|
+      ["yes", 1, { threshold: -1 }, { threshold: "big" }, { server_context_takeover: 1 }, { level: 10 }, { level: "fast" }, { colour: 1 }].each do |value|
         app = described_class.new(compression: value)
         app.websocket("/a") { |m| m }
         expect { app.start }.to raise_error(Spikard::ConfigError, /compression/) { |e| expect(e.code).to eq("invalid_config") }
