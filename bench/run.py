@@ -45,6 +45,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 LOADGEN = ROOT / "target" / "release" / "spikard-bench"
+MISSES = ROOT / "bench" / "misses.md"
+"""Hand-written: for each goal the last full run missed, the profile evidence and the next step (the report
+quotes it; `python bench/run.py --render` writes the report again after an edit)."""
 BUN = BENCH / "node_modules" / "@oven" / "bun-linux-x64" / "bin" / "bun"
 PY = sys.executable
 CLIENT_CPU = "0"
@@ -179,15 +182,6 @@ SERVERS: list[Server] = [
 ]
 # fmt: on
 BY_KEY = {s.key: s for s in SERVERS}
-
-
-def adapt_rust_server() -> None:
-    """Use `serve --kind echo|chat` when the built load generator has that flag (one route each)."""
-    rust = BY_KEY["rust"]
-    done = subprocess.run([str(LOADGEN), "serve", "--help"], capture_output=True, text=True)
-    if "--kind" in done.stdout and "--kind" not in rust.cmd:
-        rust.chat_cmd = [*rust.cmd, "--kind", "chat"]
-        rust.cmd = [*rust.cmd, "--kind", "echo"]
 
 
 @dataclass
@@ -427,6 +421,8 @@ class Config:
     validation: bool
     out_dir: Path
     log_dir: Path
+    render: bool = False
+    """Write the report from the last run's raw results instead of measuring."""
 
 
 def window(cfg: Config, scenario: Scenario) -> tuple[float, float]:
@@ -1021,6 +1017,8 @@ def write_report(
             f"taskset -c {SERVER_CPU} node bench/validation_ajv.mjs",
         ]
     lines += ["```", ""]
+    if MISSES.exists() and not cfg.quick:
+        lines += ["## Missed goals: profile evidence and next step", "", MISSES.read_text().strip(), ""]
     path.write_text("\n".join(lines))
 
 
@@ -1072,6 +1070,12 @@ def parse_config(argv: list[str]) -> Config:
     parser.add_argument("--no-idle", action="store_true", help="skip the idle-memory measurement")
     parser.add_argument("--no-validation", action="store_true", help="skip the validation micro-benchmarks")
     parser.add_argument("--out", type=Path, help="report directory (default docs/, quick: target/bench/)")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: write the report again from the last run's raw results (target/bench/results.json, "
+        "quick.json with --quick), e.g. after editing bench/misses.md",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     if args.servers:
@@ -1116,6 +1120,7 @@ def parse_config(argv: list[str]) -> Config:
         validation=not (quick or args.no_validation),
         out_dir=args.out or (ROOT / "target" / "bench" if quick else ROOT / "docs"),
         log_dir=log_dir,
+        render=args.render,
     )
 
 
@@ -1134,13 +1139,20 @@ def main(argv: list[str]) -> int:
         return 2
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    adapt_rust_server()
-    cfg.servers, skipped = available(cfg.servers)
-    vers = versions(cfg.servers)
-    started = time.monotonic()
-    results = run_matrix(cfg)
-    validation = run_validation() if cfg.validation else []
-    elapsed = time.monotonic() - started
+    raw = cfg.log_dir.parent / ("quick.json" if cfg.quick else "results.json")
+    if cfg.render:
+        saved = json.loads(raw.read_text())
+        results, validation, skipped = saved["results"], saved["validation"], saved["skipped"]
+        elapsed, mach, vers = saved["elapsed"], saved["machine"], saved["versions"]
+        cfg.servers = [s for s in cfg.servers if s.key in vers]
+    else:
+        cfg.servers, skipped = available(cfg.servers)
+        vers = versions(cfg.servers)
+        mach = machine()
+        started = time.monotonic()
+        results = run_matrix(cfg)
+        validation = run_validation() if cfg.validation else []
+        elapsed = time.monotonic() - started
     compare = comparisons(cfg, results)
     for row in compare:
         goal = f"  (goal >= {row['goal']:g})" if row["goal"] else ""
@@ -1153,12 +1165,12 @@ def main(argv: list[str]) -> int:
         if BY_KEY[key].ours:
             per = median_of(runs, "bytes_per_connection") or 0
             print(f"idle spikard-{key} = {per:,.0f} B per connection  (goal <= {IDLE_GOAL_BYTES})", flush=True)
-    raw = cfg.log_dir.parent / ("quick.json" if cfg.quick else "results.json")
-    raw.write_text(json.dumps({"results": results, "validation": validation, "skipped": skipped}, indent=1))
+    saved = {"results": results, "validation": validation, "skipped": skipped}
+    raw.write_text(json.dumps({**saved, "elapsed": elapsed, "machine": mach, "versions": vers}, indent=1))
     report = cfg.out_dir / ("benchmarks-quick.md" if cfg.quick else "benchmarks.md")
     chart = cfg.out_dir / ("benchmarks-quick.png" if cfg.quick else "benchmarks.png")
     write_chart(cfg, results, chart)
-    write_report(cfg, results, report, chart, machine(), vers, skipped, compare, latency, validation, elapsed)
+    write_report(cfg, results, report, chart, mach, vers, skipped, compare, latency, validation, elapsed)
     print(f"wrote {report} and {chart} (raw results: {raw}; server logs: {cfg.log_dir})", flush=True)
     failed = sum(len(v) for v in results["failures"].values())
     if failed:
