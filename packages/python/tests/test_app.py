@@ -465,7 +465,16 @@ def test_compression_is_negotiated_only_when_the_app_sets_it() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["yes", 1, {"threshold": -1}, {"threshold": "big"}, {"server_context_takeover": 1}, {"level": 10}, {"level": "fast"}, {"colour": 1}],
+    [
+        "yes",
+        1,
+        {"threshold": -1},
+        {"threshold": "big"},
+        {"server_context_takeover": 1},
+        {"level": 10},
+        {"level": "fast"},
+        {"colour": 1},
+    ],
 )
 def test_an_invalid_compression_option_is_a_config_error(value: Any) -> None:
     with pytest.raises(ConfigError, match="compression") as refused:
