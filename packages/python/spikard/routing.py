@@ -95,13 +95,22 @@ class CallPlan:
 
 
 def plan_call(
-    func: Callable[..., Any], role: Role, path: str, localns: dict[str, Any] | None = None
+    func: Callable[..., Any],
+    role: Role,
+    path: str,
+    localns: dict[str, Any] | None = None,
+    *,
+    raw_text: bool = False,
 ) -> CallPlan:
     """Work out how to call ``func`` for ``role`` on route ``path``. ``localns`` resolves
-    postponed annotations that name local types (the decorating scope's locals).
+    postponed annotations that name local types (the decorating scope's locals). On a
+    ``raw_text`` route the handler's message is the ``str`` the client sent, never JSON: no type
+    system decodes it.
 
     Raises:
         SchemaExtractionError: a parameter cannot be filled, or annotations do not resolve.
+        ConfigError: a ``raw_text`` handler annotates its message with a type other than ``str``
+            (or one meaning anything).
         TypeError: ``func`` is not callable.
     """
     if not callable(func):
@@ -147,7 +156,14 @@ def plan_call(
         else:
             positional.append(source)
     converter = None
-    if role == "handler" and message_taken:
+    if role == "handler" and message_taken and raw_text:
+        if message_annotation not in (str, Any, object, inspect.Parameter.empty):
+            raise ConfigError(
+                f"route {path}: a raw-text route's message is a `str`; the handler annotates it "
+                f"{message_annotation!r}",
+                route=path,
+            )
+    elif role == "handler" and message_taken:
         try:
             converter = converter_for(message_annotation)
         except SchemaExtractionError as exc:
@@ -162,22 +178,6 @@ def plan_call(
         return_annotation=hints.get("return", inspect.Parameter.empty),
         converter=converter,
     )
-
-
-def _raw_text_plan(plan: CallPlan, path: str) -> CallPlan:
-    """A raw-text route's plan: its message is the ``str`` the client sent, never JSON, so no
-    type system decodes it; an annotation other than ``str`` (or one meaning anything) is refused.
-
-    Raises:
-        ConfigError: the message is annotated with a type that is not ``str``.
-    """
-    annotation = plan.message_annotation
-    if annotation not in (str, Any, object, inspect.Parameter.empty):
-        raise ConfigError(
-            f"route {path}: a raw-text route's message is a `str`; the handler annotates it {annotation!r}",
-            route=path,
-        )
-    return dataclasses.replace(plan, converter=None)
 
 
 def _caller_locals(fallback: dict[str, Any] | None, depth: int = 2) -> dict[str, Any] | None:
@@ -303,9 +303,7 @@ class WebSocketRoute(Generic[P, R]):
         self.path = path
         self.handler = handler
         self._localns = localns
-        self.plan = plan_call(handler, "handler", path, localns)
-        if raw_text:
-            self.plan = _raw_text_plan(self.plan, path)
+        self.plan = plan_call(handler, "handler", path, localns, raw_text=raw_text)
         self.branches: dict[str, Branch] = {}
         """The branches by message type, in registration order (empty: no dispatch)."""
         members = None
